@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The base process sensor: every process start (exec), fork (clone) and end
+ * (exit) on the host.
+ *
+ * Why these hooks: the sched_process_{exec,fork,exit} tracepoints exist on
+ * every kernel vigil supports and need neither kprobes (absent when
+ * CONFIG_KPROBES is off) nor BPF trampolines (fentry), so the base sensor runs
+ * everywhere. The kernel call chains behind them:
+ *   execve -> bprm_execve -> exec_binprm -> trace_sched_process_exec
+ *             (the new image is in place: current->mm holds the new argv)
+ *   fork   -> kernel_clone -> copy_process; trace_sched_process_fork(parent, child)
+ *   exit   -> do_exit -> (signal->live decremented) ... trace_sched_process_exit
+ *
+ * The exec map gives each live process its identity (tgid + ktime) and its
+ * parent's, so every record names both without user space walking /proc.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "events.h"
+#include "lib/stats.bpf.h"
+#include "lib/task.bpf.h"
+#include "lib/path.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Process identities keyed by tgid. Written here at fork, exec and exit, and
+ * by user space at start-up from /proc; read here to name parents. User space
+ * may resize it before load (--process-cache-size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct vigil_exec_identity);
+} vigil_execve_map SEC(".maps");
+
+/* Records for user space, written here, read by the agent's batch reader.
+ * Size set by user space before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} vigil_events SEC(".maps");
+
+/* The exec record is 9 KiB: too big for the 512-byte stack, so it is built
+ * in this per-CPU heap (written and read here only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_exec_event);
+} vigil_exec_heap SEC(".maps");
+
+/* Scratch for the cwd walk (written and read here only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_path_buf);
+} vigil_path_heap SEC(".maps");
+
+static __always_inline void parent_of(struct task_struct *task, __u32 own_tgid,
+				      struct vigil_proc_key *parent, __u32 *flags)
+{
+	__u32 ptgid = BPF_CORE_READ(task, real_parent, tgid);
+	struct vigil_exec_identity *pid;
+
+	pid = bpf_map_lookup_elem(&vigil_execve_map, &ptgid);
+	if (pid) {
+		*parent = pid->key;
+		return;
+	}
+	/* Parent unknown (a kernel thread, or created before vigil looked):
+	 * its pid still lets user space name it. */
+	parent->pid = ptgid;
+	parent->ktime = 0;
+	*flags |= VIGIL_F_NO_PARENT;
+}
+
+SEC("tp/sched/sched_process_exec")
+int vigil_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct vigil_exec_identity id = {};
+	struct vigil_exec_event *e;
+	struct vigil_path_buf *pb;
+	struct mm_struct *mm;
+	struct fs_struct *fs;
+	__u32 zero = 0, flags = VIGIL_F_EXECVE;
+	__u32 filename_len, args_len = 0, cwd_len = 0, cwd_start, size;
+	unsigned long arg_start, arg_end;
+	long n;
+
+	e = bpf_map_lookup_elem(&vigil_exec_heap, &zero);
+	pb = bpf_map_lookup_elem(&vigil_path_heap, &zero);
+	if (!e || !pb) {
+		stat_inc(VIGIL_STAT_HEAP_MISSING);
+		return 0;
+	}
+	/* The heap keeps the previous record's bytes: clear the fixed part;
+	 * only the bytes written below of `data` are ever sent. */
+	__builtin_memset(e, 0, offsetof(struct vigil_exec_event, data));
+
+	e->hdr.op = VIGIL_OP_EXEC;
+	e->hdr.ktime = bpf_ktime_get_ns();
+	e->key.pid = tgid;
+	e->key.ktime = e->hdr.ktime;
+	e->tid = (__u32)pid_tgid;
+	parent_of(task, tgid, &e->parent, &flags);
+	read_creds(task, &e->creds);
+	read_namespaces(task, &e->ns);
+	e->cgroup_id = bpf_get_current_cgroup_id();
+
+	/* bprm->filename as the caller passed it (may be relative). */
+	n = bpf_probe_read_kernel_str(e->data, VIGIL_FILENAME_MAX,
+				      (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
+	if (n < 1) {
+		stat_inc(VIGIL_STAT_FILENAME_READ_ERROR);
+		n = 1;
+	}
+	filename_len = (n - 1) & (VIGIL_FILENAME_MAX - 1);
+	if (n == VIGIL_FILENAME_MAX)
+		flags |= VIGIL_F_TRUNC_FILENAME;
+
+	/* argv as the new image sees it, straight from its stack. */
+	mm = BPF_CORE_READ(task, mm);
+	arg_start = BPF_CORE_READ(mm, arg_start);
+	arg_end = BPF_CORE_READ(mm, arg_end);
+	if (arg_end > arg_start) {
+		args_len = arg_end - arg_start;
+		if (args_len > VIGIL_ARGS_MAX - 1) {
+			args_len = VIGIL_ARGS_MAX - 1;
+			flags |= VIGIL_F_TRUNC_ARGS;
+		}
+		args_len &= VIGIL_ARGS_MAX - 1;
+		if (bpf_probe_read_user(&e->data[filename_len], args_len, (void *)arg_start)) {
+			stat_inc(VIGIL_STAT_ARGS_READ_ERROR);
+			flags |= VIGIL_F_ERROR_ARGS;
+			args_len = 0;
+		}
+	}
+
+	fs = BPF_CORE_READ(task, fs);
+	resolve_path(pb, &fs->pwd, &fs->root);
+	cwd_start = pb->pos;
+	if (pb->truncated)
+		flags |= VIGIL_F_TRUNC_CWD;
+	if (cwd_start >= VIGIL_CWD_MAX) {
+		flags |= VIGIL_F_ROOTCWD;
+	} else {
+		cwd_len = (VIGIL_CWD_MAX - cwd_start) & (VIGIL_CWD_MAX - 1);
+		if (bpf_probe_read_kernel(&e->data[(filename_len + args_len) & (VIGIL_FILENAME_MAX + VIGIL_ARGS_MAX - 1)],
+					  cwd_len, &pb->buf[cwd_start & (VIGIL_CWD_MAX - 1)])) {
+			stat_inc(VIGIL_STAT_CWD_READ_ERROR);
+			flags |= VIGIL_F_ERROR_CWD;
+			cwd_len = 0;
+		}
+	}
+
+	e->flags = flags;
+	e->filename_len = filename_len;
+	e->args_len = args_len;
+	e->cwd_len = cwd_len;
+
+	id.key = e->key;
+	id.parent = e->parent;
+	id.flags = flags;
+	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
+		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
+
+	size = offsetof(struct vigil_exec_event, data) + filename_len + args_len + cwd_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	e->hdr.size = size;
+	if (bpf_ringbuf_output(&vigil_events, e, size, 0))
+		stat_inc(VIGIL_STAT_RINGBUF_FULL_EXEC);
+	return 0;
+}
+
+/* raw_tp rather than the tracepoint: only the task pointers tell a new
+ * process from a new thread, and threads are not processes. */
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 tgid = BPF_CORE_READ(child, tgid);
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	struct vigil_exec_identity id = {}, *pid;
+	struct vigil_clone_event *e;
+
+	if (BPF_CORE_READ(child, pid) != tgid)
+		return 0;
+
+	id.key.pid = tgid;
+	id.key.ktime = bpf_ktime_get_ns();
+	id.flags = VIGIL_F_CLONE;
+	pid = bpf_map_lookup_elem(&vigil_execve_map, &ptgid);
+	if (pid) {
+		id.parent = pid->key;
+	} else {
+		id.parent.pid = ptgid;
+		id.flags |= VIGIL_F_NO_PARENT;
+	}
+	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
+		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
+
+	e = bpf_ringbuf_reserve(&vigil_events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(VIGIL_STAT_RINGBUF_FULL_CLONE);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->hdr.op = VIGIL_OP_CLONE;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ktime = id.key.ktime;
+	e->key = id.key;
+	e->parent = id.parent;
+	e->tid = tgid;
+	e->flags = id.flags;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int vigil_exit(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct vigil_exec_identity *id;
+	struct vigil_exit_event *e;
+
+	/* Only the last thread of a group ends the process. */
+	if (!exit_is_group_dead(ctx, task))
+		return 0;
+
+	e = bpf_ringbuf_reserve(&vigil_events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(VIGIL_STAT_RINGBUF_FULL_EXIT);
+		bpf_map_delete_elem(&vigil_execve_map, &tgid);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->hdr.op = VIGIL_OP_EXIT;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ktime = bpf_ktime_get_ns();
+	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
+	if (id) {
+		e->key = id->key;
+		e->parent = id->parent;
+	} else {
+		e->key.pid = tgid;
+	}
+	e->tid = (__u32)pid_tgid;
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	bpf_ringbuf_submit(e, 0);
+	bpf_map_delete_elem(&vigil_execve_map, &tgid);
+	return 0;
+}
