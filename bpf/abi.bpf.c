@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Never loaded. Its only job is to carry the BTF of every record in events.h:
+ * clang emits BTF for types the programs name through pointers to reserved
+ * ring-buffer space only partly, and user space checks its mirrors of all of
+ * them (tests/unit/test_struct_layout.py).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "events.h"
+
+struct vigil_msg_header *abi_msg_header;
+struct vigil_proc_key *abi_proc_key;
+struct vigil_exec_identity *abi_exec_identity;
+struct vigil_creds *abi_creds;
+struct vigil_namespaces *abi_namespaces;
+struct vigil_exec_event *abi_exec_event;
+struct vigil_clone_event *abi_clone_event;
+struct vigil_exit_event *abi_exit_event;
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,141 @@
+"""Records from the ring buffer -> typed messages.
+
+Decoding never trusts a record: a short or inconsistent one raises
+DecodeError, which the reader counts per cause and skips. One malformed record
+never stops the agent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+from vigil.events.records import (
+    EXEC_FIXED_SIZE,
+    CloneRecord,
+    Creds,
+    ExitRecord,
+    MsgHeader,
+    Namespaces,
+    Op,
+    _ExecFixed,
+)
+
+__all__ = ["CloneMsg", "DecodeError", "ExecMsg", "ExitMsg", "Message", "decode"]
+
+_HEADER_SIZE = ctypes.sizeof(MsgHeader)
+_CLONE_SIZE = ctypes.sizeof(CloneRecord)
+_EXIT_SIZE = ctypes.sizeof(ExitRecord)
+
+
+class DecodeError(ValueError):
+    """A record that cannot be decoded; `cause` names why, for the loss report."""
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(f"{cause}: {detail}")
+        self.cause = cause
+
+
+@dataclass(slots=True, frozen=True)
+class ExecMsg:
+    ktime: int
+    pid: int
+    parent_pid: int
+    parent_ktime: int
+    tid: int
+    flags: int
+    creds: Creds
+    ns: Namespaces
+    cgroup_id: int
+    filename: str
+    argv: tuple[str, ...]
+    cwd: str
+
+
+@dataclass(slots=True, frozen=True)
+class CloneMsg:
+    ktime: int
+    pid: int
+    parent_pid: int
+    parent_ktime: int
+    tid: int
+    flags: int
+
+
+@dataclass(slots=True, frozen=True)
+class ExitMsg:
+    ktime: int  # when the process ended
+    pid: int
+    proc_ktime: int  # the process's identity ktime (0 if it was unknown)
+    parent_pid: int
+    parent_ktime: int
+    tid: int
+    exit_code: int
+
+
+Message = ExecMsg | CloneMsg | ExitMsg
+
+
+def _text(raw: bytes) -> str:
+    # Paths and arguments are bytes in the kernel; keep undecodable bytes
+    # visible rather than dropping the event.
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _decode_exec(rec: bytes) -> ExecMsg:
+    if len(rec) < EXEC_FIXED_SIZE:
+        raise DecodeError("exec_short", f"{len(rec)} bytes, fixed part is {EXEC_FIXED_SIZE}")
+    fixed = _ExecFixed.from_buffer_copy(rec, 0)
+    end_filename = EXEC_FIXED_SIZE + fixed.filename_len
+    end_args = end_filename + fixed.args_len
+    end_cwd = end_args + fixed.cwd_len
+    if end_cwd > len(rec):
+        raise DecodeError("exec_lengths", f"parts need {end_cwd} bytes, record has {len(rec)}")
+    args = rec[end_filename:end_args]
+    if args.endswith(b"\0"):
+        args = args[:-1]
+    argv = tuple(_text(a) for a in args.split(b"\0")) if args else ()
+    return ExecMsg(
+        ktime=fixed.key.ktime,
+        pid=fixed.key.pid,
+        parent_pid=fixed.parent.pid,
+        parent_ktime=fixed.parent.ktime,
+        tid=fixed.tid,
+        flags=fixed.flags,
+        creds=fixed.creds,
+        ns=fixed.ns,
+        cgroup_id=fixed.cgroup_id,
+        filename=_text(rec[EXEC_FIXED_SIZE:end_filename]),
+        argv=argv,
+        cwd=_text(rec[end_args:end_cwd]) or "/",
+    )
+
+
+def _decode_clone(rec: bytes) -> CloneMsg:
+    if len(rec) < _CLONE_SIZE:
+        raise DecodeError("clone_short", f"{len(rec)} bytes, need {_CLONE_SIZE}")
+    r = CloneRecord.from_buffer_copy(rec, 0)
+    return CloneMsg(r.key.ktime, r.key.pid, r.parent.pid, r.parent.ktime, r.tid, r.flags)
+
+
+def _decode_exit(rec: bytes) -> ExitMsg:
+    if len(rec) < _EXIT_SIZE:
+        raise DecodeError("exit_short", f"{len(rec)} bytes, need {_EXIT_SIZE}")
+    r = ExitRecord.from_buffer_copy(rec, 0)
+    return ExitMsg(
+        r.hdr.ktime, r.key.pid, r.key.ktime, r.parent.pid, r.parent.ktime, r.tid, r.exit_code
+    )
+
+
+_DECODERS = {Op.EXEC: _decode_exec, Op.CLONE: _decode_clone, Op.EXIT: _decode_exit}
+
+
+def decode(rec: bytes) -> Message:
+    """Decode one ring-buffer record; raises DecodeError if it is malformed."""
+    if len(rec) < _HEADER_SIZE:
+        raise DecodeError("short_header", f"{len(rec)} bytes")
+    hdr = MsgHeader.from_buffer_copy(rec, 0)
+    decoder = _DECODERS.get(hdr.op)  # type: ignore[call-overload]
+    if decoder is None:
+        raise DecodeError("unknown_op", f"op {hdr.op}")
+    return decoder(rec)

@@ -1,0 +1,202 @@
+"""Python mirrors of the wire records in bpf/events.h.
+
+bpf/events.h is the source of truth. Each ctypes structure below quotes the C
+struct it mirrors; tests/unit/test_struct_layout.py checks every size and field
+offset here against the BTF of the compiled object, so drift fails a test
+instead of corrupting events.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+from ctypes import c_char, c_uint16, c_uint32, c_uint64
+
+__all__ = [
+    "ARGS_MAX",
+    "CWD_MAX",
+    "FILENAME_MAX",
+    "MESSAGE_STRUCTS",
+    "CloneRecord",
+    "Creds",
+    "ExecIdentity",
+    "ExecRecord",
+    "ExitRecord",
+    "MsgHeader",
+    "Namespaces",
+    "Op",
+    "ProcFlag",
+    "ProcKey",
+    "Stat",
+]
+
+FILENAME_MAX = 1024
+ARGS_MAX = 4096
+CWD_MAX = 4096
+EXEC_DATA_MAX = FILENAME_MAX + ARGS_MAX + CWD_MAX
+
+
+class Op(enum.IntEnum):
+    """enum vigil_op: the record kind in every header."""
+
+    EXEC = 1
+    CLONE = 2
+    EXIT = 3
+
+
+class ProcFlag(enum.IntFlag):
+    """enum vigil_proc_flag."""
+
+    EXECVE = 1 << 0
+    PROCFS = 1 << 1
+    CLONE = 1 << 2
+    TRUNC_ARGS = 1 << 3
+    TRUNC_FILENAME = 1 << 4
+    TRUNC_CWD = 1 << 5
+    ROOTCWD = 1 << 6
+    ERROR_ARGS = 1 << 7
+    ERROR_CWD = 1 << 8
+    NO_PARENT = 1 << 9
+
+
+class Stat(enum.IntEnum):
+    """enum vigil_stat: index of the per-CPU loss and error counters."""
+
+    RINGBUF_FULL_EXEC = 0
+    RINGBUF_FULL_CLONE = 1
+    RINGBUF_FULL_EXIT = 2
+    EXEC_MAP_FULL = 3
+    HEAP_MISSING = 4
+    ARGS_READ_ERROR = 5
+    CWD_READ_ERROR = 6
+    FILENAME_READ_ERROR = 7
+
+
+STAT_MAX = len(Stat)
+
+
+class MsgHeader(ctypes.Structure):
+    """struct vigil_msg_header { __u16 op; __u16 pad; __u32 size; __u64 ktime; };"""
+
+    _fields_ = [("op", c_uint16), ("pad", c_uint16), ("size", c_uint32), ("ktime", c_uint64)]
+
+
+class ProcKey(ctypes.Structure):
+    """struct vigil_proc_key { __u32 pid; __u32 pad; __u64 ktime; };"""
+
+    _fields_ = [("pid", c_uint32), ("pad", c_uint32), ("ktime", c_uint64)]
+
+
+class ExecIdentity(ctypes.Structure):
+    """struct vigil_exec_identity { key; parent; __u32 flags; __u32 pad; };"""
+
+    _fields_ = [("key", ProcKey), ("parent", ProcKey), ("flags", c_uint32), ("pad", c_uint32)]
+
+
+class Creds(ctypes.Structure):
+    """struct vigil_creds { uid, euid, gid, egid, auid, pad; cap_permitted,
+    cap_effective, cap_inheritable; };"""
+
+    _fields_ = [
+        ("uid", c_uint32),
+        ("euid", c_uint32),
+        ("gid", c_uint32),
+        ("egid", c_uint32),
+        ("auid", c_uint32),
+        ("pad", c_uint32),
+        ("cap_permitted", c_uint64),
+        ("cap_effective", c_uint64),
+        ("cap_inheritable", c_uint64),
+    ]
+
+
+NAMESPACE_NAMES = (
+    "uts",
+    "ipc",
+    "mnt",
+    "pid",
+    "pid_for_children",
+    "net",
+    "time",
+    "time_for_children",
+    "cgroup",
+    "user",
+)
+
+
+class Namespaces(ctypes.Structure):
+    """struct vigil_namespaces: one __u32 inode number per namespace kind."""
+
+    _fields_ = [(name, c_uint32) for name in NAMESPACE_NAMES]
+
+
+class ExecRecord(ctypes.Structure):
+    """struct vigil_exec_event { hdr; key; parent; __u32 tid; __u32 flags;
+    creds; ns; __u64 cgroup_id; __u16 filename_len, args_len, cwd_len, pad;
+    char data[VIGIL_EXEC_DATA_MAX]; };
+
+    Only the bytes up to the end of the used part of `data` are sent, so
+    records are decoded from the fixed part and sliced for the rest."""
+
+    _fields_ = [
+        ("hdr", MsgHeader),
+        ("key", ProcKey),
+        ("parent", ProcKey),
+        ("tid", c_uint32),
+        ("flags", c_uint32),
+        ("creds", Creds),
+        ("ns", Namespaces),
+        ("cgroup_id", c_uint64),
+        ("filename_len", c_uint16),
+        ("args_len", c_uint16),
+        ("cwd_len", c_uint16),
+        ("pad", c_uint16),
+        ("data", c_char * EXEC_DATA_MAX),
+    ]
+
+
+EXEC_FIXED_SIZE = ExecRecord.data.offset
+
+
+class _ExecFixed(ctypes.Structure):
+    """The fixed part of ExecRecord: what from_buffer_copy can take from a
+    record that is shorter than the full structure."""
+
+    _fields_ = ExecRecord._fields_[:-1]
+
+
+class CloneRecord(ctypes.Structure):
+    """struct vigil_clone_event { hdr; key; parent; __u32 tid; __u32 flags; };"""
+
+    _fields_ = [
+        ("hdr", MsgHeader),
+        ("key", ProcKey),
+        ("parent", ProcKey),
+        ("tid", c_uint32),
+        ("flags", c_uint32),
+    ]
+
+
+class ExitRecord(ctypes.Structure):
+    """struct vigil_exit_event { hdr; key; parent; __u32 tid; __u32 exit_code; };"""
+
+    _fields_ = [
+        ("hdr", MsgHeader),
+        ("key", ProcKey),
+        ("parent", ProcKey),
+        ("tid", c_uint32),
+        ("exit_code", c_uint32),
+    ]
+
+
+# C struct name -> mirror, for the layout check against BTF.
+MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
+    "vigil_msg_header": MsgHeader,
+    "vigil_proc_key": ProcKey,
+    "vigil_exec_identity": ExecIdentity,
+    "vigil_creds": Creds,
+    "vigil_namespaces": Namespaces,
+    "vigil_exec_event": ExecRecord,
+    "vigil_clone_event": CloneRecord,
+    "vigil_exit_event": ExitRecord,
+}

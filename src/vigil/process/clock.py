@@ -1,0 +1,37 @@
+"""Kernel timestamps -> wall-clock time, RFC 3339 with nanoseconds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+__all__ = ["Clock", "rfc3339"]
+
+
+def rfc3339(wall_ns: int) -> str:
+    sec, nsec = divmod(wall_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{nsec:09d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Offsets from the kernel's clocks to the wall clock, read once at start.
+
+    bpf_ktime_get_ns() is CLOCK_MONOTONIC; /proc/<pid>/stat start times count
+    from boot including suspend, i.e. CLOCK_BOOTTIME."""
+
+    monotonic_to_wall: int
+    boottime_to_wall: int
+
+    @classmethod
+    def now(cls) -> Clock:
+        wall = time.time_ns()
+        mono = time.monotonic_ns()
+        boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        return cls(monotonic_to_wall=wall - mono, boottime_to_wall=wall - boot)
+
+    def from_ktime(self, ktime: int) -> int:
+        return ktime + self.monotonic_to_wall
+
+    def from_boottime(self, boot_ns: int) -> int:
+        return boot_ns + self.boottime_to_wall
