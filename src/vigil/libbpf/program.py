@@ -1,0 +1,157 @@
+"""BPF programs: OpenProgram (before load: choose what loads) and Program (attach it)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable
+from ctypes import c_bool, c_char_p, c_size_t, c_uint64
+
+from ._lib import cstr, lib
+from ._owner import Owner
+from .errors import AttachError, BpfError
+from .link import Link
+
+__all__ = ["OpenProgram", "Program"]
+
+
+class OpenProgram:
+    """A program of an opened, not yet loaded object."""
+
+    __slots__ = ("_owner", "_ptr", "name", "section")
+
+    def __init__(self, owner: Owner, ptr: int) -> None:
+        self._owner = owner
+        self._ptr = ptr
+        self.name = cstr(lib().bpf_program__name(ptr))
+        self.section = cstr(lib().bpf_program__section_name(ptr))
+
+    @property
+    def autoload(self) -> bool:
+        """Whether load() loads this program; turn off hooks this kernel lacks."""
+        self._owner.require(f"read autoload of program '{self.name}'")
+        return bool(lib().bpf_program__autoload(self._ptr))
+
+    @autoload.setter
+    def autoload(self, value: bool) -> None:
+        self._owner.require(f"change autoload of program '{self.name}'")
+        ret = int(lib().bpf_program__set_autoload(self._ptr, value))
+        if ret < 0:
+            raise BpfError(f"cannot set autoload of program '{self.name}': {os.strerror(-ret)}")
+
+    def __repr__(self) -> str:
+        return f"<OpenProgram {self.name} section={self.section!r}>"
+
+
+class _UprobeOpts(ctypes.Structure):
+    """struct bpf_uprobe_opts (libbpf 1.1): sz, ref_ctr_offset, bpf_cookie, retprobe, func_name."""
+
+    _fields_ = (
+        ("sz", c_size_t),
+        ("ref_ctr_offset", c_size_t),
+        ("bpf_cookie", c_uint64),
+        ("retprobe", c_bool),
+        ("func_name", c_char_p),
+    )
+
+
+class Program:
+    """A loaded program. Every attach_* returns a Link the Object also tracks."""
+
+    __slots__ = ("_owner", "_ptr", "name", "section")
+
+    def __init__(self, owner: Owner, ptr: int) -> None:
+        self._owner = owner
+        self._ptr = ptr
+        self.name = cstr(lib().bpf_program__name(ptr))
+        self.section = cstr(lib().bpf_program__section_name(ptr))
+
+    @property
+    def fd(self) -> int:
+        self._owner.require(f"use program '{self.name}'")
+        return int(lib().bpf_program__fd(self._ptr))
+
+    def attach(self) -> Link:
+        """Attach where the section name says (libbpf auto-attach, e.g. 'tp/sched/...')."""
+        return self._attach(
+            f"the hook named by its section '{self.section}'",
+            "auto",
+            lambda: lib().bpf_program__attach(self._ptr),
+        )
+
+    def attach_tracepoint(self, category: str, name: str) -> Link:
+        return self._attach(
+            f"tracepoint {category}/{name}",
+            "tracepoint",
+            lambda: lib().bpf_program__attach_tracepoint(
+                self._ptr, category.encode(), name.encode()
+            ),
+        )
+
+    def attach_raw_tracepoint(self, name: str) -> Link:
+        return self._attach(
+            f"raw tracepoint {name}",
+            "raw_tracepoint",
+            lambda: lib().bpf_program__attach_raw_tracepoint(self._ptr, name.encode()),
+        )
+
+    def attach_uprobe(
+        self,
+        binary_path: str | os.PathLike[str],
+        offset_or_symbol: int | str,
+        *,
+        pid: int = -1,
+        retprobe: bool = False,
+    ) -> Link:
+        """Attach to a user-space function by symbol name or by file offset.
+
+        pid -1 traces every process running the binary, 0 this process.
+        """
+        path = os.fspath(binary_path)
+        opts = _UprobeOpts(sz=ctypes.sizeof(_UprobeOpts), retprobe=retprobe)
+        if isinstance(offset_or_symbol, str):
+            # libbpf resolves the symbol in the ELF file itself; offset 0 = its entry.
+            opts.func_name = offset_or_symbol.encode()
+            offset, where = 0, offset_or_symbol
+        else:
+            offset, where = offset_or_symbol, hex(offset_or_symbol)
+        kind = "uretprobe" if retprobe else "uprobe"
+        return self._attach(
+            f"{kind} {path}:{where}" + (f" (pid {pid})" if pid >= 0 else ""),
+            "uprobe",
+            lambda: lib().bpf_program__attach_uprobe_opts(
+                self._ptr, pid, os.fsencode(path), offset, ctypes.byref(opts)
+            ),
+        )
+
+    def attach_usdt(
+        self,
+        binary_path: str | os.PathLike[str],
+        provider: str,
+        name: str,
+        *,
+        pid: int = -1,
+    ) -> Link:
+        """Attach to a USDT probe (the program must use <bpf/usdt.bpf.h>)."""
+        path = os.fspath(binary_path)
+        return self._attach(
+            f"USDT {path}:{provider}:{name}" + (f" (pid {pid})" if pid >= 0 else ""),
+            "usdt",
+            lambda: lib().bpf_program__attach_usdt(
+                self._ptr, pid, os.fsencode(path), provider.encode(), name.encode(), None
+            ),
+        )
+
+    def _attach(self, target: str, kind: str, call: Callable[[], int | None]) -> Link:
+        self._owner.require(f"attach program '{self.name}' to {target}")
+        ptr = call()
+        if not ptr:
+            # libbpf >= 1.0 returns NULL and leaves the reason in errno.
+            raise AttachError(self.name, target, ctypes.get_errno() or 0, kind)
+        links = self._owner.links
+        link = Link(ptr, f"{self.name} -> {target}", on_close=links.discard)
+        links.add(link)
+        return link
+
+    def __repr__(self) -> str:
+        return f"<Program {self.name} section={self.section!r}>"
