@@ -8,6 +8,7 @@ never stops the agent.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigil.events.records import (
@@ -127,7 +128,11 @@ def _decode_exit(rec: bytes) -> ExitMsg:
     )
 
 
-_DECODERS = {Op.EXEC: _decode_exec, Op.CLONE: _decode_clone, Op.EXIT: _decode_exit}
+_DECODERS: dict[int, Callable[[bytes], Message]] = {
+    Op.EXEC: _decode_exec,
+    Op.CLONE: _decode_clone,
+    Op.EXIT: _decode_exit,
+}
 
 
 def decode(rec: bytes) -> Message:
@@ -135,7 +140,7 @@ def decode(rec: bytes) -> Message:
     if len(rec) < _HEADER_SIZE:
         raise DecodeError("short_header", f"{len(rec)} bytes")
     hdr = MsgHeader.from_buffer_copy(rec, 0)
-    decoder = _DECODERS.get(hdr.op)  # type: ignore[call-overload]
+    decoder = _DECODERS.get(hdr.op)
     if decoder is None:
         raise DecodeError("unknown_op", f"op {hdr.op}")
     return decoder(rec)
