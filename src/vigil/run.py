@@ -8,7 +8,6 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Sequence
 from types import FrameType
 
 from vigil.agent import EVENT_TYPES, Agent, EventFilter
