@@ -68,7 +68,7 @@ test-kernels: setup build
 	$(Q)$(PY) tests/vm/kmatrix.py
 
 lint: setup
-	$(Q)$(VENV)/bin/ruff check src tests benchmarks
+	$(Q)$(VENV)/bin/ruff check .
 	$(Q)$(VENV)/bin/mypy
 
 bench: setup build
