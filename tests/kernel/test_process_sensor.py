@@ -96,7 +96,7 @@ def test_process_started_before_vigil(vigil: VigilRun,
     ev = vigil.wait_for(exit_of(early_child.pid), "exit of the early child")
     body = ev["process_exit"]
     assert "procFS" in body["process"]["flags"].split()
-    assert body["process"]["binary"] == "/usr/bin/sleep"
+    assert body["process"]["binary"] == os.path.realpath("/bin/sleep")  # /proc/<pid>/exe
     assert body["process"]["arguments"] == "300"
     assert body["signal"] == "SIGKILL"
     assert body["parent"]["pid"] == os.getpid()

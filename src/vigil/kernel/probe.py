@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -539,6 +540,11 @@ _CHECKS: dict[str, Callable[[_Env], tuple[str, str]]] = {
 }
 assert list(_CHECKS) == list(FEATURE_NAMES)
 
+# Probed first and in order: later probes rely on these mounts.
+_SETUP = ("btf", "tracefs", "bpffs", "securityfs")
+# Threads probing at once; kernel waits dominate, so more than the CPU count helps.
+_WORKERS = 4
+
 
 # ---- kernel facts ----------------------------------------------------------------
 
@@ -581,37 +587,37 @@ def _read_lsms(env: _Env) -> None:
 # ---- entry points ------------------------------------------------------------------
 
 
-class _OtherThreads(logging.Filter):
-    """Drops records logged by one thread: the probe's expected libbpf failures."""
+class _QuietThreads(logging.Filter):
+    """Drops the records logged by the probing threads: libbpf's expected failures."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.ident = threading.get_ident()
+        self.idents: set[int] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.thread != self.ident
+        return record.thread not in self.idents
 
 
 @contextmanager
-def _quiet_libbpf() -> Iterator[None]:
+def _quiet_libbpf() -> Iterator[_QuietThreads]:
     """Keep libbpf's messages about refused probes off stderr while probing.
 
     Every refusal the probe provokes is reported, with its reason, in the
-    Feature; libbpf's own warnings about it would only alarm. They still
-    reach DEBUG logging as "vigil.kernel.probe" details.
+    Feature; libbpf's own warnings about it would only alarm. Each result is
+    logged at DEBUG on "vigil.kernel.probe" instead.
     """
     logger = logging.getLogger("vigil.libbpf")
-    quiet = _OtherThreads()
+    quiet = _QuietThreads()
     logger.addFilter(quiet)
     try:
-        yield
+        yield quiet
     finally:
         logger.removeFilter(quiet)
 
 
-def _run_check(name: str, env: _Env) -> Feature:
-    with _quiet_libbpf():
-        feature = _run_check_loud(name, env)
+def _run_check(name: str, env: _Env, quiet: _QuietThreads) -> Feature:
+    quiet.idents.add(threading.get_ident())
+    feature = _run_check_loud(name, env)
     _log.debug("%s: %s (%s) %s", name, feature.available, feature.reason, feature.detail)
     return feature
 
@@ -633,26 +639,32 @@ def probe_feature(name: str) -> Feature:
     if name not in _CHECKS:
         raise KeyError(f"unknown feature {name!r}; known: {', '.join(_CHECKS)}")
     env = _Env()
-    _read_lsms(env)
-    return _run_check(name, env)
+    with _quiet_libbpf() as quiet:
+        _read_lsms(env)
+        return _run_check(name, env, quiet)
 
 
 def _probe_uncached() -> ProbeReport:
     start = time.monotonic()
     env = _Env()
     features: dict[str, Feature] = {}
-    # Mounts first: tracepoint attach reads tracefs, the LSM list lives in securityfs.
-    for name in ("btf", "tracefs", "bpffs", "securityfs"):
-        features[name] = _run_check(name, env)
-    _read_lsms(env)
-    missing = _objects_present()
-    for name in _CHECKS:
-        if name in features:
-            continue
+    with _quiet_libbpf() as quiet:
+        # Mounts first: tracepoint attach reads tracefs, the LSM list lives in securityfs.
+        for name in _SETUP:
+            features[name] = _run_check(name, env, quiet)
+        _read_lsms(env)
+        rest = [name for name in _CHECKS if name not in _SETUP]
+        missing = _objects_present()
         if missing:
-            features[name] = Feature(name, False, missing)
-            continue
-        features[name] = _run_check(name, env)
+            features.update({name: Feature(name, False, missing) for name in rest})
+        else:
+            # Most of a probe's time is the kernel's (attach, detach, RCU grace
+            # periods) with the GIL released in libbpf, so probes overlap well.
+            # Each counts only its own trigger's effect, so they cannot disturb
+            # each other: hits are per object, override_return is per thread.
+            with ThreadPoolExecutor(_WORKERS, thread_name_prefix="vigil-probe") as pool:
+                futures = {name: pool.submit(_run_check, name, env, quiet) for name in rest}
+            features.update({name: futures[name].result() for name in rest})
     return ProbeReport(_kernel_info(env), features, time.monotonic() - start)
 
 
