@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from vigil.kernel import cli
+from vigil.kernel.mounts import ensure_bpffs, ensure_securityfs, ensure_tracefs
 from vigil.kernel.probe import probe_all, probe_feature
 from vigil.kernel.report import FEATURE_NAMES, ProbeReport
 
@@ -108,3 +109,10 @@ def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "tracepoint" in out
     assert "kprobe" in out
+
+
+def test_ensure_mounts_are_idempotent() -> None:
+    assert ensure_tracefs() == "/sys/kernel/tracing"
+    assert ensure_bpffs() == "/sys/fs/bpf"
+    assert ensure_securityfs() == "/sys/kernel/security"
+    assert ensure_bpffs() == "/sys/fs/bpf"

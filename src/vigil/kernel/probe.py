@@ -487,8 +487,11 @@ def _probe_bpf_loop(env: _Env) -> tuple[str, str]:
                 _fired(obj, _trigger_getpid)
                 n = _value(obj)
     except _No as e:
-        if "unknown func" in e.detail or "invalid func" in e.detail:
-            e.reason += " (bpf_loop is not a helper this kernel knows)"
+        if not _btf_has("BPF_FUNC_loop"):
+            e.reason = (
+                "bpf_loop is not a helper of this kernel (BPF_FUNC_loop is missing from "
+                f"enum bpf_func_id in its BTF): {e.reason}"
+            )
         raise
     if n != LOOP_N:
         raise _No(f"bpf_loop ran its callback {n} times, expected {LOOP_N}")
@@ -504,7 +507,10 @@ def _probe_bpf_for(env: _Env) -> tuple[str, str]:
                 total = _value(obj)
     except _No as e:
         if not _btf_has("bpf_iter_num_new"):
-            e.reason += "; kernel BTF has no bpf_iter_num_new kfunc (open-coded iterators)"
+            e.reason = (
+                "no bpf_iter_num_new/next/destroy kfuncs in kernel BTF, so no open-coded "
+                f"iterators (bpf_for): {e.reason}"
+            )
         raise
     if total != sum(range(LOOP_N)):
         raise _No(f"bpf_iter_num summed {total}, expected {sum(range(LOOP_N))}")

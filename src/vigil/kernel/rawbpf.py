@@ -45,5 +45,5 @@ def iter_read(link_fd: int, limit: int = 1 << 20) -> int:
 
 
 def libc_getpid() -> int:
-    """getpid(3) through libc, bypassing nothing: the probe checks what the syscall returned."""
+    """getpid(3) through libc (no caching there since glibc 2.25): what the syscall returned."""
     return int(_libc().getpid())
