@@ -43,6 +43,20 @@ struct {
 	__uint(max_entries, 8 << 20);
 } vigil_events SEC(".maps");
 
+/* Wake user space only once this many bytes wait in the ring buffer (0: for
+ * every record). Waking the reader per record costs a context switch per
+ * record; the reader also drains the buffer on a short timer, so no record
+ * waits longer than that timer. Set by user space before load. */
+const volatile __u32 wakeup_bytes = 0;
+
+static __always_inline __u64 ringbuf_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&vigil_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 /* The exec record is 9 KiB: too big for the 512-byte stack, so it is built
  * in this per-CPU heap (written and read here only). */
 struct {
@@ -175,7 +189,7 @@ int vigil_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	e->hdr.size = size;
-	if (bpf_ringbuf_output(&vigil_events, e, size, 0))
+	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags()))
 		stat_inc(VIGIL_STAT_RINGBUF_FULL_EXEC);
 	return 0;
 }
@@ -219,7 +233,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	e->parent = id.parent;
 	e->tid = tgid;
 	e->flags = id.flags;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, ringbuf_flags());
 	return 0;
 }
 
@@ -255,7 +269,7 @@ int vigil_exit(void *ctx)
 	}
 	e->tid = (__u32)pid_tgid;
 	e->exit_code = BPF_CORE_READ(task, exit_code);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, ringbuf_flags());
 	bpf_map_delete_elem(&vigil_execve_map, &tgid);
 	return 0;
 }

@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         )
         deadline = started + args.duration if args.duration else None
         while not stop:
-            agent.handle_batch(sensor.poll(100))
+            agent.handle_batch(sensor.poll(50))
             if deadline is not None and time.monotonic() >= deadline:
                 break
         # What the kernel already wrote is still delivered.

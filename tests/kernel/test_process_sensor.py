@@ -255,9 +255,11 @@ def program_ids_of(pid: int | None = None) -> set[int]:
 
 def test_stop_detaches_everything_and_reports(tmp_path: Path) -> None:
     run = VigilRun(tmp_path)
-    ours = program_ids_of(run.proc.pid)
+    try:
+        ours = program_ids_of(run.proc.pid)
+    finally:
+        summary = run.stop(signal.SIGINT)
     assert len(ours) == 3  # exec, fork, exit
-    summary = run.stop(signal.SIGINT)
     assert run.proc.returncode == 0
     last = summary.strip().splitlines()[-1]
     assert re.match(r"vigil: stopped\. events seen: \d+ .*exported: \d+; lost: 0", last), last
@@ -271,14 +273,16 @@ def test_compact_output_and_filters(tmp_path: Path) -> None:
         [sys.executable, "-m", "vigil", "run", "-o", "compact", "--binary-regex",
          "marker-true$"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    assert "vigil: watching" in read_line(proc.stderr, timeout=60)
-    subprocess.run([str(binary), "x y"], check=True)
-    subprocess.run(["/bin/true"], check=True)
-    # Both processes have been reaped, so their records are in the ring
-    # buffer; vigil drains it before it stops.
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    try:
+        assert proc.stderr is not None
+        assert "vigil: watching" in read_line(proc.stderr, timeout=60)
+        subprocess.run([str(binary), "x y"], check=True)
+        subprocess.run(["/bin/true"], check=True)
+    finally:
+        # Both processes have been reaped, so their records are in the ring
+        # buffer; vigil drains it before it stops.
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
     lines = out.decode().splitlines()
     node = os.uname().nodename
     assert lines == [f"🚀 process {node} {binary} \"x y\"",

@@ -79,7 +79,9 @@ def test_parse_lockdown(text: str | None, mode: str) -> None:
 def test_cli_json_with_a_fake_probe(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "probe_all", _report)
+    import vigil.kernel.probe
+
+    monkeypatch.setattr(vigil.kernel.probe, "probe_all", _report)
     args = argparse.Namespace(json=True, verbose=False, features=["kprobe", "uprobe"])
     assert cli.run(args) == 0
     data = orjson.loads(capsys.readouterr().out)

@@ -54,7 +54,7 @@ def process_json(p: Process, opts: RenderOptions) -> dict[str, Any]:
         ("inheritable", p.cap_inheritable),
     ):
         if mask:
-            cap[name] = cap_names(mask)
+            cap[name] = list(cap_names(mask))
     if cap:
         out["cap"] = cap
     if opts.with_ns and p.ns:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.console import Console
-from rich.table import Table
 
-from vigil.kernel.probe import probe_all
 from vigil.kernel.report import FEATURE_NAMES, ProbeReport
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["add_parser", "main", "render_json", "render_table", "run"]
 
@@ -56,6 +56,8 @@ def render_json(report: ProbeReport) -> bytes:
 def render_table(report: ProbeReport, names: list[str], verbose: bool = False) -> Table:
     k = report.kernel
     lsms = ",".join(k.lsms) or "unknown"
+    from rich.table import Table  # rich costs start-up time: only `probe` needs it
+
     table = Table(
         title=f"Linux {k.release} ({k.machine}), lockdown={k.lockdown}, LSMs={lsms}",
         caption=f"probed in {report.elapsed_s:.2f} s",
@@ -86,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from vigil.kernel.probe import probe_all
+
     report = probe_all()
     if wanted:
         report = ProbeReport(
@@ -95,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_json(report).decode())
         sys.stdout.flush()
         return 0
+    from rich.console import Console
+
     Console().print(render_table(report, list(report.features), getattr(args, "verbose", False)))
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 __all__ = ["CAP_NAMES", "cap_names"]
 
 CAP_NAMES: tuple[str, ...] = (
@@ -49,8 +51,10 @@ CAP_NAMES: tuple[str, ...] = (
 )
 
 
-def cap_names(mask: int) -> list[str]:
-    """Names of the bits set in a capability mask; unknown bits as CAP_<n>."""
+@lru_cache(maxsize=256)
+def cap_names(mask: int) -> tuple[str, ...]:
+    """Names of the bits set in a capability mask; unknown bits as CAP_<n>.
+    Cached: a host has few distinct masks, and every event names some."""
     names = []
     bit = 0
     while mask:
@@ -58,4 +62,4 @@ def cap_names(mask: int) -> list[str]:
             names.append(CAP_NAMES[bit] if bit < len(CAP_NAMES) else f"CAP_{bit}")
         mask >>= 1
         bit += 1
-    return names
+    return tuple(names)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Clock", "rfc3339"]
 
 
+@lru_cache(maxsize=64)
+def _second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+
+
 def rfc3339(wall_ns: int) -> str:
+    """Wall-clock ns -> "2026-11-24T10:00:00.000000001Z". Events come in
+    bursts within the same second, so the date part is cached."""
     sec, nsec = divmod(wall_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{nsec:09d}Z"
+    return f"{_second(sec)}.{nsec:09d}Z"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from vigil.events.records import ProcFlag
@@ -25,6 +26,7 @@ FLAG_NAMES: tuple[tuple[ProcFlag, str], ...] = (
 )
 
 
+@lru_cache(maxsize=128)
 def flag_string(flags: int) -> str:
     return " ".join(name for bit, name in FLAG_NAMES if flags & bit)
 

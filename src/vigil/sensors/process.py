@@ -24,9 +24,18 @@ PROGRAMS = ("vigil_exec", "vigil_fork", "vigil_exit")
 
 
 class ProcessSensor:
-    def __init__(self, *, ringbuf_bytes: int = 8 << 20, exec_map_entries: int = 32768) -> None:
+    def __init__(
+        self,
+        *,
+        ringbuf_bytes: int = 8 << 20,
+        exec_map_entries: int = 32768,
+        wakeup_bytes: int = 64 << 10,
+    ) -> None:
         self.ringbuf_bytes = ringbuf_bytes
         self.exec_map_entries = exec_map_entries
+        # The kernel wakes the reader once this much is waiting; poll()'s
+        # timeout bounds how long a lone record can wait (see process.bpf.c).
+        self.wakeup_bytes = wakeup_bytes
         self._obj: Object | None = None
         self._links: list[Link] = []
         self._ring: RingBuffer | None = None
@@ -35,6 +44,7 @@ class ProcessSensor:
         with open_object(object_path(OBJECT)) as spec:
             spec.maps["vigil_events"].max_entries = self.ringbuf_bytes
             spec.maps["vigil_execve_map"].max_entries = self.exec_map_entries
+            spec.set_rodata("wakeup_bytes", self.wakeup_bytes)
             self._obj = spec.load()
         try:
             for name in PROGRAMS:
@@ -71,9 +81,13 @@ class ProcessSensor:
         return added
 
     def poll(self, timeout_ms: int) -> list[bytes]:
+        """Records available within timeout_ms: what a wake-up delivered plus
+        whatever arrived without one."""
         if self._ring is None:
             raise RuntimeError("process sensor used before start()")
-        return self._ring.poll(timeout_ms)
+        records = self._ring.poll(timeout_ms)
+        records += self._ring.consume()
+        return records
 
     def loss_counts(self) -> dict[str, int]:
         """Kernel-side losses and read errors, by cause (zeros included)."""
