@@ -15,6 +15,7 @@ __all__ = ["main"]
 def build_parser() -> argparse.ArgumentParser:
     from vigil import run as run_cmd
     from vigil.kernel import cli as probe_cmd
+    from vigil.lab import cli as lab_cmd
 
     parser = argparse.ArgumentParser(
         prog="vigil",
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run_cmd.add_parser(sub)
     probe_cmd.add_parser(sub)
+    lab_cmd.add_parser(sub)
     return parser
 
 

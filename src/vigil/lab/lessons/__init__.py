@@ -1,0 +1,1 @@
+"""One module per lesson; vigil.lab.registry lists them in order."""
