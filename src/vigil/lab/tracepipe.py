@@ -10,8 +10,8 @@ import os
 import re
 import select
 from dataclasses import dataclass
-from types import TracebackType
 
+from vigil.closing import Closable
 from vigil.kernel.mounts import ensure_tracefs
 
 __all__ = ["TraceLine", "TracePipe", "parse_trace_line"]
@@ -45,7 +45,7 @@ def parse_trace_line(raw: str) -> TraceLine | None:
     )
 
 
-class TracePipe:
+class TracePipe(Closable):
     def __init__(self, path: str = TRACE_PIPE) -> None:
         ensure_tracefs()
         self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -74,13 +74,3 @@ class TracePipe:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> TracePipe:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
+
+from vigil.closing import Closable
 
 from ._lib import PERF_LOST_FN, PERF_SAMPLE_FN, RING_BUFFER_SAMPLE_FN, lib
 from .errors import BpfError, MapError
@@ -28,7 +28,7 @@ def _require_type(map: Map, map_type: int, kind: str) -> None:
         raise MapError(f"map '{map.name}' has type {map.type}, not {kind} ({map_type})")
 
 
-class _Buffer:
+class _Buffer(Closable):
     """The batch both buffers fill from their C callbacks, and their lifecycle."""
 
     _ptr: int | None
@@ -52,16 +52,6 @@ class _Buffer:
     def close(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class RingBuffer(_Buffer):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
+
+from vigil.closing import Closable
 
 from ._lib import lib
 from .errors import BpfError
@@ -11,7 +12,7 @@ from .errors import BpfError
 __all__ = ["Link"]
 
 
-class Link:
+class Link(Closable):
     """A struct bpf_link. Close it (or its Object) to detach."""
 
     __slots__ = ("__weakref__", "_on_close", "_ptr", "description")
@@ -44,16 +45,6 @@ class Link:
         if self._on_close is not None:
             self._on_close(self)
 
-    def __enter__(self) -> Link:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._ptr is None else "attached"

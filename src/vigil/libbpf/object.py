@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-from types import TracebackType
-from typing import Self
+
+from vigil.closing import Closable
 
 from ._btf import datasec_variables, encode_value
 from ._lib import capture_output, lib
@@ -53,25 +53,7 @@ def _maps(ptr: int) -> list[int]:
     return found
 
 
-class _Closable:
-    """close() on exit, for both phases."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class OpenObject(_Closable):
+class OpenObject(Closable):
     """An opened object before load: set rodata knobs, map sizes and autoload here."""
 
     def __init__(self, ptr: int, path: str) -> None:
@@ -134,7 +116,7 @@ class OpenObject(_Closable):
         return f"<OpenObject {self.path}>"
 
 
-class Object(_Closable):
+class Object(Closable):
     """A loaded object: its programs and maps live in the kernel until close()."""
 
     def __init__(self, ptr: int, path: str) -> None:
