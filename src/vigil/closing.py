@@ -11,6 +11,8 @@ __all__ = ["Closable"]
 class Closable:
     """Subclasses define close() (idempotent); the context manager calls it."""
 
+    __slots__ = ()
+
     def close(self) -> None:
         raise NotImplementedError
 
