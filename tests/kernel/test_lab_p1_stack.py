@@ -1,0 +1,73 @@
+"""Pitfall 1 on the real kernel: a call chain over 512 bytes of stack is
+refused by the verifier; the same buffers in a per-CPU heap load and run."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import pytest
+
+from vigil.lab.lesson import LabContext, LessonResult
+from vigil.lab.lessons.lp1_stack import ARG
+from vigil.lab.registry import get_lesson
+
+
+def run_lesson(duration: float = 1.5) -> LessonResult:
+    lines: list[str] = []
+    return get_lesson("p1").run(LabContext(duration=duration, show=lines.append))
+
+
+def kernel_version() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+@pytest.fixture(scope="module")
+def result() -> LessonResult:
+    return run_lesson()
+
+
+def loads(result: LessonResult) -> dict[str, dict[str, object]]:
+    return {o["program"]: o for o in result.observations if o["kind"] == "load"}
+
+
+@pytest.mark.needs("tracepoint", "prog_array")
+def test_chain_with_tail_call_is_refused_for_its_stack(result: LessonResult) -> None:
+    refused = loads(result)["stack_chain_tail"]
+    assert refused["loaded"] is False
+    assert refused["errno"] == 13  # EACCES: the verifier said no
+    log = refused["log"]
+    assert isinstance(log, list)
+    assert any("combined stack size of 2 calls is" in line and "Too large" in line
+               for line in log), log
+
+
+@pytest.mark.needs("tracepoint", "prog_array")
+def test_chain_without_tail_call_needs_a_private_stack(result: LessonResult) -> None:
+    # Linux 6.13 gave x86-64 tracing programs without tail calls a private
+    # stack per function; everywhere else the chain is over the limit.
+    plain = loads(result)["stack_chain"]
+    private_stack = platform.machine() == "x86_64" and kernel_version() >= (6, 13)
+    if private_stack:
+        assert plain["loaded"] is True
+    else:
+        assert plain["loaded"] is False
+        assert any("combined stack size" in line for line in plain["log"])  # type: ignore[attr-defined]
+
+
+@pytest.mark.needs("tracepoint", "prog_array")
+def test_heap_version_loads_and_records_the_trigger(result: LessonResult) -> None:
+    assert loads(result)["heap_chain_tail"]["loaded"] is True
+    assert result.triggered
+    pid = result.triggered[0]
+    ours = [o for o in result.observations if o["kind"] == "exec" and o["pid"] == pid]
+    assert len(ours) == 1, result.observations
+    seen = ours[0]
+    assert seen["file"] == "/bin/echo"
+    assert seen["file_len"] == len("/bin/echo") + 1
+    # 301 bytes read into a 320-byte buffer: more than a 256-byte one holds.
+    assert seen["arg_len"] == len(ARG) + 1
+    assert seen["arg"] == ARG[:31]
+    # Written by heap_report, reached by the tail call with the heap intact.
+    assert seen["stage"] == 2
