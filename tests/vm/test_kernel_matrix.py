@@ -72,6 +72,9 @@ def test_a_test_skipped_everywhere_ran_nowhere_and_fails_the_matrix() -> None:
     assert summary["ran_nowhere"] == ["c"]
     assert summary["exit_code"] == 1
     assert kmatrix.cell(cols[2], "a") == "not collected"
+    # KERNELS=5.10 alone: a test may need a newer kernel, so it is only reported.
+    partial = kmatrix.summarize(cols, full=False)
+    assert partial["ran_nowhere"] == ["c"] and partial["exit_code"] == 0
 
 
 def test_failures_boot_errors_and_hooks_count() -> None:
@@ -138,4 +141,6 @@ def test_every_kernel_test_ran_somewhere(
     _, summary = matrix
     if summary["no_tests_collected"]:
         pytest.skip("no kernel test was collected on any kernel (pytest exit 5)")
+    if not summary["ran_nowhere_is_failure"]:
+        pytest.skip("KERNELS selects part of the default matrix: ran-nowhere is only reported")
     assert summary["ran_nowhere"] == []
