@@ -703,6 +703,35 @@ def probe_summary(probe: dict[str, Any]) -> str:
     return f"unavailable: {last[:100]}"
 
 
+def probe_table(cols: list[Column], esc: Any) -> list[str]:
+    """`vigil probe --json` features x kernels, from its {"features": {name: {...}}}."""
+    features: dict[str, dict[str, str]] = {}
+    for c in cols:
+        result = c.probe.get("result") if c.probe.get("available") else None
+        found = result.get("features") if isinstance(result, dict) else None
+        if not isinstance(found, dict):
+            continue
+        for name, f in found.items():
+            if isinstance(f, dict):
+                ok = f.get("available")
+                features.setdefault(name, {})[c.name] = (
+                    "yes" if ok else f"no: {str(f.get('reason', ''))[:90]}"
+                )
+    if not features:
+        return []
+    lines = [
+        "",
+        "## Feature probe (`vigil probe --json`)",
+        "",
+        "| feature | " + " | ".join(c.name for c in cols) + " |",
+        "| --- |" + " --- |" * len(cols),
+    ]
+    for name in sorted(features):
+        row = [esc(features[name].get(c.name, "")) for c in cols]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return lines
+
+
 def render_md(cols: list[Column], summary: dict[str, Any]) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|").replace("\n", " ")
@@ -747,6 +776,7 @@ def render_md(cols: list[Column], summary: dict[str, Any]) -> str:
                     else esc(f"{r.get('step', '')} {r.get('error', '')}".strip())
                 )
             lines.append(f"| {h} | " + " | ".join(row) + " |")
+    lines += probe_table(cols, esc)
     lines += ["", "## Tests", ""]
     if summary["tests"]:
         lines += [
