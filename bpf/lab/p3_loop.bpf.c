@@ -43,7 +43,7 @@ struct {
 	__type(value, char[CHUNK]);
 } heap SEC(".maps");
 
-/* Only this process's writes; set by user space before load. */
+/* Only this process's writes (0: everyone's); set by user space before load. */
 const volatile __u32 target_tgid = 0;
 
 /* libbpf 1.1 has no bpf_for macro: declare the kfuncs it wraps. __weak so the
@@ -56,7 +56,7 @@ static __always_inline struct tally *watched(void)
 {
 	__u32 zero = 0;
 
-	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
+	if (target_tgid && bpf_get_current_pid_tgid() >> 32 != target_tgid)
 		return NULL;
 	return bpf_map_lookup_elem(&tally, &zero);
 }
