@@ -13,10 +13,12 @@ from vigil.lab.registry import LessonNotFoundError, all_lessons, get_lesson
 
 __all__ = ["add_parser", "missing_features", "run"]
 
-VM_HINT = (
-    "run it on a kernel that has it, e.g. in the VM kernel matrix: "
-    "make test-kernels KERNELS=6.1 TESTS=tests/kernel/test_lab.py"
-)
+def vm_hint(lesson: Lesson) -> str:
+    return (
+        "run it on a kernel that has it, e.g. its test in the VM kernel matrix: "
+        f"make test-kernels KERNELS=6.1 TESTS=tests/kernel/test_lab_{lesson.key}_{lesson.slug}.py"
+    )
+
 
 
 def add_parser(subparsers: Any) -> None:
@@ -82,7 +84,7 @@ def _run(lesson: Lesson, args: argparse.Namespace) -> int:
         for feature, reason in missing:
             print(f"vigil lab: lesson {lesson.key} needs {feature}, which this kernel lacks: "
                   f"{reason}", file=sys.stderr)
-        print(f"vigil lab: {VM_HINT}", file=sys.stderr)
+        print(f"vigil lab: {vm_hint(lesson)}", file=sys.stderr)
         return 2
     ctx = LabContext(duration=args.duration or None, trigger=not args.no_trigger,
                      show=lambda line: print(line, flush=True))
