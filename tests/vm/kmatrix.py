@@ -22,7 +22,7 @@ that ran nowhere); 5 no kernel collected any test (pytest's "no tests").
     python tests/vm/kmatrix.py [--kernels 6.1,5.10] [--jobs 2] [--no-host] [TESTS...]
 
 Environment (what `make test-kernels` passes): KERNELS, TESTS, JOBS, HOST=0,
-VM_TIMEOUT, VM_CPUS, VM_MEMORY, VIGIL_KERNEL_CACHE.
+VM_TIMEOUT, VM_CPUS, VM_MEMORY, VM_APPEND (more kernel arguments), VIGIL_KERNEL_CACHE.
 """
 
 from __future__ import annotations
@@ -455,7 +455,7 @@ def boot(
         "--name",
         f"vigil-{col.name}",
         "--append",
-        CMDLINE,
+        f"{CMDLINE} {os.environ.get('VM_APPEND', '')}".strip(),
         "--rwdir",
         str(out),
         "--exec",
@@ -496,8 +496,12 @@ def boot(
     if (out / "status.json").exists():
         col.status = "ok"
     elif "Kernel panic" in text:
+        lines = text.splitlines()
+        at = next(i for i, ln in enumerate(lines) if "Kernel panic" in ln)
         col.status = "panic"
-        col.error = "guest kernel panicked (last console lines below)"
+        col.error = "guest kernel panicked: " + lines[at].split("] ", 1)[-1]
+        # The panic line, what led to it, and the trace after it.
+        col.console_tail = lines[max(0, at - 15) : at + 25]
     elif timed_out:
         col.status = "timeout"
         col.error = (
