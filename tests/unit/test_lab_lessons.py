@@ -41,7 +41,7 @@ def test_lesson_is_complete(lesson: Lesson) -> None:
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.key)
 def test_lesson_has_its_kernel_test(lesson: Lesson) -> None:
     # `vigil lab run` points users without the hook at this file.
-    assert (REPO / f"tests/kernel/test_lab_{lesson.key}_{lesson.slug}.py").is_file()
+    assert (REPO / lesson.kernel_test).is_file()
 
 
 def test_lookup_by_number_or_name() -> None:

@@ -16,7 +16,7 @@ __all__ = ["add_parser", "missing_features", "run"]
 def vm_hint(lesson: Lesson) -> str:
     return (
         "run it on a kernel that has it, e.g. its test in the VM kernel matrix: "
-        f"make test-kernels KERNELS=6.1 TESTS=tests/kernel/test_lab_{lesson.key}_{lesson.slug}.py"
+        f"make test-kernels KERNELS=6.1 TESTS={lesson.kernel_test}"
     )
 
 

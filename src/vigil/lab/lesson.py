@@ -81,6 +81,11 @@ class Lesson:
     needs: tuple[str, ...] = ("tracepoint",)  # vigil probe feature names
     guide_section: str = ""  # where the guide has it, e.g. "§3 Demo 1"
 
+    @property
+    def kernel_test(self) -> str:
+        """The test that proves this lesson on a real kernel (repository path)."""
+        return f"tests/kernel/test_lab_{self.key}_{self.slug.replace('-', '_')}.py"
+
     def text_path(self, lang: str) -> Path:
         return TEXT_DIR / f"{self.key}-{self.slug}.{lang}.md"
 
