@@ -53,16 +53,28 @@ def _list() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="vigil lab", show_lines=False)
+    table = Table(title="vigil lab")
     table.add_column("#", justify="right")
     table.add_column("lesson")
     table.add_column("teaches")
     table.add_column("here?")
+    reasons: dict[str, str] = {}
     for lesson in all_lessons():
         missing = missing_features(lesson)
-        here = "yes" if not missing else "no: " + "; ".join(f"{f}: {r}" for f, r in missing)
+        reasons.update(missing)
+        here = "yes" if not missing else "no: needs " + ", ".join(f for f, _ in missing)
         table.add_row(lesson.key, lesson.title, lesson.teaches, here)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if reasons:
+        console.print("\nMissing on this kernel (from `vigil probe`):")
+        for feature, reason in reasons.items():
+            console.print(f"  [bold]{feature}[/bold]: {reason}", highlight=False)
+        console.print(
+            "Those lessons run in the VM kernel matrix (docs/kernel-matrix.md), e.g. "
+            "make test-kernels KERNELS=6.1 TESTS=tests/kernel/test_lab_5_kprobe.py",
+            highlight=False,
+        )
     return 0
 
 
