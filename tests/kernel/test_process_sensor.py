@@ -211,13 +211,18 @@ def test_child_running_as_another_uid(vigil: VigilRun) -> None:
     assert "effective" not in p.get("cap", {})
 
 
+# In the VM matrix (TCG, no KVM, 9p root) each exec is ~100x slower than on
+# the host; the burst there proves the same path with fewer processes.
+BURST = 300 if os.environ.get("VIGIL_VM") else 2000
+
+
 def test_burst_of_2000_processes_loses_nothing(tmp_path: Path) -> None:
     binary = tmp_path / "burst-true"
     shutil.copy("/bin/true", binary)
     run = VigilRun(tmp_path)
     try:
         pids = []
-        for _ in range(2000):
+        for _ in range(BURST):
             pids.append(os.posix_spawn(str(binary), [str(binary)], os.environ))
         for pid in pids:
             os.waitpid(pid, 0)
