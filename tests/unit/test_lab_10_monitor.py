@@ -4,26 +4,13 @@ argv is cut at args_len, never read past it."""
 from __future__ import annotations
 
 import ctypes
-import json
-import shutil
-import subprocess
 
-from vigil.bpf_objects import object_path
-from vigil.lab.lessons.l10_monitor import F_TRUNC_ARGS, ExecRecord, decode
-
-BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
+from tests.btf_layout import assert_mirrors_btf
+from vigil.lab.lessons.l10_monitor import F_TRUNC_ARGS, OBJECT, ExecRecord, decode
 
 
 def test_record_matches_btf() -> None:
-    out = subprocess.run(
-        [BPFTOOL, "-j", "btf", "dump", "file", str(object_path("lab/10_monitor.bpf.o"))],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    btf = next(t for t in json.loads(out)["types"]
-               if t["kind"] == "STRUCT" and t["name"] == "exec_record")
-    assert ctypes.sizeof(ExecRecord) == btf["size"]
-    assert [(n, getattr(ExecRecord, n).offset * 8) for n, *_ in ExecRecord._fields_] == [
-        (m["name"], m["bits_offset"]) for m in btf["members"]]
+    assert_mirrors_btf(OBJECT, "exec_record", ExecRecord)
 
 
 def record(args: bytes, args_len: int, flags: int = 0) -> bytes:

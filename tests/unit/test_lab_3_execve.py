@@ -3,37 +3,14 @@ and the decoder reads a record the way the C side writes it."""
 
 from __future__ import annotations
 
-import ctypes
-import json
-import shutil
-import subprocess
-
 import pytest
 
-from vigil.bpf_objects import object_path
+from tests.btf_layout import assert_mirrors_btf
 from vigil.lab.lessons.l03_execve import ExecEvent, decode
-
-BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
-
-
-def btf_struct(name: str) -> dict[str, object]:
-    out = subprocess.run(
-        [BPFTOOL, "-j", "btf", "dump", "file", str(object_path("lab/03_execve.bpf.o"))],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    found = [t for t in json.loads(out)["types"] if t["kind"] == "STRUCT" and t["name"] == name]
-    assert found, f"struct {name} missing from the object's BTF"
-    return dict(found[0])
 
 
 def test_mirror_matches_btf() -> None:
-    btf = btf_struct("exec_event")
-    assert ctypes.sizeof(ExecEvent) == btf["size"]
-    members = btf["members"]
-    assert isinstance(members, list)
-    assert [(name, getattr(ExecEvent, name).offset * 8) for name, *_ in ExecEvent._fields_] == [
-        (m["name"], m["bits_offset"]) for m in members
-    ]
+    assert_mirrors_btf("lab/03_execve.bpf.o", "exec_event", ExecEvent)
 
 
 def record(filename: bytes, junk: bytes = b"") -> bytes:

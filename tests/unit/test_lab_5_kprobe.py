@@ -3,25 +3,12 @@ and return values are shown signed, with the errno's name."""
 
 from __future__ import annotations
 
-import ctypes
-import json
-import shutil
-import subprocess
-
-from vigil.bpf_objects import object_path
+from tests.btf_layout import assert_mirrors_btf
 from vigil.lab.lessons.l05_kprobe import OBJECT, UnlinkEvent, decode, describe_return
-
-BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
 
 
 def test_mirror_matches_btf() -> None:
-    out = subprocess.run([BPFTOOL, "-j", "btf", "dump", "file", str(object_path(OBJECT))],
-                         check=True, capture_output=True, text=True).stdout
-    btf = next(t for t in json.loads(out)["types"]
-               if t["kind"] == "STRUCT" and t["name"] == "unlink_event")
-    assert ctypes.sizeof(UnlinkEvent) == btf["size"]
-    py = [(name, getattr(UnlinkEvent, name).offset * 8) for name, *_ in UnlinkEvent._fields_]
-    assert py == [(m["name"], m["bits_offset"]) for m in btf["members"]]
+    assert_mirrors_btf(OBJECT, "unlink_event", UnlinkEvent)
 
 
 def test_negative_return_decodes_signed() -> None:

@@ -3,25 +3,12 @@ argv is split the way the kernel lays it out."""
 
 from __future__ import annotations
 
-import ctypes
-import json
-import shutil
-import subprocess
-
-from vigil.bpf_objects import object_path
+from tests.btf_layout import assert_mirrors_btf
 from vigil.lab.lessons.l06_core import OBJECT, ExecEvent, decode, split_args
-
-BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
 
 
 def test_mirror_matches_btf() -> None:
-    out = subprocess.run([BPFTOOL, "-j", "btf", "dump", "file", str(object_path(OBJECT))],
-                         check=True, capture_output=True, text=True).stdout
-    btf = next(t for t in json.loads(out)["types"]
-               if t["kind"] == "STRUCT" and t["name"] == "exec_event")
-    assert ctypes.sizeof(ExecEvent) == btf["size"]
-    py = [(name, getattr(ExecEvent, name).offset * 8) for name, *_ in ExecEvent._fields_]
-    assert py == [(m["name"], m["bits_offset"]) for m in btf["members"]]
+    assert_mirrors_btf(OBJECT, "exec_event", ExecEvent)
 
 
 def test_split_args() -> None:

@@ -3,36 +3,19 @@ follow the probe's answers."""
 
 from __future__ import annotations
 
-import ctypes
-import json
-import shutil
-import subprocess
-
-from vigil.bpf_objects import object_path
+from tests.btf_layout import assert_mirrors_btf, btf_types
 from vigil.kernel.report import Feature, KernelInfo, ProbeReport
 from vigil.lab.lessons.l07_iterators import OBJECT, VARIANTS, ScanEvent, choose, decode
 
-BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
-
-
-def btf_types() -> list[dict[str, object]]:
-    out = subprocess.run([BPFTOOL, "-j", "btf", "dump", "file", str(object_path(OBJECT))],
-                         check=True, capture_output=True, text=True).stdout
-    types: list[dict[str, object]] = json.loads(out)["types"]
-    return types
-
 
 def test_mirror_matches_btf() -> None:
-    btf = next(t for t in btf_types() if t["kind"] == "STRUCT" and t["name"] == "scan_event")
-    assert ctypes.sizeof(ScanEvent) == btf["size"]
-    py = [(name, getattr(ScanEvent, name).offset * 8) for name, *_ in ScanEvent._fields_]
-    assert py == [(m["name"], m["bits_offset"]) for m in btf["members"]]  # type: ignore[attr-defined]
+    assert_mirrors_btf(OBJECT, "scan_event", ScanEvent)
 
 
 def test_variants_follow_enum_and_programs() -> None:
-    types = btf_types()
+    types = btf_types(OBJECT)
     enum = next(t for t in types if t["kind"] == "ENUM" and t["name"] == "scan_variant")
-    assert [v["val"] for v in enum["values"]] == list(range(len(VARIANTS)))  # type: ignore[attr-defined]
+    assert [v["val"] for v in enum["values"]] == list(range(len(VARIANTS)))
     funcs = {t["name"] for t in types if t["kind"] == "FUNC"}
     assert {v.program for v in VARIANTS} <= funcs
 

@@ -4,28 +4,13 @@ match the objects' BTF, and the decoders and log filters say what they should.""
 from __future__ import annotations
 
 import ctypes
-import json
 import os
-import shutil
 import struct
-import subprocess
-from typing import Any
 
 import pytest
 
-from vigil.bpf_objects import object_path
+from tests.btf_layout import assert_mirrors_btf
 from vigil.lab.lessons import lp1_stack, lp2_heap_leak, lp3_loop, lp4_counters
-
-BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
-
-
-def btf_struct(obj: str, name: str) -> dict[str, Any]:
-    out = subprocess.run([BPFTOOL, "-j", "btf", "dump", "file", str(object_path(obj))],
-                         check=True, capture_output=True, text=True).stdout
-    types: list[dict[str, Any]] = json.loads(out)["types"]
-    found = [t for t in types if t["kind"] == "STRUCT" and t.get("name") == name]
-    assert found, f"struct {name} missing from {obj}'s BTF"
-    return found[0]
 
 
 @pytest.mark.parametrize(("obj", "c_name", "mirror"), [
@@ -34,10 +19,7 @@ def btf_struct(obj: str, name: str) -> dict[str, Any]:
     (lp3_loop.OBJECT, "tally", lp3_loop.Tally),
 ])
 def test_mirror_matches_btf(obj: str, c_name: str, mirror: type[ctypes.Structure]) -> None:
-    btf = btf_struct(obj, c_name)
-    assert ctypes.sizeof(mirror) == btf["size"]
-    py_fields = [(name, getattr(mirror, name).offset * 8) for name, *_ in mirror._fields_]
-    assert py_fields == [(m["name"], m["bits_offset"]) for m in btf["members"]]
+    assert_mirrors_btf(obj, c_name, mirror)
 
 
 def open_rec(name: bytes, name_len: int, variant: int = 1, tgid: int = 42) -> bytes:
