@@ -11,10 +11,10 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from vigil.bpf_objects import object_path
+from vigil.closing import Closable
 from vigil.lab.lesson import LabContext, Lesson, LessonResult
 from vigil.libbpf import Object, open_object
 
@@ -45,10 +45,12 @@ def errno_name(err: int) -> str:
     return "ok" if err == 0 else errno.errorcode.get(err, str(err))
 
 
-class ProbeChild:
+class ProbeChild(Closable):
     """A child process that opens files and starts programs when asked, and
     answers with the errno. It is fully started before a lesson loads its
     program, so its pid can be a load-time knob and it needs no file after."""
+
+    __slots__ = ("_proc",)
 
     def __init__(self, ctx: LabContext, **popen: Any) -> None:
         self._proc = ctx.spawn([sys.executable, "-I", "-S", "-c", _CHILD],
@@ -85,17 +87,6 @@ class ProbeChild:
             self._proc.wait()
         if self._proc.stdout is not None:
             self._proc.stdout.close()
-
-    def __enter__(self) -> ProbeChild:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _failed(obj: Object) -> tuple[int, int]:
