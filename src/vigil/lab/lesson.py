@@ -13,10 +13,13 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vigil.libbpf import RingBuffer
 
 __all__ = ["LANGUAGES", "LabContext", "Lesson", "LessonResult"]
 
@@ -66,6 +69,15 @@ class LabContext:
         child = self.spawn(argv, **kwargs)
         child.wait()
         return child.pid
+
+    def records(self, ring: RingBuffer) -> Iterator[bytes]:
+        """Each record from the ring buffer until the run ends, polled in 0.2 s
+        steps. It polls at least once, even after the end: a slow trigger may
+        outlast the duration, and its records are read all the same."""
+        while True:
+            yield from ring.poll(int(min(0.2, self.remaining()) * 1000))
+            if not self.running():
+                return
 
 
 @dataclass(frozen=True)

@@ -79,13 +79,12 @@ def _configure(stages: TypedMap[c_uint32, c_uint32], fds: dict[str, int], phase:
 
 
 def _wait_for(ring: RingBuffer, pid: int, ctx: LabContext, seen: list[dict[str, Any]]) -> None:
-    while ctx.running():
-        for raw in ring.poll(int(min(0.2, ctx.remaining()) * 1000)):
-            event = decode(raw)
-            seen.append(event)
-            ctx.show("  " + describe(event))
-            if event["pid"] == pid:
-                return
+    for raw in ctx.records(ring):
+        event = decode(raw)
+        seen.append(event)
+        ctx.show("  " + describe(event))
+        if event["pid"] == pid:
+            return
 
 
 def run(ctx: LabContext) -> LessonResult:
@@ -113,11 +112,10 @@ def run(ctx: LabContext) -> LessonResult:
                 result.observations += [dict(e, phase=phase) for e in seen]
         else:
             ctx.show(f"{PHASES[0][0]}: run commands and watch their chains")
-            while ctx.running():
-                for raw in ring.poll(int(min(0.2, ctx.remaining()) * 1000)):
-                    event = decode(raw)
-                    ctx.show("  " + describe(event))
-                    result.observations.append(dict(event, phase=0))
+            for raw in ctx.records(ring):
+                event = decode(raw)
+                ctx.show("  " + describe(event))
+                result.observations.append(dict(event, phase=0))
     most = max((o["tail_calls"] for o in result.observations), default=0)
     result.summary = (f"{len(result.observations)} chains seen; the longest made {most} "
                       "tail calls")

@@ -73,14 +73,11 @@ def run(ctx: LabContext) -> LessonResult:
             _trigger(ctx, result, Path(scratch))
         else:
             ctx.show("try it: in another terminal, `touch /tmp/x; unlink /tmp/x; unlink /tmp/x`")
-        while True:  # at least one pass: slow triggers may outlast the duration
-            for raw in rb.poll(int(min(0.2, ctx.remaining()) * 1000)):
-                event = decode(raw)
-                ctx.show(f"pid {event['pid']} ({event['comm']}): do_unlinkat(\"{event['path']}\")"
-                         f" = {describe_return(event['ret'])}")
-                result.observations.append(event)
-            if not ctx.running():
-                break
+        for raw in ctx.records(rb):
+            event = decode(raw)
+            ctx.show(f"pid {event['pid']} ({event['comm']}): do_unlinkat(\"{event['path']}\")"
+                     f" = {describe_return(event['ret'])}")
+            result.observations.append(event)
     failed = sum(1 for o in result.observations if o["ret"] < 0)
     result.summary = (f"{len(result.observations)} do_unlinkat calls seen, "
                       f"{failed} of them failed with a negative errno")

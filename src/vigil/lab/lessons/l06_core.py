@@ -82,21 +82,18 @@ def run(ctx: LabContext) -> LessonResult:
             ctx.show("try it: run commands with arguments in another terminal, "
                      "e.g. `ls -l /tmp`")
         answered = False
-        while True:  # at least one pass: slow triggers may outlast the duration
-            for raw in rb.poll(int(min(0.2, ctx.remaining()) * 1000)):
-                event = decode(raw)
-                if not answered:
-                    # The same on every event: libbpf fixed them at load time.
-                    for key, question in QUESTIONS.items():
-                        ctx.show(f"  on this kernel: {question}: {'yes' if event[key] else 'no'}")
-                    answered = True
-                field = "__state" if event["has_state"] else "state"
-                more = " (truncated)" if event["args_truncated"] else ""
-                ctx.show(f"pid {event['pid']} ppid {event['ppid']} ({event['comm']}) "
-                         f"argv={event['argv']!r}{more} {field}={event['state']}")
-                result.observations.append(event)
-            if not ctx.running():
-                break
+        for raw in ctx.records(rb):
+            event = decode(raw)
+            if not answered:
+                # The same on every event: libbpf fixed them at load time.
+                for key, question in QUESTIONS.items():
+                    ctx.show(f"  on this kernel: {question}: {'yes' if event[key] else 'no'}")
+                answered = True
+            field = "__state" if event["has_state"] else "state"
+            more = " (truncated)" if event["args_truncated"] else ""
+            ctx.show(f"pid {event['pid']} ppid {event['ppid']} ({event['comm']}) "
+                     f"argv={event['argv']!r}{more} {field}={event['state']}")
+            result.observations.append(event)
     result.summary = f"{len(result.observations)} execs read through CO-RE"
     return result
 

@@ -84,14 +84,11 @@ def run(ctx: LabContext) -> LessonResult:
         else:
             ctx.show("try it: run programs by their full path in another terminal, "
                      "e.g. `/usr/bin/true`")
-        while True:  # at least one pass: slow triggers may outlast the duration
-            for raw in rb.poll(int(min(0.2, ctx.remaining()) * 1000)):
-                event = decode(raw)
-                ctx.show(f"pid {event['pid']} {event['path']}: {event['variant']} counted "
-                         f"{event['slashes']} '/' in {event['len']} bytes")
-                result.observations.append(event)
-            if not ctx.running():
-                break
+        for raw in ctx.records(rb):
+            event = decode(raw)
+            ctx.show(f"pid {event['pid']} {event['path']}: {event['variant']} counted "
+                     f"{event['slashes']} '/' in {event['len']} bytes")
+            result.observations.append(event)
     loaded = [v.name for v, missing in chosen if not missing]
     scans = sum(1 for o in result.observations if o["kind"] == "scan")
     result.summary = f"{scans} scans by {', '.join(loaded)}"

@@ -104,14 +104,11 @@ def run(ctx: LabContext) -> LessonResult:
                     check("attached", "exec", allowed / "true", "a copy elsewhere")
                     check("attached", "exec", allowed / "hardlink", "hard link elsewhere")
                     check("attached", "exec", "/bin/true", "a system program")
-                while True:
-                    for raw in rb.poll(int(min(0.2, ctx.remaining()) * 1000)):
-                        obs = _denial(raw)
-                        result.observations.append(obs)
-                        ctx.show(f"  denied {obs['denied']} to pid {obs['pid']} "
-                                 f"({obs['comm']}), inode {obs['ino']}")
-                    if not ctx.running():
-                        break
+                for raw in ctx.records(rb):
+                    obs = _denial(raw)
+                    result.observations.append(obs)
+                    ctx.show(f"  denied {obs['denied']} to pid {obs['pid']} "
+                             f"({obs['comm']}), inode {obs['ino']}")
             # Closing the object detached both programs: everything works again.
             if child is not None:
                 check("detached", "open", secret, "the file")

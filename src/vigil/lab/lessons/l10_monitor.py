@@ -96,13 +96,10 @@ def run(ctx: LabContext) -> LessonResult:
                      "the third as this process's uid (filtered out)")
         else:
             ctx.show(f"run programs as uid {uid} (e.g. in your own shell) to see them")
-        while True:
-            for raw in rb.poll(int(min(0.2, ctx.remaining()) * 1000)):
-                event = decode(raw)
-                result.observations.append(event)
-                ctx.show(_line(event))
-            if not ctx.running():
-                break
+        for raw in ctx.records(rb):
+            event = decode(raw)
+            result.observations.append(event)
+            ctx.show(_line(event))
         lost = int.from_bytes(obj.maps["lost"].lookup(bytes(4)), "little")
     result.summary = f"{len(result.observations)} execs by uid {uid}, {lost} lost"
     return result

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import ctypes
-import logging
 import re
 import struct
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
-from vigil.bpf_objects import object_path
 from vigil.lab.lesson import LabContext, Lesson, LessonResult
-from vigil.libbpf import LoadError, Object, open_object
+from vigil.lab.loading import load_only
+from vigil.libbpf import LoadError
 
 OBJECT = "lab/p1_stack.bpf.o"
 # argv[1] of the trigger: longer than a 256-byte buffer, shorter than 320.
@@ -37,32 +34,10 @@ def stack_lines(log: str) -> list[str]:
     return [line for line in log.splitlines() if STACK_LINE.search(line)]
 
 
-@contextmanager
-def quiet_libbpf() -> Iterator[None]:
-    """libbpf warns on stderr about every refused program; here the refusal is
-    the lesson, shown from LoadError.verifier_log instead."""
-    logger = logging.getLogger("vigil.libbpf")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def load_only(programs: Sequence[str]) -> Object:
-    """Load the lesson's object with just these programs; LoadError if refused."""
-    with open_object(object_path(OBJECT)) as spec:
-        for prog in spec.programs.values():
-            prog.autoload = prog.name in programs
-        with quiet_libbpf():
-            return spec.load()
-
-
 def try_load(ctx: LabContext, program: str, what: str) -> dict[str, Any]:
     ctx.show(f"{program}: {what}")
     try:
-        load_only([program]).close()
+        load_only(OBJECT, program).close()
     except LoadError as e:
         lines = stack_lines(e.verifier_log)
         ctx.show(f"  refused by the verifier ({e.errno}):")
@@ -95,7 +70,7 @@ def run(ctx: LabContext) -> LessonResult:
 
     ctx.show("heap_chain_tail: the same buffers in a per-CPU array heap, "
              "tail-calling heap_report")
-    with load_only(["heap_chain_tail", "heap_report"]) as obj:
+    with load_only(OBJECT, "heap_chain_tail", "heap_report") as obj:
         result.observations.append({"kind": "load", "program": "heap_chain_tail",
                                     "loaded": True, "errno": 0, "log": []})
         stage = struct.pack("I", obj.programs["heap_report"].fd)

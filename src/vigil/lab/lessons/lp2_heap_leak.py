@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-import subprocess
 import sys
 from typing import Any
 
 from vigil.bpf_objects import object_path
 from vigil.lab.lesson import LabContext, Lesson, LessonResult
+from vigil.lab.triggers import go, reap, start_waiting
 from vigil.libbpf import RingBuffer, open_object
 
 OBJECT = "lab/p2_heap_leak.bpf.o"
@@ -69,23 +69,13 @@ def describe(o: dict[str, Any]) -> str:
     return f"  {o['variant']:<6} pid {o['pid']}: {o['name']!r}{tail}"
 
 
-def start_trigger(ctx: LabContext, cpu: int) -> subprocess.Popen[bytes]:
-    child = ctx.spawn([sys.executable, "-c", TRIGGER, str(cpu), LONG_PATH, SHORT_PATH],
-                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert child.stdout is not None
-    if child.stdout.readline().strip() != b"ready":
-        child.kill()
-        child.wait()
-        raise RuntimeError("the trigger process did not start")
-    return child
-
-
 def run(ctx: LabContext) -> LessonResult:
     result = LessonResult()
     child = None
     cpu = min(os.sched_getaffinity(0))
     if ctx.trigger:
-        child = start_trigger(ctx, cpu)
+        child = start_waiting(ctx, [sys.executable, "-c", TRIGGER, str(cpu),
+                                    LONG_PATH, SHORT_PATH])
         result.triggered.append(child.pid)
     try:
         with open_object(object_path(OBJECT)) as spec:
@@ -98,22 +88,17 @@ def run(ctx: LabContext) -> LessonResult:
                      "per-CPU heap; 'leaky' does not clear it, 'zeroed' does:")
             if child is not None:
                 ctx.show(f"pid {child.pid} on CPU {cpu} opens {LONG_PATH!r}, then {SHORT_PATH!r}")
-                assert child.stdin is not None
-                child.stdin.write(b"go\n")
-                child.stdin.close()
-                child.wait()
+                go(child)
             else:
                 ctx.show("open a long path, then a short one, on one CPU, e.g.: "
                          "taskset -c 0 sh -c 'cat /a/long/path/that/is/not/there; cat /b'")
-            while ctx.running():
-                for raw in rb.poll(int(min(0.2, ctx.remaining()) * 1000)):
-                    o = decode(raw)
-                    ctx.show(describe(o))
-                    result.observations.append(o)
+            for raw in ctx.records(rb):
+                o = decode(raw)
+                ctx.show(describe(o))
+                result.observations.append(o)
     finally:
-        if child is not None and child.poll() is None:
-            child.kill()
-            child.wait()
+        if child is not None:
+            reap(child)
     leaks = [o for o in result.observations if o["leaked"]]
     by_variant = {v: sum(1 for o in leaks if o["variant"] == v) for v in VARIANTS.values()}
     result.summary = (f"{len(result.observations)} records; stale bytes in "

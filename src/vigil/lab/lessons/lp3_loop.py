@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import ctypes
-import logging
 import re
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from vigil.bpf_objects import object_path
 from vigil.lab.lesson import LabContext, Lesson, LessonResult
-from vigil.libbpf import LoadError, Object, open_object
+from vigil.lab.loading import load_only
+from vigil.lab.triggers import go, reap, start_waiting
+from vigil.libbpf import LoadError
 
 OBJECT = "lab/p3_loop.bpf.o"
 CHUNK = 256  # bytes of each write the programs look at (CHUNK in the C)
@@ -70,47 +67,16 @@ def refusal_lines(log: str, context: int = 2) -> list[str]:
     return lines[-context - 1 :]
 
 
-@contextmanager
-def quiet_libbpf() -> Iterator[None]:
-    """The refusal is the lesson, shown from LoadError; keep libbpf's copy off stderr."""
-    logger = logging.getLogger("vigil.libbpf")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def load_only(program: str, target_tgid: int) -> Object:
-    with open_object(object_path(OBJECT)) as spec:
-        spec.set_rodata("target_tgid", target_tgid)
-        for prog in spec.programs.values():
-            prog.autoload = prog.name == program
-        with quiet_libbpf():
-            return spec.load()
-
-
-def start_trigger(ctx: LabContext) -> subprocess.Popen[bytes]:
-    child = ctx.spawn([sys.executable, "-c", TRIGGER, *(w.decode() for w in WRITES)],
-                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert child.stdout is not None
-    if child.stdout.readline().strip() != b"ready":
-        child.kill()
-        child.wait()
-        raise RuntimeError("the trigger process did not start")
-    return child
-
-
 def count_lines(ctx: LabContext, program: str, what: str, share: float,
                 result: LessonResult) -> None:
     """Load one program, let the trigger write, show what it counted."""
     ctx.show(f"{program}: {what}")
-    child = start_trigger(ctx) if ctx.trigger else None
+    argv = [sys.executable, "-c", TRIGGER, *(w.decode() for w in WRITES)]
+    child = start_waiting(ctx, argv) if ctx.trigger else None
     try:
         started = time.monotonic()
         try:
-            obj = load_only(program, child.pid if child else 0)
+            obj = load_only(OBJECT, program, target_tgid=child.pid if child else 0)
         except LoadError as e:
             lines = refusal_lines(e.verifier_log)
             ctx.show(f"  refused by the verifier ({e.errno}):")
@@ -128,10 +94,7 @@ def count_lines(ctx: LabContext, program: str, what: str, share: float,
                 result.triggered.append(child.pid)
                 ctx.show(f"  loaded; pid {child.pid} writes " + ", then ".join(
                     f"{len(w)} bytes ({w.count(NL)} lines)" for w in WRITES) + " to /dev/null")
-                assert child.stdin is not None
-                child.stdin.write(b"go\n")
-                child.stdin.close()
-                child.wait()
+                go(child)
             else:
                 ctx.show("  loaded; counting the lines every process writes")
                 ctx.stop.wait(share)
@@ -142,9 +105,8 @@ def count_lines(ctx: LabContext, program: str, what: str, share: float,
                      f"{seen['cut']} of the writes were longer)")
             result.observations.append({"kind": "tally", "program": program, **seen})
     finally:
-        if child is not None and child.poll() is None:
-            child.kill()
-            child.wait()
+        if child is not None:
+            reap(child)
 
 
 def run(ctx: LabContext) -> LessonResult:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from vigil.bpf_objects import object_path
 from vigil.lab.lesson import LabContext, Lesson, LessonResult
-from vigil.libbpf import LoadError, Object, open_object
+from vigil.lab.loading import load_only
+from vigil.lab.triggers import go, reap, start_waiting
+from vigil.libbpf import LoadError, Object
 
 OBJECT = "lab/p4_counters.bpf.o"
 CALLS = 200_000  # getppid calls per worker; about 0.1 s each
@@ -33,27 +31,6 @@ for _ in range(n):
 """
 
 
-@contextmanager
-def quiet_libbpf() -> Iterator[None]:
-    """The refusal is the lesson, shown from LoadError; keep libbpf's copy off stderr."""
-    logger = logging.getLogger("vigil.libbpf")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def load_only(program: str, count_all: bool = False) -> Object:
-    with open_object(object_path(OBJECT)) as spec:
-        spec.set_rodata("count_all", int(count_all))
-        for prog in spec.programs.values():
-            prog.autoload = prog.name == program
-        with quiet_libbpf():
-            return spec.load()
-
-
 def worker_cpus() -> tuple[int, int]:
     """Two different CPUs when this process may use two; else the one twice."""
     cpus = sorted(os.sched_getaffinity(0))
@@ -67,7 +44,7 @@ def lost(counts: dict[str, int], expected: int) -> dict[str, int]:
 def try_spin_lock(ctx: LabContext) -> dict[str, Any]:
     ctx.show("count_locked: the guide's bpf_spin_lock around the increment")
     try:
-        load_only("count_locked").close()
+        load_only(OBJECT, "count_locked").close()
     except LoadError as e:
         lines = [x for x in e.verifier_log.splitlines() if "spin_lock" in x]
         ctx.show(f"  refused by the verifier ({e.errno}): {'; '.join(lines)}")
@@ -80,12 +57,8 @@ def try_spin_lock(ctx: LabContext) -> dict[str, Any]:
 def start_workers(ctx: LabContext, obj: Object) -> list[subprocess.Popen[bytes]]:
     workers = []
     for cpu in worker_cpus():
-        child = ctx.spawn([sys.executable, "-c", WORKER, str(cpu), str(CALLS)],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        child = start_waiting(ctx, [sys.executable, "-c", WORKER, str(cpu), str(CALLS)])
         workers.append(child)
-        assert child.stdout is not None
-        if child.stdout.readline().strip() != b"ready":
-            raise RuntimeError("a worker process did not start")
         obj.maps["workers"].update(struct.pack("I", child.pid), b"\x01")
     return workers
 
@@ -104,7 +77,7 @@ def run(ctx: LabContext) -> LessonResult:
 
     ctx.show("count_calls: counts getppid calls four ways (plain, wide, atomic, per-CPU)")
     workers: list[subprocess.Popen[bytes]] = []
-    with load_only("count_calls", count_all=not ctx.trigger) as obj:
+    with load_only(OBJECT, "count_calls", count_all=int(not ctx.trigger)) as obj:
         try:
             if ctx.trigger:
                 workers = start_workers(ctx, obj)
@@ -114,14 +87,7 @@ def run(ctx: LabContext) -> LessonResult:
                 cpus = ", ".join(str(c) for c in worker_cpus())
                 ctx.show(f"  pids {', '.join(str(w.pid) for w in workers)} on CPUs {cpus} "
                          f"call getppid {CALLS} times each, at the same time")
-                for w in workers:
-                    assert w.stdin is not None
-                    w.stdin.write(b"go\n")
-                    w.stdin.flush()
-                for w in workers:
-                    assert w.stdin is not None
-                    w.stdin.close()
-                    w.wait()
+                go(*workers)
             else:
                 ctx.show("  counting every getppid call on this machine; in two other "
                          "terminals at once run: python3 -c 'import os; "
@@ -129,10 +95,7 @@ def run(ctx: LabContext) -> LessonResult:
                 ctx.stop.wait(ctx.remaining())
             counts = read_counts(obj)
         finally:
-            for w in workers:
-                if w.poll() is None:
-                    w.kill()
-                    w.wait()
+            reap(*workers)
     expected = CALLS * len(workers) if workers else counts["atomic"]
     missing = lost(counts, expected)
     for name in (*SHARED, "percpu"):
