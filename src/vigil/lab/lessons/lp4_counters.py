@@ -55,11 +55,15 @@ def try_spin_lock(ctx: LabContext) -> dict[str, Any]:
 
 
 def start_workers(ctx: LabContext, obj: Object) -> list[subprocess.Popen[bytes]]:
-    workers = []
-    for cpu in worker_cpus():
-        child = start_waiting(ctx, [sys.executable, "-c", WORKER, str(cpu), str(CALLS)])
-        workers.append(child)
-        obj.maps["workers"].update(struct.pack("I", child.pid), b"\x01")
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        for cpu in worker_cpus():
+            child = start_waiting(ctx, [sys.executable, "-c", WORKER, str(cpu), str(CALLS)])
+            workers.append(child)
+            obj.maps["workers"].update(struct.pack("I", child.pid), b"\x01")
+    except BaseException:
+        reap(*workers)  # a worker that started must not outlive a failed start
+        raise
     return workers
 
 
