@@ -3,7 +3,9 @@
  * Never loaded. Its only job is to carry the BTF of every record in events.h:
  * clang emits BTF for types the programs name through pointers to reserved
  * ring-buffer space only partly, and user space checks its mirrors of all of
- * them (tests/unit/test_struct_layout.py).
+ * them (tests/unit/test_struct_layout.py). Enums are ABI too: a global of
+ * each enum type makes clang emit it, values and all, so the same test checks
+ * Python's enums; the sizes, which are macros, are anchored the same way.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -17,5 +19,15 @@ struct vigil_namespaces *abi_namespaces;
 struct vigil_exec_event *abi_exec_event;
 struct vigil_clone_event *abi_clone_event;
 struct vigil_exit_event *abi_exit_event;
+
+enum vigil_op abi_op;
+enum vigil_proc_flag abi_proc_flag;
+enum vigil_stat abi_stat;
+
+enum vigil_abi_sizes {
+	VIGIL_ABI_PART_MAX = VIGIL_PART_MAX,
+	VIGIL_ABI_DATA_OFF_MASK = VIGIL_DATA_OFF_MASK,
+	VIGIL_ABI_EXEC_DATA_MAX = VIGIL_EXEC_DATA_MAX,
+} abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

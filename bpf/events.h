@@ -31,6 +31,12 @@ enum vigil_proc_flag {
 	VIGIL_F_ERROR_ARGS = 1 << 7,
 	VIGIL_F_ERROR_CWD = 1 << 8,
 	VIGIL_F_NO_PARENT = 1 << 9,
+	/* The executed file has no name left: deleted, or a memfd/shm file. */
+	VIGIL_F_EXE_UNLINKED = 1 << 10,
+	VIGIL_F_TRUNC_EXE = 1 << 11,
+	/* Set by user space only: the process was not in its cache, so the
+	 * event carries only what the kernel record itself said. */
+	VIGIL_F_MISS = 1 << 12,
 };
 
 /* Why a record could not be delivered, or came out incomplete: the index of
@@ -44,15 +50,33 @@ enum vigil_stat {
 	VIGIL_STAT_ARGS_READ_ERROR,
 	VIGIL_STAT_CWD_READ_ERROR,
 	VIGIL_STAT_FILENAME_READ_ERROR,
+	VIGIL_STAT_EXE_READ_ERROR,
+	VIGIL_STAT_TAIL_CALL_FAILED,
 	VIGIL_STAT_MAX,
 };
 
-/* Sizes of the variable parts of an exec record. Powers of two: the BPF code
- * masks offsets with (size - 1) to prove bounds to the verifier. */
-#define VIGIL_FILENAME_MAX 1024
-#define VIGIL_ARGS_MAX 4096
-#define VIGIL_CWD_MAX 4096
-#define VIGIL_EXEC_DATA_MAX (VIGIL_FILENAME_MAX + VIGIL_ARGS_MAX + VIGIL_CWD_MAX)
+/*
+ * The variable parts of an exec record (filename, argv, cwd, exe path) are
+ * each at most VIGIL_PART_MAX bytes and sit back to back in `data`. A part
+ * starts at the sum of the lengths before it, at most 3 * VIGIL_PART_MAX; the
+ * BPF code masks that offset with VIGIL_DATA_OFF_MASK, which is 2^k - 1 and
+ * above every real offset, so the mask proves the bound to the verifier
+ * without ever changing a value. `data` has room for a whole part after the
+ * largest masked offset. Only the used bytes are sent.
+ */
+#define VIGIL_PART_MAX 4096	/* PATH_MAX: any path the kernel accepts fits */
+#define VIGIL_FILENAME_MAX VIGIL_PART_MAX
+#define VIGIL_ARGS_MAX VIGIL_PART_MAX
+#define VIGIL_CWD_MAX VIGIL_PART_MAX
+#define VIGIL_EXE_MAX VIGIL_PART_MAX
+#define VIGIL_DATA_OFF_MASK ((1 << 14) - 1)
+#define VIGIL_EXEC_DATA_MAX (VIGIL_DATA_OFF_MASK + 1 + VIGIL_PART_MAX)
+
+_Static_assert((VIGIL_PART_MAX & (VIGIL_PART_MAX - 1)) == 0, "part size is a power of two");
+_Static_assert(3 * VIGIL_PART_MAX <= VIGIL_DATA_OFF_MASK,
+	       "the offset mask must exceed the last part's largest offset");
+_Static_assert(((VIGIL_DATA_OFF_MASK + 1) & VIGIL_DATA_OFF_MASK) == 0,
+	       "the offset mask is 2^k - 1");
 
 struct vigil_msg_header {
 	__u16 op;
@@ -105,9 +129,10 @@ struct vigil_namespaces {
 };
 
 /* OP_EXEC: a successful execve. `data` holds, back to back and without NULs
- * between the parts: filename (filename_len bytes), argv[0..] each
- * NUL-terminated (args_len bytes), cwd (cwd_len bytes). Only
- * offsetof(data) + filename_len + args_len + cwd_len bytes are sent. */
+ * between the parts: filename as the caller spelled it (filename_len bytes),
+ * argv[0..] each NUL-terminated (args_len bytes), cwd (cwd_len bytes), and the
+ * path of the file actually executed, mm->exe_file (exe_len bytes). Only
+ * offsetof(data) + the four lengths bytes are sent. */
 struct vigil_exec_event {
 	struct vigil_msg_header hdr;
 	struct vigil_proc_key key;
@@ -117,10 +142,14 @@ struct vigil_exec_event {
 	struct vigil_creds creds;
 	struct vigil_namespaces ns;
 	__u64 cgroup_id;
+	__u64 start_boottime;	/* task->start_boottime: when the process was forked */
+	__u64 exe_ino;		/* inode number of the executed file */
+	__u32 exe_nlink;	/* its link count: 0 for a deleted or memfd file */
+	__u32 pad;
 	__u16 filename_len;
 	__u16 args_len;
 	__u16 cwd_len;
-	__u16 pad;
+	__u16 exe_len;
 	char data[VIGIL_EXEC_DATA_MAX];
 };
 
@@ -131,16 +160,20 @@ struct vigil_clone_event {
 	struct vigil_proc_key parent;
 	__u32 tid;
 	__u32 flags;
+	__u64 start_boottime;
 };
 
 /* OP_EXIT: the last thread of a process exited. exit_code is the kernel's
- * task->exit_code: (status << 8) | terminating signal. */
+ * task->exit_code: (status << 8) | terminating signal. key.ktime is 0 when
+ * the exec map did not know the process (it was full); start_boottime then
+ * still tells this process from an earlier one that had the same pid. */
 struct vigil_exit_event {
 	struct vigil_msg_header hdr;
 	struct vigil_proc_key key;
 	struct vigil_proc_key parent;
 	__u32 tid;
 	__u32 exit_code;
+	__u64 start_boottime;
 };
 
 #endif /* VIGIL_EVENTS_H */

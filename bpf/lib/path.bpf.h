@@ -11,13 +11,15 @@
 
 #include <bpf/bpf_core_read.h>
 
+/* Longest path resolved (PATH_MAX); longer ones are cut at the top and flagged. */
+#define VIGIL_PATH_MAX VIGIL_PART_MAX
 /* Deepest path resolved; deeper ones are cut at the top and flagged. */
 #define VIGIL_PATH_DEPTH_MAX 128
 #define VIGIL_NAME_MAX 256
 
 /*
  * Scratch space, in a per-CPU map: the name is written right to left, ending
- * at VIGIL_CWD_MAX. The tail of VIGIL_NAME_MAX bytes lets the verifier prove
+ * at VIGIL_PATH_MAX. The tail of VIGIL_NAME_MAX bytes lets the verifier prove
  * that a component read at any masked offset stays inside the buffer.
  *
  * The walk's cursor lives here too, not in registers, on purpose: the
@@ -35,7 +37,7 @@ struct vigil_path_buf {
 	__u32 done;
 	__u32 truncated;
 	__u32 pad;
-	char buf[VIGIL_CWD_MAX + VIGIL_NAME_MAX];
+	char buf[VIGIL_PATH_MAX + VIGIL_NAME_MAX];
 };
 
 static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
@@ -70,33 +72,35 @@ static __always_inline void path_step(struct vigil_path_buf *pb)
 		return;
 	}
 	parent = BPF_CORE_READ(dentry, d_parent);
-	if (parent == dentry) {
+	/* A dentry that is its own parent without being its mount's root
+	 * belongs to no tree: a memfd or shm file (d_alloc_pseudo) or a
+	 * disconnected one. Like the kernel's d_path(), name it by itself:
+	 * "/memfd:NAME". */
+	if (parent == dentry)
 		pb->done = 1;
-		return;
-	}
 	name = BPF_CORE_READ(dentry, d_name);
 	len = name.len & (VIGIL_NAME_MAX - 1);
 	pos = pb->pos;
-	if (pos > VIGIL_CWD_MAX || len + 1 > pos) {
+	if (pos > VIGIL_PATH_MAX || len + 1 > pos) {
 		pb->truncated = 1;
 		pb->done = 1;
 		return;
 	}
 	pos -= len;
-	bpf_probe_read_kernel(&pb->buf[pos & (VIGIL_CWD_MAX - 1)], len, name.name);
+	bpf_probe_read_kernel(&pb->buf[pos & (VIGIL_PATH_MAX - 1)], len, name.name);
 	pos -= 1;
-	pb->buf[pos & (VIGIL_CWD_MAX - 1)] = '/';
+	pb->buf[pos & (VIGIL_PATH_MAX - 1)] = '/';
 	pb->pos = pos;
 	pb->dentry = parent;
 }
 
 /*
- * Writes the path into pb->buf ending at offset VIGIL_CWD_MAX and leaves in
+ * Writes the path into pb->buf ending at offset VIGIL_PATH_MAX and leaves in
  * pb->pos the offset where it starts; pb->truncated is set when it did not
- * fit or was too deep. pb->pos == VIGIL_CWD_MAX means the path is "/".
+ * fit or was too deep. pb->pos == VIGIL_PATH_MAX means the path is "/".
  */
-static __always_inline void resolve_path(struct vigil_path_buf *pb, struct path *path,
-					 struct path *root)
+static __always_inline void resolve_path(struct vigil_path_buf *pb, const struct path *path,
+					 const struct path *root)
 {
 	int i;
 
@@ -104,7 +108,7 @@ static __always_inline void resolve_path(struct vigil_path_buf *pb, struct path 
 	pb->vfsmnt = BPF_CORE_READ(path, mnt);
 	pb->root_dentry = BPF_CORE_READ(root, dentry);
 	pb->root_mnt = BPF_CORE_READ(root, mnt);
-	pb->pos = VIGIL_CWD_MAX;
+	pb->pos = VIGIL_PATH_MAX;
 	pb->done = 0;
 	pb->truncated = 0;
 	for (i = 0; i < VIGIL_PATH_DEPTH_MAX; i++) {

@@ -57,7 +57,7 @@ static __always_inline __u64 ringbuf_flags(void)
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* The exec record is 9 KiB: too big for the 512-byte stack, so it is built
+/* The exec record is 20 KiB: too big for the 512-byte stack, so it is built
  * in this per-CPU heap (written and read here only). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -92,30 +92,196 @@ static __always_inline void parent_of(struct task_struct *task, __u32 own_tgid,
 	*flags |= VIGIL_F_NO_PARENT;
 }
 
+/* Where the next part of an exec record's data starts: the bytes used so
+ * far, masked as events.h explains (the mask never changes a real offset). */
+static __always_inline char *data_at(struct vigil_exec_event *e, __u32 used)
+{
+	return &e->data[used & VIGIL_DATA_OFF_MASK];
+}
+
+/* Copies a resolved path from the scratch buffer into the record at `used`;
+ * returns its length (0 for "/", which user space shows as such). */
+static __always_inline __u32 copy_path(struct vigil_exec_event *e, __u32 used,
+				       struct vigil_path_buf *pb, enum vigil_stat err_stat,
+				       __u32 *flags, __u32 err_flag)
+{
+	__u32 start = pb->pos, len;
+
+	if (start >= VIGIL_PATH_MAX)
+		return 0;
+	len = VIGIL_PATH_MAX - start;
+	if (len > VIGIL_PART_MAX)
+		len = VIGIL_PART_MAX;
+	if (bpf_probe_read_kernel(data_at(e, used), len, &pb->buf[start & (VIGIL_PATH_MAX - 1)])) {
+		stat_inc(err_stat);
+		*flags |= err_flag;
+		return 0;
+	}
+	return len;
+}
+
+/* d_unhashed(): the name was removed (unlink) or never existed (memfd). */
+static __always_inline bool dentry_unlinked(struct dentry *dentry)
+{
+	return BPF_CORE_READ(dentry, d_hash.pprev) == NULL;
+}
+
+/* Stores the process's identity in the exec map and sends the record. */
+static __always_inline void exec_submit(struct vigil_exec_event *e)
+{
+	struct vigil_exec_identity id = {};
+	__u32 tgid = e->key.pid, size;
+
+	id.key = e->key;
+	id.parent = e->parent;
+	id.flags = e->flags;
+	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
+		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
+
+	size = offsetof(struct vigil_exec_event, data) + e->filename_len + e->args_len +
+	       e->cwd_len + e->exe_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	e->hdr.size = size;
+	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags()))
+		stat_inc(VIGIL_STAT_RINGBUF_FULL_EXEC);
+}
+
+/*
+ * The exec record is built by a chain of three programs joined by tail
+ * calls: vigil_exec (identity, filename, argv), vigil_exec_cwd (the working
+ * directory) and vigil_exec_exe (the file actually executed), which sends
+ * it. Each path walk is a bounded 128-step loop; two of them in one program
+ * exceed the verifier's one-million-instruction budget, and a tail call gives
+ * each walk a budget of its own. The record waits in the per-CPU heap:
+ * nothing else runs on this CPU between the programs of the chain.
+ */
+enum vigil_exec_stage {
+	VIGIL_EXEC_STAGE_CWD = 0,
+	VIGIL_EXEC_STAGE_EXE = 1,
+	VIGIL_EXEC_STAGES,
+};
+
+int vigil_exec_cwd(void *ctx);
+int vigil_exec_exe(void *ctx);
+
+/* The chain's later stages (filled by libbpf at load, read by tail calls).
+ * Sizes, not BTF types: the kernel takes no BTF for a prog array's key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, VIGIL_EXEC_STAGES);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int(void *));
+} vigil_exec_stages SEC(".maps") = {
+	.values = {
+		[VIGIL_EXEC_STAGE_CWD] = (void *)&vigil_exec_cwd,
+		[VIGIL_EXEC_STAGE_EXE] = (void *)&vigil_exec_exe,
+	},
+};
+
+/* Jumps to the next stage; returns only if the jump failed, after which the
+ * caller sends what it has (and the loss of the rest is counted). */
+static __always_inline void exec_next(void *ctx, struct vigil_exec_event *e, __u32 stage)
+{
+	bpf_tail_call(ctx, &vigil_exec_stages, stage);
+	stat_inc(VIGIL_STAT_TAIL_CALL_FAILED);
+	exec_submit(e);
+}
+
+static __always_inline int exec_heaps(struct vigil_exec_event **e, struct vigil_path_buf **pb)
+{
+	__u32 zero = 0;
+
+	*e = bpf_map_lookup_elem(&vigil_exec_heap, &zero);
+	*pb = bpf_map_lookup_elem(&vigil_path_heap, &zero);
+	if (!*e || !*pb) {
+		stat_inc(VIGIL_STAT_HEAP_MISSING);
+		return -1;
+	}
+	return 0;
+}
+
+SEC("tp")
+int vigil_exec_cwd(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct vigil_exec_event *e;
+	struct vigil_path_buf *pb;
+	struct fs_struct *fs;
+	__u32 flags;
+
+	if (exec_heaps(&e, &pb))
+		return 0;
+	flags = e->flags;
+	fs = BPF_CORE_READ(task, fs);
+	resolve_path(pb, &fs->pwd, &fs->root);
+	if (pb->truncated)
+		flags |= VIGIL_F_TRUNC_CWD;
+	e->cwd_len = copy_path(e, e->filename_len + e->args_len, pb,
+			       VIGIL_STAT_CWD_READ_ERROR, &flags, VIGIL_F_ERROR_CWD);
+	if (!e->cwd_len && !(flags & VIGIL_F_ERROR_CWD))
+		flags |= VIGIL_F_ROOTCWD;
+	e->flags = flags;
+	exec_next(ctx, e, VIGIL_EXEC_STAGE_EXE);
+	return 0;
+}
+
+SEC("tp")
+int vigil_exec_exe(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct vigil_exec_event *e;
+	struct vigil_path_buf *pb;
+	struct dentry *dentry;
+	struct fs_struct *fs;
+	struct file *exe;
+	__u32 flags;
+
+	if (exec_heaps(&e, &pb))
+		return 0;
+	flags = e->flags;
+	/* For a script this is the interpreter, as for Tetragon's matchBinaries. */
+	exe = BPF_CORE_READ(task, mm, exe_file);
+	if (exe) {
+		dentry = BPF_CORE_READ(exe, f_path.dentry);
+		e->exe_ino = BPF_CORE_READ(exe, f_inode, i_ino);
+		e->exe_nlink = BPF_CORE_READ(exe, f_inode, i_nlink);
+		if (dentry_unlinked(dentry))
+			flags |= VIGIL_F_EXE_UNLINKED;
+		fs = BPF_CORE_READ(task, fs);
+		resolve_path(pb, &exe->f_path, &fs->root);
+		if (pb->truncated)
+			flags |= VIGIL_F_TRUNC_EXE;
+		e->exe_len = copy_path(e, e->filename_len + e->args_len + e->cwd_len, pb,
+				       VIGIL_STAT_EXE_READ_ERROR, &flags, 0);
+	} else {
+		stat_inc(VIGIL_STAT_EXE_READ_ERROR);
+	}
+	e->flags = flags;
+	exec_submit(e);
+	return 0;
+}
+
 SEC("tp/sched/sched_process_exec")
 int vigil_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	struct vigil_exec_identity id = {};
 	struct vigil_exec_event *e;
 	struct vigil_path_buf *pb;
 	struct mm_struct *mm;
-	struct fs_struct *fs;
-	__u32 zero = 0, flags = VIGIL_F_EXECVE;
-	__u32 filename_len, args_len = 0, cwd_len = 0, cwd_start, size;
+	__u32 flags = VIGIL_F_EXECVE;
+	__u32 filename_len, args_len = 0;
 	unsigned long arg_start, arg_end;
 	long n;
 
-	e = bpf_map_lookup_elem(&vigil_exec_heap, &zero);
-	pb = bpf_map_lookup_elem(&vigil_path_heap, &zero);
-	if (!e || !pb) {
-		stat_inc(VIGIL_STAT_HEAP_MISSING);
+	if (exec_heaps(&e, &pb))
 		return 0;
-	}
-	/* The heap keeps the previous record's bytes: clear the fixed part;
-	 * only the bytes written below of `data` are ever sent. */
+	/* The heap keeps the previous record's bytes: clear the fixed part.
+	 * Of `data`, only bytes written for this record are sent: each part
+	 * starts where the previous one ended and its length is what was
+	 * actually copied (a failed copy counts as 0 bytes). */
 	__builtin_memset(e, 0, offsetof(struct vigil_exec_event, data));
 
 	e->hdr.op = VIGIL_OP_EXEC;
@@ -127,70 +293,46 @@ int vigil_exec(struct trace_event_raw_sched_process_exec *ctx)
 	read_creds(task, &e->creds);
 	read_namespaces(task, &e->ns);
 	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->start_boottime = BPF_CORE_READ(task, start_boottime);
 
-	/* bprm->filename as the caller passed it (may be relative). */
-	n = bpf_probe_read_kernel_str(e->data, VIGIL_FILENAME_MAX,
+	/* bprm->filename as the caller passed it (may be relative). n counts
+	 * the NUL; reading one byte more than a part holds tells a name of
+	 * exactly VIGIL_FILENAME_MAX bytes from a longer one, which only
+	 * execveat's "/dev/fd/N/name" can make. */
+	n = bpf_probe_read_kernel_str(e->data, VIGIL_FILENAME_MAX + 1,
 				      (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
 	if (n < 1) {
 		stat_inc(VIGIL_STAT_FILENAME_READ_ERROR);
 		n = 1;
 	}
-	filename_len = (n - 1) & (VIGIL_FILENAME_MAX - 1);
-	if (n == VIGIL_FILENAME_MAX)
+	if (n > VIGIL_FILENAME_MAX) {
+		n = VIGIL_FILENAME_MAX + 1;
 		flags |= VIGIL_F_TRUNC_FILENAME;
+	}
+	filename_len = n - 1;
 
 	/* argv as the new image sees it, straight from its stack. */
 	mm = BPF_CORE_READ(task, mm);
 	arg_start = BPF_CORE_READ(mm, arg_start);
 	arg_end = BPF_CORE_READ(mm, arg_end);
 	if (arg_end > arg_start) {
-		args_len = arg_end - arg_start;
-		if (args_len > VIGIL_ARGS_MAX - 1) {
-			args_len = VIGIL_ARGS_MAX - 1;
+		if (arg_end - arg_start > VIGIL_ARGS_MAX) {
+			args_len = VIGIL_ARGS_MAX;
 			flags |= VIGIL_F_TRUNC_ARGS;
+		} else {
+			args_len = arg_end - arg_start;
 		}
-		args_len &= VIGIL_ARGS_MAX - 1;
-		if (bpf_probe_read_user(&e->data[filename_len], args_len, (void *)arg_start)) {
+		if (bpf_probe_read_user(data_at(e, filename_len), args_len, (void *)arg_start)) {
 			stat_inc(VIGIL_STAT_ARGS_READ_ERROR);
 			flags |= VIGIL_F_ERROR_ARGS;
 			args_len = 0;
 		}
 	}
 
-	fs = BPF_CORE_READ(task, fs);
-	resolve_path(pb, &fs->pwd, &fs->root);
-	cwd_start = pb->pos;
-	if (pb->truncated)
-		flags |= VIGIL_F_TRUNC_CWD;
-	if (cwd_start >= VIGIL_CWD_MAX) {
-		flags |= VIGIL_F_ROOTCWD;
-	} else {
-		cwd_len = (VIGIL_CWD_MAX - cwd_start) & (VIGIL_CWD_MAX - 1);
-		if (bpf_probe_read_kernel(&e->data[(filename_len + args_len) & (VIGIL_FILENAME_MAX + VIGIL_ARGS_MAX - 1)],
-					  cwd_len, &pb->buf[cwd_start & (VIGIL_CWD_MAX - 1)])) {
-			stat_inc(VIGIL_STAT_CWD_READ_ERROR);
-			flags |= VIGIL_F_ERROR_CWD;
-			cwd_len = 0;
-		}
-	}
-
 	e->flags = flags;
 	e->filename_len = filename_len;
 	e->args_len = args_len;
-	e->cwd_len = cwd_len;
-
-	id.key = e->key;
-	id.parent = e->parent;
-	id.flags = flags;
-	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
-		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
-
-	size = offsetof(struct vigil_exec_event, data) + filename_len + args_len + cwd_len;
-	if (size > sizeof(*e))
-		size = sizeof(*e);
-	e->hdr.size = size;
-	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags()))
-		stat_inc(VIGIL_STAT_RINGBUF_FULL_EXEC);
+	exec_next(ctx, e, VIGIL_EXEC_STAGE_CWD);
 	return 0;
 }
 
@@ -233,6 +375,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	e->parent = id.parent;
 	e->tid = tgid;
 	e->flags = id.flags;
+	e->start_boottime = BPF_CORE_READ(child, start_boottime);
 	bpf_ringbuf_submit(e, ringbuf_flags());
 	return 0;
 }
@@ -269,6 +412,7 @@ int vigil_exit(void *ctx)
 	}
 	e->tid = (__u32)pid_tgid;
 	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->start_boottime = BPF_CORE_READ(task, start_boottime);
 	bpf_ringbuf_submit(e, ringbuf_flags());
 	bpf_map_delete_elem(&vigil_execve_map, &tgid);
 	return 0;

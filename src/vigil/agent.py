@@ -48,9 +48,10 @@ class EventFilter:
             return False
         if self.pids and ev.process.pid not in self.pids:
             return False
-        return not self.binary_regex or any(
-            r.search(ev.process.binary) for r in self.binary_regex
-        )
+        # The file actually executed, as Tetragon's matchBinaries sees it:
+        # no spelling of the path (symlink, "..", /proc/self/fd/N) gets past.
+        target = ev.process.exe or ev.process.binary
+        return not self.binary_regex or any(r.search(target) for r in self.binary_regex)
 
 
 @dataclass

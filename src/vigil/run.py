@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
 import sys
 import time
+from collections import Counter
 from types import FrameType
 
 from vigil.agent import EVENT_TYPES, Agent, EventFilter
 from vigil.events.compact import CompactEncoder
 from vigil.events.tetragon import JsonEncoder, RenderOptions
-from vigil.export.writers import RotatingFileWriter, StreamWriter, Writer
+from vigil.export.writers import (
+    OutputClosed,
+    RotatingFileWriter,
+    StreamWriter,
+    Writer,
+    parse_mode,
+)
 from vigil.process.cache import ProcessCache
 from vigil.process.clock import Clock
-from vigil.process.procfs import _ns_inodes, walk_proc
+from vigil.process.procfs import _ns_inodes, still_running, walk_proc
 from vigil.sensors.process import ProcessSensor
 
 __all__ = ["UsageError", "add_parser", "run"]
+
+# How often the process cache is checked against the kernel for entries whose
+# exit record was lost (ProcessCache.sweep): a few syscalls per live process.
+SWEEP_INTERVAL_S = float(os.environ.get("VIGIL_SWEEP_INTERVAL_S", "30"))
 
 
 class UsageError(Exception):
@@ -44,6 +56,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                      help="rotate the export file when it would exceed this size (default 10)")
     out.add_argument("--export-file-max-backups", type=int, default=5, metavar="N",
                      help="rotated files kept as PATH.1 .. PATH.N (default 5)")
+    out.add_argument("--export-file-perm", default="600", metavar="MODE",
+                     help="octal mode of the export file and its backups, set whatever "
+                     "the umask (default 600: events carry command lines)")
     out.add_argument("--enable-ancestors", action="store_true",
                      help="add every ancestor beyond the parent to each event")
     out.add_argument("--enable-process-ns", action="store_true",
@@ -60,8 +75,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     flt.add_argument("--pid", action="append", type=int, metavar="PID", default=[],
                      help="export only events of this pid (repeatable)")
     tun = p.add_argument_group("tuning")
-    tun.add_argument("--ringbuf-size-mb", type=int, default=8, metavar="MB",
-                     help="kernel ring buffer size, a power of two (default 8)")
+    tun.add_argument("--ringbuf-size-mb", type=float, default=8, metavar="MB",
+                     help="kernel ring buffer size: a power of two of at least a page "
+                     "(0.0625 is 64 KiB; default 8)")
     tun.add_argument("--exec-map-size", type=int, default=32768, metavar="N",
                      help="live processes the kernel tracks (default 32768)")
     tun.add_argument("--duration", type=float, default=None, metavar="SECONDS",
@@ -88,10 +104,19 @@ def build_filter(args: argparse.Namespace) -> EventFilter:
     return EventFilter(frozenset(types), tuple(regexes), frozenset(args.pid))
 
 
+def _ringbuf_bytes(args: argparse.Namespace) -> int:
+    return int(args.ringbuf_size_mb * (1 << 20))
+
+
 def _check_args(args: argparse.Namespace) -> None:
-    mb = args.ringbuf_size_mb
-    if mb <= 0 or mb & (mb - 1):
-        raise UsageError(f"--ringbuf-size-mb must be a power of two, got {mb}")
+    size = _ringbuf_bytes(args)
+    page = os.sysconf("SC_PAGE_SIZE")
+    if size < page or size & (size - 1) or size != args.ringbuf_size_mb * (1 << 20):
+        raise UsageError(
+            f"--ringbuf-size-mb must give a power of two of at least {page} bytes "
+            f"(a page), got {args.ringbuf_size_mb:g} MB "
+            f"= {args.ringbuf_size_mb * (1 << 20):g} bytes"
+        )
     if args.exec_map_size <= 0:
         raise UsageError(f"--exec-map-size must be positive, got {args.exec_map_size}")
     if args.duration is not None and args.duration <= 0:
@@ -105,23 +130,83 @@ def _writer(args: argparse.Namespace) -> Writer:
                 args.export_file,
                 max_bytes=int(args.export_file_max_size_mb * (1 << 20)),
                 backups=args.export_file_max_backups,
+                mode=parse_mode(args.export_file_perm),
             )
         except (OSError, ValueError) as err:
             raise UsageError(str(err)) from None
     return StreamWriter()
 
 
-def _summary(agent: Agent, losses: dict[str, int]) -> str:
+# Signals whose default action would end vigil without a summary: each stops it
+# as SIGTERM does (drain, summary). Not the synchronous faults (SIGSEGV, SIGBUS,
+# SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT): a handler that returns re-runs the
+# faulting instruction. SIGHUP reopens the export file instead; SIGXFSZ is
+# ignored, so a write past RLIMIT_FSIZE fails with EFBIG and is counted.
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGPIPE", "SIGALRM",
+                 "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGIO", "SIGPWR", "SIGSTKFLT")
+
+
+def _stop_signals() -> list[int]:
+    sigs = [int(getattr(signal, name)) for name in _STOP_SIGNALS if hasattr(signal, name)]
+    return sigs + list(range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
+
+
+def _exit_status(stop: int | None, output_closed: bool) -> int:
+    """0 when stopped the usual ways (SIGTERM, Ctrl-C, --duration, the reader of
+    the output leaving); 128+n after any other signal, as a shell reports a
+    process that signal ended, so a supervisor sees that something unexpected
+    stopped the agent (systemd's Restart=on-failure starts it again)."""
+    if output_closed or stop is None or stop in (signal.SIGINT, signal.SIGTERM):
+        return 0
+    return 128 + stop
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:  # real-time signals between SIGRTMIN and SIGRTMAX have no name
+        return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+
+
+# Kernel counters that are not lost events: the event was delivered, only
+# something about it is incomplete. Reported apart from "lost".
+_NOT_LOSSES = ("exec_map_full",)
+
+
+def _summary(agent: Agent, losses: dict[str, int], notes: dict[str, int]) -> str:
+    """The last line on stderr: events seen, exported, lost by cause, and
+    what was incomplete (by cause) without being lost."""
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(agent.seen.items()))
-    lost = {k: v for k, v in losses.items() if v}
+    lost = {k: v for k, v in losses.items() if v and k not in _NOT_LOSSES}
     lost.update({f"decode_{k}": v for k, v in agent.decode_errors.items()})
+    # Lines the output refused (disk full, ...): encoded, but never exported.
+    unwritten = agent.writer.loss_counts()
+    lost.update(unwritten)
     line = (
         f"vigil: stopped. events seen: {sum(agent.seen.values())} ({kinds or 'none'}); "
-        f"exported: {agent.exported}; lost: {sum(lost.values())}"
+        f"exported: {agent.exported - sum(unwritten.values())}; lost: {sum(lost.values())}"
     )
     if lost:
         line += " (" + ", ".join(f"{k} {v}" for k, v in sorted(lost.items())) + ")"
+    incomplete = {k: losses.get(k, 0) for k in _NOT_LOSSES}
+    incomplete.update(notes)
+    incomplete = {k: v for k, v in incomplete.items() if v}
+    if incomplete:
+        line += "; incomplete: " + ", ".join(f"{k} {v}" for k, v in sorted(incomplete.items()))
+        if incomplete.get("exec_map_full"):
+            line += " (raise --exec-map-size)"
     return line
+
+
+def _cache_notes(agent: Agent, seed_failed: int, procfs: Counter[str]) -> dict[str, int]:
+    stats = agent.cache.stats
+    notes = {
+        "exit_of_unknown_process": stats.exits_of_unknown,
+        "stale_process_entries": stats.stale_removed,
+        "procfs_seed_failed": seed_failed,
+    }
+    notes.update({k: v for k, v in procfs.items() if k != "procfs_gone"})
+    return notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,24 +232,33 @@ def run(args: argparse.Namespace) -> int:
         if args.output == "compact"
         else JsonEncoder(opts).encode
     )
-    stop = False
+    stop: int | None = None  # the first stopping signal; handlers only set flags
+    reopen = output_closed = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal stop
-        stop = True
+        if stop is None:
+            stop = signum
+
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        nonlocal reopen
+        reopen = True
 
     started = time.monotonic()
     sensor = ProcessSensor(
-        ringbuf_bytes=args.ringbuf_size_mb << 20, exec_map_entries=args.exec_map_size
+        ringbuf_bytes=_ringbuf_bytes(args), exec_map_entries=args.exec_map_size
     )
-    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old_handlers = {s: signal.signal(s, on_signal) for s in _stop_signals()}
+    old_handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
+    old_handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         sensor.start()
         cache = ProcessCache(node_name, clock)
-        entries = list(walk_proc(node_name, clock))
+        procfs_problems: Counter[str] = Counter()
+        entries = list(walk_proc(node_name, clock, problems=procfs_problems))
         for entry in entries:
             cache.insert(entry.process)
-        sensor.seed(entries)
+        _, seed_failed = sensor.seed(entries)
         agent = Agent(cache, writer, encode, accept, with_ancestors=args.enable_ancestors)
         print(
             f"vigil: watching processes on {node_name} ({len(entries)} already running); "
@@ -173,17 +267,41 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         deadline = started + args.duration if args.duration else None
+        next_sweep = time.monotonic() + SWEEP_INTERVAL_S
         while not stop:
-            agent.handle_batch(sensor.poll(50))
-            if deadline is not None and time.monotonic() >= deadline:
+            if reopen:  # SIGHUP: logrotate's postrotate
+                reopen = False
+                writer.reopen()
+            try:
+                agent.handle_batch(sensor.poll(50))
+            except OutputClosed:  # `vigil run | head`: the reader has all it wants
+                output_closed = True
+                break
+            now = time.monotonic()
+            if now >= next_sweep:
+                # Records handled up to now are in the cache: what still
+                # disagrees with the kernel lost its exit record.
+                cache.sweep(sensor.exec_map_key, still_running)
+                next_sweep = now + SWEEP_INTERVAL_S
+            if deadline is not None and now >= deadline:
                 break
         # What the kernel already wrote is still delivered.
-        agent.handle_batch(sensor.poll(0))
+        try:
+            agent.handle_batch(sensor.poll(0))
+        except OutputClosed:
+            output_closed = True
         losses = sensor.loss_counts()
     finally:
         sensor.close()
         writer.close()
         for s, handler in old_handlers.items():
             signal.signal(s, handler)
-    print(_summary(agent, losses), file=sys.stderr, flush=True)
-    return 0
+    notes = _cache_notes(agent, seed_failed, procfs_problems)
+    status = _exit_status(stop, output_closed)
+    # stderr may be the closed pipe too (`vigil run 2>&1 | head`): nothing to tell then.
+    with contextlib.suppress(OSError):
+        if status and stop is not None:
+            print(f"vigil: stopped by {_signal_name(stop)}, exit status {status}",
+                  file=sys.stderr)
+        print(_summary(agent, losses, notes), file=sys.stderr, flush=True)
+    return status

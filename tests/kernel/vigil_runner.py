@@ -22,11 +22,15 @@ Event = dict[str, Any]
 # TCG guests in the VM matrix are slow: generous start-up bound.
 READY_TIMEOUT = float(os.environ.get("VIGIL_TEST_READY_TIMEOUT", "60"))
 EVENT_TIMEOUT = float(os.environ.get("VIGIL_TEST_EVENT_TIMEOUT", "20"))
+# How long vigil may take to drain and exit after a signal.
+STOP_TIMEOUT = float(os.environ.get("VIGIL_TEST_STOP_TIMEOUT", "30"))
 
 
 class VigilRun:
-    def __init__(self, workdir: Path, args: Sequence[str] = ()) -> None:
-        self.export = workdir / "events.json"
+    def __init__(self, workdir: Path, args: Sequence[str] = (),
+                 export: Path | None = None) -> None:
+        """export: where the export file goes (default workdir/events.json)."""
+        self.export = export if export is not None else workdir / "events.json"
         self.stderr_path = workdir / "vigil.stderr"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -68,6 +72,11 @@ class VigilRun:
             self._offset += end
         return self._events
 
+    def reset_reading(self) -> None:
+        """The export file was replaced (moved away, deleted, rotated): events()
+        reads the one now at the path from its start."""
+        self._offset = 0
+
     def wait_for(self, match: Callable[[Event], bool], what: str,
                  timeout: float = EVENT_TIMEOUT) -> Event:
         deadline = time.monotonic() + timeout
@@ -80,7 +89,7 @@ class VigilRun:
                                      f"{len(self._events)} events seen")
             time.sleep(0.05)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> str:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> str:
         """Stop vigil the way a user does and return its stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -1,12 +1,30 @@
-"""The rotating export file."""
+"""The export writers: the rotating file and the stream, and every fault
+they must survive (disk full, logrotate, a closed reader)."""
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from vigil.export.writers import RotatingFileWriter
+from vigil.export.writers import (
+    DEFAULT_FILE_MODE,
+    DISK_FULL,
+    OUTPUT_CLOSED,
+    REPORT_INTERVAL_S,
+    WRITE_ERROR,
+    OutputClosed,
+    RotatingFileWriter,
+    StreamWriter,
+    loss_cause,
+    parse_mode,
+)
 
 
 def test_rotates_by_size_and_keeps_n_backups(tmp_path: Path) -> None:
@@ -56,3 +74,340 @@ def test_appends_to_an_existing_file(tmp_path: Path) -> None:
 def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist; create it first"):
         RotatingFileWriter(str(tmp_path / "nope" / "e.json"))
+
+
+# --- faults: disk full, logrotate, file mode, closed reader (issue 7) -------------
+
+LINE = 1000  # bytes per test line; not a divisor of the 4 KiB page, so writes end mid-line
+
+
+def line(i: int) -> bytes:
+    """Line i: unique, so the file shows exactly which lines were written."""
+    return f"{i:06d}".encode() + b"x" * (LINE - 7) + b"\n"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB tmpfs: a disk that fills."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        # Lazily when a failed test left a writer open: its assertion is the news.
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def file_lines(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    assert data.endswith(b"\n") or not data, f"{path} ends in a cut line: {data[-40:]!r}"
+    return data.splitlines(keepends=True)
+
+
+def test_disk_full_keeps_lines_whole_counts_reports_and_resumes(tiny_fs: Path) -> None:
+    filler = tiny_fs / "filler"
+    filler.write_bytes(b"f" * 16384)  # freed later: space comes back
+    path = tiny_fs / "e.json"
+    clock, said = FakeClock(), list[str]()
+    w = RotatingFileWriter(str(path), max_bytes=1 << 30, clock=clock, say=said.append)
+    sent = 0
+
+    def batch(n: int) -> None:
+        nonlocal sent
+        for _ in range(n):
+            w.write(line(sent))
+            sent += 1
+        w.flush()
+
+    while not w.loss_counts():
+        batch(10)
+    # The batch that met the full disk was written up to its last whole line:
+    # 48 KiB was free, so 49 lines of 1000 bytes; the 50th was cut off again.
+    assert sent == 50
+    assert file_lines(path) == [line(i) for i in range(49)]
+    assert w.loss_counts() == {DISK_FULL: 1}
+    assert said == [f"vigil: export file {path}: write: No space left on device: "
+                    "1 event dropped since the last message (counted as "
+                    "export_disk_full); trying again with each batch"]
+    # Still full: counted, but no second message within REPORT_INTERVAL_S.
+    batch(10)
+    clock.now += REPORT_INTERVAL_S - 0.5
+    batch(10)
+    assert len(said) == 1
+    clock.now += 0.5
+    batch(3)
+    assert said[1].endswith("No space left on device: 23 events dropped since the last "
+                            "message (counted as export_disk_full); trying again with each batch")
+    assert w.loss_counts() == {DISK_FULL: sent - 49}
+    dropped = sent - 49
+
+    filler.unlink()  # space returns: the next batch is written
+    clock.now += REPORT_INTERVAL_S
+    first_after = sent
+    batch(10)
+    assert w.loss_counts() == {DISK_FULL: dropped}
+    assert said[2] == f"vigil: export file {path}: writing again"
+    w.close()
+    assert file_lines(path) == [line(i) for i in range(49)] + [
+        line(i) for i in range(first_after, first_after + 10)]
+
+
+def test_a_cut_line_that_cannot_be_truncated_at_once_is_cut_before_the_next_write(
+        tiny_fs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tiny_fs / "e.json"
+    w = RotatingFileWriter(str(path), max_bytes=1 << 30, say=lambda _: None)
+    real_ftruncate, calls = os.ftruncate, []
+
+    def failing_once(fd: int, length: int) -> None:
+        calls.append(length)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_ftruncate(fd, length)
+
+    monkeypatch.setattr(os, "ftruncate", failing_once)
+    for i in range(70):
+        w.write(line(i))
+    w.flush()  # 65 whole lines fit in 64 KiB; the 66th is cut, and ftruncate fails
+    assert calls == [65 * LINE]
+    assert path.stat().st_size == 65536  # the cut line is still there
+    w.write(line(70))
+    w.flush()  # the cut goes first; then line 70 meets the full disk and is cut too
+    assert calls == [65 * LINE, 65 * LINE, 65 * LINE]
+    w.close()
+    assert file_lines(path) == [line(i) for i in range(65)]
+    assert w.loss_counts() == {DISK_FULL: 6}
+
+
+def test_write_errors_are_named_by_cause() -> None:
+    assert loss_cause(OSError(errno.ENOSPC, "x")) == DISK_FULL
+    assert loss_cause(OSError(errno.EDQUOT, "x")) == DISK_FULL
+    assert loss_cause(OSError(errno.EIO, "x")) == WRITE_ERROR
+    assert loss_cause(OSError(errno.EFBIG, "x")) == WRITE_ERROR
+    assert loss_cause(OSError(errno.EPIPE, "x")) == OUTPUT_CLOSED
+
+
+def test_file_moved_away_as_logrotate_does_then_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "e.json"
+    w = RotatingFileWriter(str(path), max_bytes=3 * LINE, backups=2, say=pytest.fail)
+    w.write(line(0))
+    w.flush()
+    path.rename(tmp_path / "e.json.1")  # logrotate without copytruncate
+    for i in range(1, 6):
+        w.write(line(i))
+        w.flush()
+    w.close()
+    # Line 0 stayed in the moved file; 1.. went to a new e.json, which rotated
+    # at 3 lines over the moved file's name without an error.
+    assert file_lines(tmp_path / "e.json.2") == [line(0)]
+    assert file_lines(tmp_path / "e.json.1") == [line(1), line(2), line(3)]
+    assert file_lines(path) == [line(4), line(5)]
+
+
+def test_file_moved_away_then_rotation_in_the_same_batch(tmp_path: Path) -> None:
+    path = tmp_path / "e.json"
+    w = RotatingFileWriter(str(path), max_bytes=2 * LINE, backups=1, say=pytest.fail)
+    w.write(line(0))
+    w.flush()
+    path.rename(tmp_path / "elsewhere")
+    for i in range(1, 5):
+        w.write(line(i))
+    w.flush()
+    w.close()
+    assert file_lines(tmp_path / "elsewhere") == [line(0)]
+    assert file_lines(tmp_path / "e.json.1") == [line(1), line(2)]
+    assert file_lines(path) == [line(3), line(4)]
+
+
+def test_deleted_file_is_created_again(tmp_path: Path) -> None:
+    path = tmp_path / "e.json"
+    w = RotatingFileWriter(str(path), say=pytest.fail)
+    w.write(line(0))
+    w.flush()
+    path.unlink()
+    w.write(line(1))
+    w.flush()
+    assert file_lines(path) == [line(1)]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    w.close()
+
+
+def test_copytruncate_restarts_the_size_count(tmp_path: Path) -> None:
+    path = tmp_path / "e.json"
+    w = RotatingFileWriter(str(path), max_bytes=3 * LINE, backups=1, say=pytest.fail)
+    for i in range(3):
+        w.write(line(i))
+    w.flush()
+    os.truncate(path, 0)  # logrotate copytruncate: same file, now empty
+    for i in range(3, 6):
+        w.write(line(i))
+    w.flush()
+    w.close()
+    assert file_lines(path) == [line(3), line(4), line(5)]  # O_APPEND: no hole, no rotation
+    assert not (tmp_path / "e.json.1").exists()
+
+
+def test_reopen_after_move_opens_a_new_file_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "e.json"
+    w = RotatingFileWriter(str(path), say=pytest.fail)
+    w.write(line(0))
+    w.flush()
+    path.rename(tmp_path / "e.json.1")
+    w.reopen()  # SIGHUP from logrotate's postrotate
+    assert path.read_bytes() == b""
+    w.write(line(1))
+    w.flush()
+    w.reopen()  # nothing moved: same file, nothing lost
+    w.write(line(2))
+    w.close()
+    assert file_lines(tmp_path / "e.json.1") == [line(0)]
+    assert file_lines(path) == [line(1), line(2)]
+
+
+def test_reopen_that_fails_keeps_the_old_file_and_says_why(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    path = d / "e.json"
+    said: list[str] = []
+    w = RotatingFileWriter(str(path), say=said.append)
+    w.write(line(0))
+    w.flush()
+    os.rename(d, tmp_path / "moved")  # the directory itself is gone
+    w.reopen()
+    assert said == [f"vigil: export file {path}: cannot reopen: No such file or directory; "
+                    "still writing to the file opened before"]
+    # The path names no file now: the batch is counted, not written anywhere unseen.
+    w.write(line(1))
+    w.flush()
+    assert w.loss_counts() == {WRITE_ERROR: 1}
+    os.rename(tmp_path / "moved", d)
+    w.write(line(2))
+    w.close()
+    assert file_lines(path) == [line(0), line(2)]
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077, 0o022], ids=lambda m: f"umask{m:03o}")
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o644], ids=lambda m: f"mode{m:o}")
+def test_mode_is_exact_whatever_the_umask_and_kept_by_rotation(
+        tmp_path: Path, umask: int, mode: int) -> None:
+    path = tmp_path / "e.json"
+    old = os.umask(umask)
+    try:
+        w = RotatingFileWriter(str(path), max_bytes=LINE, backups=2, mode=mode)
+        for i in range(3):
+            w.write(line(i))
+            w.flush()
+        path.unlink()
+        w.write(line(3))
+        w.close()
+    finally:
+        os.umask(old)
+    for name in ("e.json", "e.json.1", "e.json.2"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_default_mode_tightens_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "e.json"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    RotatingFileWriter(str(path)).close()
+    assert stat.S_IMODE(path.stat().st_mode) == DEFAULT_FILE_MODE == 0o600
+
+
+def test_a_device_keeps_its_mode(tmp_path: Path) -> None:
+    before = os.stat("/dev/null").st_mode
+    w = RotatingFileWriter("/dev/null", max_bytes=LINE, backups=1)
+    for i in range(3):
+        w.write(line(i))
+        w.flush()
+    w.close()
+    assert os.stat("/dev/null").st_mode == before
+    assert not os.path.exists("/dev/null.1")
+
+
+@pytest.mark.parametrize(("text", "mode"), [("600", 0o600), ("640", 0o640), ("0644", 0o644)])
+def test_parse_mode_reads_octal_as_tetragon_does(text: str, mode: int) -> None:
+    assert parse_mode(text) == mode
+
+
+@pytest.mark.parametrize("text", ["", "abc", "666", "700", "400", "1600", "-600", "9"])
+def test_parse_mode_refuses_what_would_surprise(text: str) -> None:
+    with pytest.raises(ValueError, match=re.escape("e.g. 600 (owner only, the default), 640")):
+        parse_mode(text)
+
+
+def test_stream_to_dev_full_counts_and_goes_on() -> None:
+    clock, said = FakeClock(), list[str]()
+    with open("/dev/full", "wb") as full:
+        w = StreamWriter(full, clock=clock, say=said.append)
+        for i in range(3):
+            w.write(line(i))
+        w.flush()
+        w.write(line(3))
+        w.flush()
+        w.close()
+    assert w.loss_counts() == {DISK_FULL: 4}
+    assert said == ["vigil: output /dev/full: write: No space left on device: 3 events "
+                    "dropped since the last message (counted as export_disk_full); "
+                    "trying again with each batch"]
+
+
+def test_stream_to_a_full_file_keeps_lines_whole(tiny_fs: Path) -> None:
+    path = tiny_fs / "out"
+    with open(path, "wb") as f:  # `vigil run > /full/out`: not O_APPEND
+        w = StreamWriter(f, say=lambda _: None)
+        for i in range(70):
+            w.write(line(i))
+        w.flush()
+        w.close()
+    assert file_lines(path) == [line(i) for i in range(65)]
+    assert w.loss_counts() == {DISK_FULL: 5}
+
+
+def test_closed_reader_raises_output_closed_once_then_counts() -> None:
+    r, wfd = os.pipe()
+    os.close(r)
+    said: list[str] = []
+    with os.fdopen(wfd, "wb") as stream:
+        w = StreamWriter(stream, say=said.append)
+        w.write(line(0))
+        w.write(line(1))
+        with pytest.raises(OutputClosed):
+            w.flush()
+        # Nothing more can fail on this descriptor, not even the last flush at exit.
+        assert os.readlink(f"/proc/self/fd/{wfd}") == "/dev/null"
+        w.write(line(2))
+        w.flush()
+        w.write(line(3))
+        w.close()
+    assert w.loss_counts() == {OUTPUT_CLOSED: 4}
+    assert said == []  # a reader that left is the normal end of a pipe, not a fault
+
+
+def test_reader_that_takes_some_lines_then_leaves() -> None:
+    r, wfd = os.pipe()
+    with os.fdopen(wfd, "wb") as stream:
+        w = StreamWriter(stream, say=pytest.fail)
+        w.write(line(0))
+        w.flush()
+        assert os.read(r, LINE) == line(0)
+        os.close(r)
+        w.write(line(1))
+        with pytest.raises(OutputClosed):
+            w.flush()
+        w.close()
+    assert w.loss_counts() == {OUTPUT_CLOSED: 1}

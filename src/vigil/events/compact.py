@@ -2,31 +2,67 @@
 
     🚀 process vm /usr/bin/curl https://example.org
     💥 exit    vm /usr/bin/curl https://example.org SIGKILL
+
+Every field is escaped for a terminal: a process controls its arguments, its
+binary's path and its working directory, and a newline or an escape sequence
+printed raw would let it forge whole lines or rewrite the screen. Anything
+that is not printable (controls, format characters such as bidi overrides,
+line separators, spaces other than the plain one) becomes a \\xNN, \\uNNNN or
+\\UNNNNNNNN escape, and a literal backslash becomes \\\\, so each line is
+exactly one event and reads back unambiguously.
 """
 
 from __future__ import annotations
 
 from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
 
-__all__ = ["CompactEncoder"]
+__all__ = ["CompactEncoder", "escape"]
 
 _RESET = "\x1b[0m"
 _COLOURS = {PROCESS_EXEC: "\x1b[32m", PROCESS_EXIT: "\x1b[35m"}  # green, magenta
 _LABELS = {PROCESS_EXEC: ("🚀", "process"), PROCESS_EXIT: ("💥", "exit   ")}
 
 
+def _escape_char(ch: str) -> str:
+    cp = ord(ch)
+    if cp < 0x100:
+        return f"\\x{cp:02x}"
+    if cp < 0x10000:
+        return f"\\u{cp:04x}"
+    return f"\\U{cp:08x}"
+
+
+def escape(text: str, backslash: bool = True) -> str:
+    """`text` safe for one terminal line. `backslash=False` for text whose
+    backslashes are already escaped (quoted arguments)."""
+    if text.isprintable() and not (backslash and "\\" in text):
+        return text  # the common case, in one C-speed check
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\" if backslash else ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(_escape_char(ch))
+    return "".join(out)
+
+
 class CompactEncoder:
     def __init__(self, node_name: str, colour: bool = False) -> None:
-        self.node_name = node_name
+        self.node_name = escape(node_name)
         self.colour = colour
 
     def line(self, ev: Event) -> str:
         icon, label = _LABELS.get(ev.kind, ("❓", ev.kind))
         p = ev.process
-        command = f"{p.binary} {p.arguments}" if p.arguments else p.binary
+        binary = escape(p.binary)
+        # quote_args already doubled every backslash of an argument (and
+        # quoted it): only what is not printable is left to escape.
+        command = f"{binary} {escape(p.arguments, backslash=False)}" if p.arguments else binary
         text = f"{icon} {label} {self.node_name} {command}"
         if ev.kind == PROCESS_EXIT:
-            text += f" {ev.signal or ev.status}"
+            text += f" {escape(ev.signal) or ev.status}"
         if self.colour and ev.kind in _COLOURS:
             return f"{_COLOURS[ev.kind]}{text}{_RESET}"
         return text

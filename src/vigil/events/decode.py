@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from vigil.events.records import (
     EXEC_FIXED_SIZE,
+    PART_MAX,
     CloneRecord,
     Creds,
     ExitRecord,
@@ -48,9 +49,13 @@ class ExecMsg:
     creds: Creds
     ns: Namespaces
     cgroup_id: int
-    filename: str
+    start_boottime: int  # when the process was forked (CLOCK_BOOTTIME ns)
+    filename: str  # as the caller spelled it
     argv: tuple[str, ...]
     cwd: str
+    exe: str  # the file actually executed (mm->exe_file), "" if unknown
+    exe_ino: int
+    exe_nlink: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -61,6 +66,7 @@ class CloneMsg:
     parent_ktime: int
     tid: int
     flags: int
+    start_boottime: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,6 +78,7 @@ class ExitMsg:
     parent_ktime: int
     tid: int
     exit_code: int
+    start_boottime: int
 
 
 Message = ExecMsg | CloneMsg | ExitMsg
@@ -90,12 +97,23 @@ def _decode_exec(rec: bytes) -> ExecMsg:
     end_filename = EXEC_FIXED_SIZE + fixed.filename_len
     end_args = end_filename + fixed.args_len
     end_cwd = end_args + fixed.cwd_len
-    if end_cwd > len(rec):
-        raise DecodeError("exec_lengths", f"parts need {end_cwd} bytes, record has {len(rec)}")
+    end_exe = end_cwd + fixed.exe_len
+    # A record is exactly its parts: trailing bytes would be bytes this
+    # record's lengths do not account for.
+    if end_exe != len(rec):
+        raise DecodeError("exec_lengths", f"parts need {end_exe} bytes, record has {len(rec)}")
+    for name in ("filename_len", "args_len", "cwd_len", "exe_len"):
+        if getattr(fixed, name) > PART_MAX:
+            raise DecodeError("exec_lengths", f"{name} {getattr(fixed, name)} > {PART_MAX}")
+    # Each argument ends in a NUL (a truncated last one may not): b"" is no
+    # argument at all, b"\0" one empty argument (Linux 5.18+ gives execve
+    # with an empty argv that one).
     args = rec[end_filename:end_args]
     if args.endswith(b"\0"):
         args = args[:-1]
-    argv = tuple(_text(a) for a in args.split(b"\0")) if args else ()
+        argv = tuple(_text(a) for a in args.split(b"\0"))
+    else:
+        argv = tuple(_text(a) for a in args.split(b"\0")) if args else ()
     return ExecMsg(
         ktime=fixed.key.ktime,
         pid=fixed.key.pid,
@@ -106,9 +124,13 @@ def _decode_exec(rec: bytes) -> ExecMsg:
         creds=fixed.creds,
         ns=fixed.ns,
         cgroup_id=fixed.cgroup_id,
+        start_boottime=fixed.start_boottime,
         filename=_text(rec[EXEC_FIXED_SIZE:end_filename]),
         argv=argv,
         cwd=_text(rec[end_args:end_cwd]) or "/",
+        exe=_text(rec[end_cwd:end_exe]),
+        exe_ino=fixed.exe_ino,
+        exe_nlink=fixed.exe_nlink,
     )
 
 
@@ -116,7 +138,9 @@ def _decode_clone(rec: bytes) -> CloneMsg:
     if len(rec) < _CLONE_SIZE:
         raise DecodeError("clone_short", f"{len(rec)} bytes, need {_CLONE_SIZE}")
     r = CloneRecord.from_buffer_copy(rec, 0)
-    return CloneMsg(r.key.ktime, r.key.pid, r.parent.pid, r.parent.ktime, r.tid, r.flags)
+    return CloneMsg(
+        r.key.ktime, r.key.pid, r.parent.pid, r.parent.ktime, r.tid, r.flags, r.start_boottime
+    )
 
 
 def _decode_exit(rec: bytes) -> ExitMsg:
@@ -124,7 +148,8 @@ def _decode_exit(rec: bytes) -> ExitMsg:
         raise DecodeError("exit_short", f"{len(rec)} bytes, need {_EXIT_SIZE}")
     r = ExitRecord.from_buffer_copy(rec, 0)
     return ExitMsg(
-        r.hdr.ktime, r.key.pid, r.key.ktime, r.parent.pid, r.parent.ktime, r.tid, r.exit_code
+        r.hdr.ktime, r.key.pid, r.key.ktime, r.parent.pid, r.parent.ktime, r.tid, r.exit_code,
+        r.start_boottime,
     )
 
 
@@ -140,6 +165,8 @@ def decode(rec: bytes) -> Message:
     if len(rec) < _HEADER_SIZE:
         raise DecodeError("short_header", f"{len(rec)} bytes")
     hdr = MsgHeader.from_buffer_copy(rec, 0)
+    if hdr.size != len(rec):
+        raise DecodeError("size_mismatch", f"header says {hdr.size} bytes, record has {len(rec)}")
     decoder = _DECODERS.get(hdr.op)
     if decoder is None:
         raise DecodeError("unknown_op", f"op {hdr.op}")

@@ -13,9 +13,11 @@ import enum
 from ctypes import c_char, c_uint16, c_uint32, c_uint64
 
 __all__ = [
+    "ABI_SIZES",
     "ARGS_MAX",
     "CWD_MAX",
     "FILENAME_MAX",
+    "MESSAGE_ENUMS",
     "MESSAGE_STRUCTS",
     "CloneRecord",
     "Creds",
@@ -30,10 +32,12 @@ __all__ = [
     "Stat",
 ]
 
-FILENAME_MAX = 1024
-ARGS_MAX = 4096
-CWD_MAX = 4096
-EXEC_DATA_MAX = FILENAME_MAX + ARGS_MAX + CWD_MAX
+# Sizes of an exec record's variable parts (events.h explains the layout;
+# tests/unit/test_struct_layout.py checks these against the object's BTF).
+PART_MAX = 4096
+FILENAME_MAX = ARGS_MAX = CWD_MAX = EXE_MAX = PART_MAX
+DATA_OFF_MASK = (1 << 14) - 1
+EXEC_DATA_MAX = DATA_OFF_MASK + 1 + PART_MAX
 
 
 class Op(enum.IntEnum):
@@ -57,6 +61,9 @@ class ProcFlag(enum.IntFlag):
     ERROR_ARGS = 1 << 7
     ERROR_CWD = 1 << 8
     NO_PARENT = 1 << 9
+    EXE_UNLINKED = 1 << 10
+    TRUNC_EXE = 1 << 11
+    MISS = 1 << 12  # set by user space: the process was not in the cache
 
 
 class Stat(enum.IntEnum):
@@ -70,6 +77,8 @@ class Stat(enum.IntEnum):
     ARGS_READ_ERROR = 5
     CWD_READ_ERROR = 6
     FILENAME_READ_ERROR = 7
+    EXE_READ_ERROR = 8
+    TAIL_CALL_FAILED = 9
 
 
 STAT_MAX = len(Stat)
@@ -132,8 +141,8 @@ class Namespaces(ctypes.Structure):
 
 class ExecRecord(ctypes.Structure):
     """struct vigil_exec_event { hdr; key; parent; __u32 tid; __u32 flags;
-    creds; ns; __u64 cgroup_id; __u16 filename_len, args_len, cwd_len, pad;
-    char data[VIGIL_EXEC_DATA_MAX]; };
+    creds; ns; __u64 cgroup_id, start_boottime, exe_ino; __u32 exe_nlink, pad;
+    __u16 filename_len, args_len, cwd_len, exe_len; char data[VIGIL_EXEC_DATA_MAX]; };
 
     Only the bytes up to the end of the used part of `data` are sent, so
     records are decoded from the fixed part and sliced for the rest."""
@@ -147,10 +156,14 @@ class ExecRecord(ctypes.Structure):
         ("creds", Creds),
         ("ns", Namespaces),
         ("cgroup_id", c_uint64),
+        ("start_boottime", c_uint64),
+        ("exe_ino", c_uint64),
+        ("exe_nlink", c_uint32),
+        ("pad", c_uint32),
         ("filename_len", c_uint16),
         ("args_len", c_uint16),
         ("cwd_len", c_uint16),
-        ("pad", c_uint16),
+        ("exe_len", c_uint16),
         ("data", c_char * EXEC_DATA_MAX),
     ]
 
@@ -166,7 +179,8 @@ class _ExecFixed(ctypes.Structure):
 
 
 class CloneRecord(ctypes.Structure):
-    """struct vigil_clone_event { hdr; key; parent; __u32 tid; __u32 flags; };"""
+    """struct vigil_clone_event { hdr; key; parent; __u32 tid; __u32 flags;
+    __u64 start_boottime; };"""
 
     _fields_ = [
         ("hdr", MsgHeader),
@@ -174,11 +188,13 @@ class CloneRecord(ctypes.Structure):
         ("parent", ProcKey),
         ("tid", c_uint32),
         ("flags", c_uint32),
+        ("start_boottime", c_uint64),
     ]
 
 
 class ExitRecord(ctypes.Structure):
-    """struct vigil_exit_event { hdr; key; parent; __u32 tid; __u32 exit_code; };"""
+    """struct vigil_exit_event { hdr; key; parent; __u32 tid; __u32 exit_code;
+    __u64 start_boottime; };"""
 
     _fields_ = [
         ("hdr", MsgHeader),
@@ -186,6 +202,7 @@ class ExitRecord(ctypes.Structure):
         ("parent", ProcKey),
         ("tid", c_uint32),
         ("exit_code", c_uint32),
+        ("start_boottime", c_uint64),
     ]
 
 
@@ -199,4 +216,19 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_exec_event": ExecRecord,
     "vigil_clone_event": CloneRecord,
     "vigil_exit_event": ExitRecord,
+}
+
+
+# C enum name -> (mirror, prefix of its C constants), for the same check.
+MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = {
+    "vigil_op": (Op, "VIGIL_OP_"),
+    "vigil_proc_flag": (ProcFlag, "VIGIL_F_"),
+    "vigil_stat": (Stat, "VIGIL_STAT_"),
+}
+
+# events.h's size macros, anchored in abi.bpf.c as enum vigil_abi_sizes.
+ABI_SIZES = {
+    "VIGIL_ABI_PART_MAX": PART_MAX,
+    "VIGIL_ABI_DATA_OFF_MASK": DATA_OFF_MASK,
+    "VIGIL_ABI_EXEC_DATA_MAX": EXEC_DATA_MAX,
 }

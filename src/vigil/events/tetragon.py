@@ -7,6 +7,7 @@ Tetragon wraps, always appear.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,24 +31,27 @@ class RenderOptions:
 
 
 def process_json(p: Process, opts: RenderOptions) -> dict[str, Any]:
-    if p.rendered is not None:
-        return p.rendered
     out: dict[str, Any] = {
         "exec_id": p.exec_id,
         "pid": p.pid,
         "uid": p.uid,
-        "cwd": p.cwd,
-        "binary": p.binary,
     }
+    # Strings are left out when empty, as protobuf's JSON leaves them out.
+    if p.cwd:
+        out["cwd"] = p.cwd
+    if p.binary:
+        out["binary"] = p.binary
     if p.arguments:
         out["arguments"] = p.arguments
-    out["flags"] = flag_string(p.flags)
+    flags = flag_string(p.flags)
+    if flags:
+        out["flags"] = flags
     out["start_time"] = p.start_time
     out["auid"] = p.auid
     if p.parent_exec_id:
         out["parent_exec_id"] = p.parent_exec_id
     out["tid"] = p.tid
-    cap: dict[str, list[str]] = {}
+    cap: dict[str, list[str | int]] = {}
     for name, mask in (
         ("permitted", p.cap_permitted),
         ("effective", p.cap_effective),
@@ -59,24 +63,36 @@ def process_json(p: Process, opts: RenderOptions) -> dict[str, Any]:
         out["cap"] = cap
     if opts.with_ns and p.ns:
         host = opts.host_ns or {}
+        # is_host is a bool: written only when true, as protobuf's JSON does.
         out["ns"] = {
-            name: {"inum": inum, "is_host": host.get(name) == inum} if name in host else
-            {"inum": inum}
+            name: {"inum": inum, "is_host": True} if host.get(name) == inum else {"inum": inum}
             for name, inum in p.ns.items()
             if inum
         }
     if opts.with_cred:
         out["process_credentials"] = {"uid": p.uid, "gid": p.gid, "euid": p.euid, "egid": p.egid}
-    p.rendered = out
+    if p.exe_ino and p.exe_nlink == 0:
+        # A memfd, shm or deleted binary, as Tetragon reports it; uint64 is a
+        # string in protobuf's JSON.
+        file: dict[str, Any] = {"inode": {"number": str(p.exe_ino), "links": 0}}
+        if p.exe:
+            file["path"] = p.exe
+        out["binary_properties"] = {"file": file}
     return out
 
 
-def event_json(ev: Event, opts: RenderOptions) -> dict[str, Any]:
-    body: dict[str, Any] = {"process": process_json(ev.process, opts)}
+def event_json(ev: Event, opts: RenderOptions,
+               render: Callable[[Process], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The event as Tetragon's JSON; `render` turns a process into its part
+    (process_json by default; the encoder passes its cached version)."""
+    if render is None:
+        def render(p: Process) -> dict[str, Any]:
+            return process_json(p, opts)
+    body: dict[str, Any] = {"process": render(ev.process)}
     if ev.parent is not None:
-        body["parent"] = process_json(ev.parent, opts)
+        body["parent"] = render(ev.parent)
     if ev.ancestors:
-        body["ancestors"] = [process_json(a, opts) for a in ev.ancestors]
+        body["ancestors"] = [render(a) for a in ev.ancestors]
     time = rfc3339(ev.time_ns)
     if ev.kind == PROCESS_EXIT:
         if ev.signal:
@@ -88,10 +104,27 @@ def event_json(ev: Event, opts: RenderOptions) -> dict[str, Any]:
 
 
 class JsonEncoder:
-    """One JSON object per line."""
+    """One JSON object per line.
+
+    A process is named by many events (as itself, parent, ancestor), and its
+    JSON never changes: the encoder keeps the last RENDER_CACHE renderings by
+    process key. The cache is the encoder's own, so the process cache holds
+    no output."""
+
+    RENDER_CACHE = 8192
 
     def __init__(self, opts: RenderOptions) -> None:
         self.opts = opts
+        self._rendered: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def _render(self, p: Process) -> dict[str, Any]:
+        out = self._rendered.get(p.key)
+        if out is None:
+            out = self._rendered[p.key] = process_json(p, self.opts)
+            if len(self._rendered) > self.RENDER_CACHE:
+                del self._rendered[next(iter(self._rendered))]
+        return out
 
     def encode(self, ev: Event) -> bytes:
-        return orjson.dumps(event_json(ev, self.opts), option=orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(event_json(ev, self.opts, self._render),
+                            option=orjson.OPT_APPEND_NEWLINE)

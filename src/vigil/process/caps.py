@@ -1,4 +1,12 @@
-"""Capability bit -> name, as include/uapi/linux/capability.h numbers them."""
+"""Capability bit -> name, as Tetragon's CapabilitiesType enum spells it.
+
+The bits are the kernel's (include/uapi/linux/capability.h); the names are
+Tetragon's (src/vigil/api/proto/tetragon/capabilities.proto), which are the
+kernel's except bit 1: "DAC_OVERRIDE", not "CAP_DAC_OVERRIDE". A reader that
+parses events with Tetragon's protobuf definitions rejects any other spelling.
+A bit Tetragon has no name for is written as its number, as protobuf's JSON
+writes an enum value its definition lacks.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ __all__ = ["CAP_NAMES", "cap_names"]
 
 CAP_NAMES: tuple[str, ...] = (
     "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
+    "DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
     "CAP_FOWNER",
     "CAP_FSETID",
@@ -52,14 +60,15 @@ CAP_NAMES: tuple[str, ...] = (
 
 
 @lru_cache(maxsize=256)
-def cap_names(mask: int) -> tuple[str, ...]:
-    """Names of the bits set in a capability mask; unknown bits as CAP_<n>.
-    Cached: a host has few distinct masks, and every event names some."""
-    names = []
+def cap_names(mask: int) -> tuple[str | int, ...]:
+    """The bits set in a 64-bit capability mask, lowest first: Tetragon's name
+    for each, or the bit number for one it has not named. Cached: a host has
+    few distinct masks, and every event names some."""
+    names: list[str | int] = []
     bit = 0
     while mask:
         if mask & 1:
-            names.append(CAP_NAMES[bit] if bit < len(CAP_NAMES) else f"CAP_{bit}")
+            names.append(CAP_NAMES[bit] if bit < len(CAP_NAMES) else bit)
         mask >>= 1
         bit += 1
     return tuple(names)

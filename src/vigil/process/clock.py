@@ -15,10 +15,18 @@ def _second(sec: int) -> str:
 
 
 def rfc3339(wall_ns: int) -> str:
-    """Wall-clock ns -> "2026-11-24T10:00:00.000000001Z". Events come in
-    bursts within the same second, so the date part is cached."""
+    """Wall-clock ns -> "2026-11-24T10:00:00.000000001Z", with 9, 6, 3 or no
+    fractional digits, the fewest that keep every nonzero one: protobuf's JSON
+    form of a Timestamp, so vigil writes what Tetragon's export writes. Events
+    come in bursts within the same second, so the date part is cached."""
     sec, nsec = divmod(wall_ns, 1_000_000_000)
-    return f"{_second(sec)}.{nsec:09d}Z"
+    if nsec % 1_000:
+        return f"{_second(sec)}.{nsec:09d}Z"
+    if nsec % 1_000_000:
+        return f"{_second(sec)}.{nsec // 1_000:06d}Z"
+    if nsec:
+        return f"{_second(sec)}.{nsec // 1_000_000:03d}Z"
+    return f"{_second(sec)}Z"
 
 
 @dataclass(frozen=True, slots=True)

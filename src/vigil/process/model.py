@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from vigil.events.records import ProcFlag
 
@@ -17,7 +16,7 @@ FLAG_NAMES: tuple[tuple[ProcFlag, str], ...] = (
     (ProcFlag.PROCFS, "procFS"),
     (ProcFlag.TRUNC_FILENAME, "truncFilename"),
     (ProcFlag.TRUNC_ARGS, "truncArgs"),
-    (ProcFlag.NO_PARENT, "miss"),
+    (ProcFlag.NO_PARENT | ProcFlag.MISS, "miss"),
     (ProcFlag.ERROR_ARGS, "errorArgs"),
     (ProcFlag.ROOTCWD, "rootcwd"),
     (ProcFlag.ERROR_CWD, "errorCWD"),
@@ -76,12 +75,19 @@ class Process:
     cap_inheritable: int = 0
     ns: dict[str, int] = field(default_factory=dict)
     cgroup_id: int = 0
+    # The file actually executed (mm->exe_file; /proc/<pid>/exe for processes
+    # found at start), what filters on the binary match. "" when unknown.
+    exe: str = ""
+    exe_ino: int = 0
+    exe_nlink: int = 1
+    # When the process was forked (CLOCK_BOOTTIME ns): with the pid, it tells
+    # this process from any later one that reuses the pid. Processes read from
+    # /proc know it only to a clock tick (start_exact False).
+    start_boottime: int = 0
+    start_exact: bool = True
     parent_key: tuple[int, int] | None = None
     parent_exec_id: str = ""
     # Live references: 1 for the process itself until it exits or its image
     # is replaced by an exec, plus 1 for each child still in the cache.
     refcnt: int = 1
     exited: bool = False
-    # The exported form is built once and reused for every event that names
-    # this process (as itself, parent or ancestor).
-    rendered: dict[str, Any] | None = None

@@ -8,6 +8,7 @@ parent. Any process may vanish while we read it: that process is skipped.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,9 +16,11 @@ from vigil.events.records import NAMESPACE_NAMES, ProcFlag
 from vigil.process.clock import Clock, rfc3339
 from vigil.process.model import Process, exec_id, quote_args
 
-__all__ = ["ProcEntry", "read_process", "walk_proc"]
+__all__ = ["TICK_NS", "ProcEntry", "read_process", "still_running", "walk_proc"]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+# /proc/<pid>/stat counts start times in clock ticks: what one tick is in ns.
+TICK_NS = 1_000_000_000 // _CLK_TCK
 _NS_FILES = {name: name for name in NAMESPACE_NAMES}
 
 
@@ -68,9 +71,9 @@ def read_process(pid: int, node_name: str, clock: Clock, proc_root: str = "/proc
     if argv and argv[-1] == "":
         argv.pop()
     try:
-        binary = os.readlink(f"{d}/exe")
+        exe = binary = os.readlink(f"{d}/exe")
     except OSError:
-        binary = ""  # kernel threads have no executable
+        exe = binary = ""  # kernel threads have no executable
     if not binary:
         comm = stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode("utf-8", "replace")
         binary = f"[{comm}]"
@@ -105,22 +108,35 @@ def read_process(pid: int, node_name: str, clock: Clock, proc_root: str = "/proc
             cap_effective=int(status.get("CapEff", "0"), 16),
             cap_inheritable=int(status.get("CapInh", "0"), 16),
             ns=_ns_inodes(d),
+            exe=exe,
+            start_boottime=start_ns,
+            start_exact=False,
         ),
         ppid=ppid,
         start_ns=start_ns,
     )
 
 
-def walk_proc(node_name: str, clock: Clock, proc_root: str = "/proc") -> Iterator[ProcEntry]:
-    """Every process readable under /proc, parents before children."""
+def walk_proc(node_name: str, clock: Clock, proc_root: str = "/proc",
+              problems: Counter[str] | None = None) -> Iterator[ProcEntry]:
+    """Every process readable under /proc, parents before children.
+
+    A process that could not be read is skipped and counted in `problems`:
+    "procfs_gone" (it exited while we looked: normal), "procfs_unreadable"
+    (another error reading it), "procfs_unparsable" (its files made no sense)."""
     entries: dict[int, ProcEntry] = {}
+    counts: Counter[str] = problems if problems is not None else Counter()
     for name in os.listdir(proc_root):
         if not name.isdigit():
             continue
         try:
             entries[int(name)] = read_process(int(name), node_name, clock, proc_root)
-        except (OSError, ValueError, IndexError):
-            continue  # gone while we looked, or not ours to read
+        except (FileNotFoundError, ProcessLookupError):
+            counts["procfs_gone"] += 1
+        except OSError:
+            counts["procfs_unreadable"] += 1
+        except (ValueError, IndexError):
+            counts["procfs_unparsable"] += 1
     emitted: set[int] = set()
 
     def visit(pid: int) -> Iterator[ProcEntry]:
@@ -139,3 +155,14 @@ def walk_proc(node_name: str, clock: Clock, proc_root: str = "/proc") -> Iterato
 
     for pid in sorted(entries):
         yield from visit(pid)
+
+
+def still_running(proc: Process, proc_root: str = "/proc") -> bool:
+    """Whether the process `proc` names still runs: its pid exists and was
+    forked in the same clock tick (a reused pid was forked later)."""
+    try:
+        stat = _read(f"{proc_root}/{proc.pid}/stat")
+        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return False
+    return ticks == proc.start_boottime // TICK_NS

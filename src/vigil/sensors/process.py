@@ -8,7 +8,9 @@ what /proc said.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 from collections.abc import Iterable
 from types import TracebackType
 
@@ -20,6 +22,7 @@ from vigil.process.procfs import ProcEntry
 __all__ = ["ProcessSensor"]
 
 OBJECT = "process/process.bpf.o"
+# Attached programs; vigil_exec_cwd and vigil_exec_exe are reached by tail calls.
 PROGRAMS = ("vigil_exec", "vigil_fork", "vigil_exit")
 
 
@@ -44,7 +47,9 @@ class ProcessSensor:
         with open_object(object_path(OBJECT)) as spec:
             spec.maps["vigil_events"].max_entries = self.ringbuf_bytes
             spec.maps["vigil_execve_map"].max_entries = self.exec_map_entries
-            spec.set_rodata("wakeup_bytes", self.wakeup_bytes)
+            # A wake-up threshold the buffer cannot reach would leave only
+            # poll()'s timer to drain it: wake at a quarter full at most.
+            spec.set_rodata("wakeup_bytes", min(self.wakeup_bytes, self.ringbuf_bytes // 4))
             self._obj = spec.load()
         try:
             for name in PROGRAMS:
@@ -60,11 +65,12 @@ class ProcessSensor:
             raise RuntimeError("process sensor used before start()")
         return self._obj
 
-    def seed(self, entries: Iterable[ProcEntry]) -> int:
+    def seed(self, entries: Iterable[ProcEntry]) -> tuple[int, int]:
         """Write processes found in /proc into the exec map; returns how many
-        were new to it."""
+        were new to it and how many could not be written (the map was full:
+        their children will name them by pid only, flagged miss)."""
         exec_map = self.obj.maps["vigil_execve_map"]
-        added = 0
+        added = failed = 0
         for entry in entries:
             p = entry.process
             parent = p.parent_key or (entry.ppid, 0)
@@ -75,10 +81,21 @@ class ProcessSensor:
             )
             try:
                 exec_map.update(bytes(ctypes.c_uint32(p.pid)), bytes(ident), BPF_NOEXIST)
-            except MapError:
-                continue  # already written by the programs: theirs is newer
+            except MapError as err:
+                if err.errno != errno.EEXIST:  # EEXIST: the programs' entry is newer
+                    failed += 1
+                continue
             added += 1
-        return added
+        return added, failed
+
+    def exec_map_key(self, pid: int) -> tuple[int, int] | None:
+        """The identity the kernel's exec map holds for pid, or None."""
+        try:
+            raw = self.obj.maps["vigil_execve_map"].lookup(bytes(ctypes.c_uint32(pid)))
+        except KeyError:
+            return None
+        ident = ExecIdentity.from_buffer_copy(raw)
+        return (ident.key.pid, ident.key.ktime)
 
     def poll(self, timeout_ms: int) -> list[bytes]:
         """Records available within timeout_ms: what a wake-up delivered plus
@@ -90,11 +107,21 @@ class ProcessSensor:
         return records
 
     def loss_counts(self) -> dict[str, int]:
-        """Kernel-side losses and read errors, by cause (zeros included)."""
+        """Kernel-side counters by cause (zeros included): losses, read errors
+        and exec_map_full (not a loss: the event is still delivered, but its
+        process's children and exit are named by pid only)."""
         stats = self.obj.maps["vigil_stats"].typed(ctypes.c_uint32, ctypes.c_uint64)
         return {cause.name.lower(): stats.sum_percpu(ctypes.c_uint32(cause)) for cause in Stat}
 
     def close(self) -> None:
+        if self._obj is not None:
+            # The exec chain's prog array and its programs refer to each other;
+            # the kernel breaks that cycle only later, from a work queue. Empty
+            # it now so every program is gone when close() returns.
+            stages = self._obj.maps["vigil_exec_stages"]
+            for slot in range(stages.max_entries):
+                with contextlib.suppress(KeyError, MapError):
+                    stages.delete(bytes(ctypes.c_uint32(slot)))
         if self._ring is not None:
             self._ring.close()
             self._ring = None
