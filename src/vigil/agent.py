@@ -48,10 +48,12 @@ class EventFilter:
             return False
         if self.pids and ev.process.pid not in self.pids:
             return False
+        if not self.binary_regex:
+            return True
         # The file actually executed, as Tetragon's matchBinaries sees it:
         # no spelling of the path (symlink, "..", /proc/self/fd/N) gets past.
         target = ev.process.exe or ev.process.binary
-        return not self.binary_regex or any(r.search(target) for r in self.binary_regex)
+        return any(r.search(target) for r in self.binary_regex)
 
 
 @dataclass

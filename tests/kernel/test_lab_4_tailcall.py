@@ -3,18 +3,20 @@ call into an empty slot comes back, and a chain stops at the kernel's limit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from vigil.lab.lesson import LabContext
-from vigil.lab.registry import get_lesson
+from vigil.lab.lessons.l04_tailcall import describe
+
+from .lab_runner import run_lesson
 
 MAX_TAIL_CALL_CNT = 33  # include/linux/bpf.h
 
 
 @pytest.mark.needs("tracepoint", "prog_array", "ringbuf")
 def test_lesson_4_stages_run_and_empty_slots_fall_through() -> None:
-    lines: list[str] = []
-    result = get_lesson("4").run(LabContext(duration=20, show=lines.append))
+    result, lines = run_lesson("4")
 
     assert len(result.triggered) == 3, "one trigger exec per phase"
     # The filter stage drops every other process: only our triggers arrive.
@@ -31,6 +33,12 @@ def test_lesson_4_stages_run_and_empty_slots_fall_through() -> None:
     # Phase 2: output removed at run time; filter's call comes back instead.
     assert short["ran"] == ["dispatch", "parse", "filter"]
     assert (short["tail_calls"], short["failed_slot"]) == (2, 2)
-    # At sys_enter_execve the name is still the caller's: the parse stage saw it.
-    assert full["comm"] and full["comm"] != "true"
-    assert any(f"pid {full['pid']} " in line for line in lines)
+    # At sys_enter_execve the name is still the caller's (the forking thread's):
+    # the parse stage saw it.
+    comm = Path("/proc/thread-self/comm").read_text().strip()
+    assert {o["comm"] for o in (full, looped, short)} == {comm}
+    for event in (full, looped, short):
+        assert "  " + describe(event) in lines
+    assert "  " + describe(full) == (f"  pid {full['pid']} ({comm}): dispatch -> parse -> "
+                                     "filter -> output; 3 tail calls, then the call into "
+                                     "slot 3 came back")

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from vigil.lab.lesson import LabContext
-from vigil.lab.lessons.l06_core import TRIGGER
-from vigil.lab.registry import get_lesson
+from vigil.lab.lessons.l06_core import QUESTIONS, TRIGGER
+
+from .lab_runner import run_lesson
 
 BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
-DURATION = 3.0 if os.environ.get("VIGIL_VM") else 1.5
 _TYPE = re.compile(r"^\[(\d+)\] (\w+) '([^']*)'(.*)$")
 _MEMBER = re.compile(r"^\t'([^']*)'")
 _TYPE_ID = re.compile(r"\btype_id=(\d+)")
@@ -57,8 +56,7 @@ def typedef_struct(types: dict[int, BtfType], name: str) -> BtfType:
 
 @pytest.mark.needs("tracepoint", "ringbuf", "btf")
 def test_lesson_6_reads_argv_and_answers_like_the_kernels_btf() -> None:
-    lines: list[str] = []
-    result = get_lesson("6").run(LabContext(duration=DURATION, show=lines.append))
+    result, lines = run_lesson("6")
 
     assert len(result.triggered) == 1
     ours = [o for o in result.observations if o["pid"] == result.triggered[0]]
@@ -85,8 +83,9 @@ def test_lesson_6_reads_argv_and_answers_like_the_kernels_btf() -> None:
     assert event["has_iter_num"] == (struct_named(btf, "bpf_iter_num") is not None)
 
     # What a person sees: the answers once, then the child's line.
-    expected = "yes" if event["has_state"] else "no"
-    assert any(line.strip().startswith("on this kernel: task_struct.__state exists")
-               and line.endswith(expected) for line in lines), lines
-    assert any(line.startswith(f"pid {event['pid']} ppid {os.getpid()} (echo) argv=")
-               for line in lines), lines
+    answers = [f"  on this kernel: {question}: {'yes' if event[key] else 'no'}"
+               for key, question in QUESTIONS.items()]
+    assert [line for line in lines if line.startswith("  on this kernel: ")] == answers
+    field_name = "__state" if event["has_state"] else "state"
+    assert (f"pid {event['pid']} ppid {os.getpid()} (echo) argv={list(TRIGGER)!r} "
+            f"{field_name}=0") in lines

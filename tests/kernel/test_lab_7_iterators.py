@@ -4,22 +4,18 @@ counts the same thing, and exactly the variants the probe offers are loaded
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from vigil.kernel.probe import probe_all
-from vigil.lab.lesson import LabContext, LessonResult
+from vigil.lab.lesson import LessonResult
 from vigil.lab.lessons.l07_iterators import TRIGGER, VARIANTS
-from vigil.lab.registry import get_lesson
 
-DURATION = 3.0 if os.environ.get("VIGIL_VM") else 1.5
+from .lab_runner import run_lesson
 
 
 @pytest.fixture(scope="module")
 def lesson_run() -> tuple[LessonResult, list[str]]:
-    lines: list[str] = []
-    return get_lesson("7").run(LabContext(duration=DURATION, show=lines.append)), lines
+    return run_lesson("7")
 
 
 def scans_of_trigger(result: LessonResult) -> dict[str, dict[str, object]]:

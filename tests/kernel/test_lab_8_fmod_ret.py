@@ -8,13 +8,9 @@ from typing import Any
 import pytest
 
 from vigil.kernel.probe import probe_all
-from vigil.lab.lesson import LabContext, LessonResult
-from vigil.lab.registry import get_lesson
+from vigil.lab.lesson import LessonResult
 
-
-def run_lesson(duration: float = 0.5) -> tuple[LessonResult, list[str]]:
-    lines: list[str] = []
-    return get_lesson("8").run(LabContext(duration=duration, show=lines.append)), lines
+from .lab_runner import run_lesson
 
 
 def opens(result: LessonResult, phase: str, process: str) -> list[dict[str, Any]]:
@@ -24,7 +20,7 @@ def opens(result: LessonResult, phase: str, process: str) -> list[dict[str, Any]
 
 @pytest.mark.needs("fmod_ret")
 def test_only_the_target_fails_and_only_while_attached() -> None:
-    result, lines = run_lesson()
+    result, lines = run_lesson("8")
     target, other = result.triggered
     assert target != other
 
@@ -45,14 +41,16 @@ def test_only_the_target_fails_and_only_while_attached() -> None:
 
     counts = next(o for o in result.observations if o.get("map") == "failed")
     assert counts["fmod_ret"] == 1, "exactly the one existing-file open of the target"
-    assert any("open note.txt: EACCES" in line for line in lines)
+    assert f"  [fmod_ret] target (pid {target}) open note.txt: EACCES" in lines
+    assert f"  [fmod_ret] target (pid {target}) open missing.txt: ENOENT" in lines
 
 
 @pytest.mark.needs("fmod_ret")
 def test_override_return_is_loaded_only_where_the_probe_has_it() -> None:
-    result, lines = run_lesson(duration=0.1)
+    result, lines = run_lesson("8")
     counts = next(o for o in result.observations if o.get("map") == "failed")
-    has_override = probe_all().has("override_return")
+    report = probe_all()
+    has_override = report.has("override_return")
     assert counts["override_loaded"] is has_override
     if has_override:
         # the kprobe fails openat(2) itself, before the lookup: even the missing file
@@ -63,4 +61,5 @@ def test_override_return_is_loaded_only_where_the_probe_has_it() -> None:
     else:
         assert counts["override_return"] == 0
         assert not opens(result, "override_return", "target")
-        assert any("override_openat not loaded" in line for line in lines)
+        assert (f"override_openat not loaded: override_return unavailable "
+                f"({report.reason('override_return')})") in lines

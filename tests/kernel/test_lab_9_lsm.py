@@ -8,13 +8,9 @@ from typing import Any
 
 import pytest
 
-from vigil.lab.lesson import LabContext, LessonResult
-from vigil.lab.registry import get_lesson
+from vigil.lab.lesson import LessonResult
 
-
-def run_lesson() -> LessonResult:
-    lines: list[str] = []
-    return get_lesson("9").run(LabContext(duration=0.5, show=lines.append))
+from .lab_runner import run_lesson
 
 
 def results(result: LessonResult, phase: str) -> dict[str, int]:
@@ -24,7 +20,7 @@ def results(result: LessonResult, phase: str) -> dict[str, int]:
 
 @pytest.mark.needs("lsm", "ringbuf")
 def test_lsm_denies_the_file_and_the_directory_only_while_attached() -> None:
-    result = run_lesson()
+    result, _ = run_lesson("9")
     (child,) = result.triggered
 
     assert results(result, "before") == {"open the file": 0, "absolute path": 0}

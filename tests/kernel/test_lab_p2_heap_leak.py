@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.lab.lesson import LabContext, LessonResult
+from vigil.lab.lesson import LessonResult
 from vigil.lab.lessons.lp2_heap_leak import LONG_PATH, SHORT_PATH
-from vigil.lab.registry import get_lesson
+
+from .lab_runner import run_lesson
 
 
 @pytest.fixture(scope="module")
 def result() -> LessonResult:
-    lines: list[str] = []
-    return get_lesson("p2").run(LabContext(duration=1.5, show=lines.append))
+    return run_lesson("p2")[0]
 
 
 def records(result: LessonResult, variant: str) -> list[dict[str, object]]:

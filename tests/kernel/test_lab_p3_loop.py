@@ -8,15 +8,15 @@ import errno
 import pytest
 
 from vigil.kernel.probe import probe_all
-from vigil.lab.lesson import LabContext, LessonResult
+from vigil.lab.lesson import LessonResult
 from vigil.lab.lessons.lp3_loop import REFUSAL, expected_tally
-from vigil.lab.registry import get_lesson
+
+from .lab_runner import run_lesson
 
 
 @pytest.fixture(scope="module")
 def result() -> LessonResult:
-    lines: list[str] = []
-    return get_lesson("p3").run(LabContext(duration=3.0, show=lines.append))
+    return run_lesson("p3")[0]
 
 
 def observed(result: LessonResult, kind: str, program: str) -> dict[str, object]:

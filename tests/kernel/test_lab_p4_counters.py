@@ -7,15 +7,15 @@ import os
 
 import pytest
 
-from vigil.lab.lesson import LabContext, LessonResult
+from vigil.lab.lesson import LessonResult
 from vigil.lab.lessons.lp4_counters import CALLS
-from vigil.lab.registry import get_lesson
+
+from .lab_runner import run_lesson
 
 
 @pytest.fixture(scope="module")
 def result() -> LessonResult:
-    lines: list[str] = []
-    return get_lesson("p4").run(LabContext(duration=1.0, show=lines.append))
+    return run_lesson("p4")[0]
 
 
 def counts(result: LessonResult) -> dict[str, object]:

@@ -31,6 +31,8 @@ from vigil.libbpf import (
     open_object,
 )
 
+from .vigil_runner import EVENT_TIMEOUT
+
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0,
     reason="needs root: loads BPF programs into the running kernel (run the kernel tests as root)",
@@ -68,7 +70,8 @@ def echo() -> Iterator[Object]:
         yield obj
 
 
-def _drain(read: Callable[[int], list[bytes]], want: int, timeout_s: float = 5.0) -> list[bytes]:
+def _drain(read: Callable[[int], list[bytes]], want: int,
+           timeout_s: float = EVENT_TIMEOUT) -> list[bytes]:
     """Poll until `want` records arrived or time ran out, then once more for extras."""
     records: list[bytes] = []
     deadline = time.monotonic() + timeout_s

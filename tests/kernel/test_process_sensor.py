@@ -18,7 +18,16 @@ import pytest
 
 from vigil.process.model import quote_args
 
-from .vigil_runner import Event, VigilRun, exec_of, exit_of, read_line
+from .vigil_runner import (
+    EVENT_TIMEOUT,
+    READY_TIMEOUT,
+    STOP_TIMEOUT,
+    Event,
+    VigilRun,
+    exec_of,
+    exit_of,
+    read_line,
+)
 
 pytestmark = pytest.mark.needs("tracepoint", "raw_tracepoint", "ringbuf")
 
@@ -230,7 +239,7 @@ def test_burst_of_2000_processes_loses_nothing(tmp_path: Path) -> None:
         for pid in pids:
             os.waitpid(pid, 0)
         last = pids[-1]
-        run.wait_for(exit_of(last), "exit of the last burst process", timeout=60)
+        run.wait_for(exit_of(last), "exit of the last burst process", timeout=EVENT_TIMEOUT * 3)
     finally:
         summary = run.stop(signal.SIGINT)
     execs = {process(e)["pid"] for e in run.events()
@@ -282,14 +291,14 @@ def test_compact_output_and_filters(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stderr is not None
-        assert "vigil: watching" in read_line(proc.stderr, timeout=60)
+        assert "vigil: watching" in read_line(proc.stderr, timeout=READY_TIMEOUT)
         subprocess.run([str(binary), "x y"], check=True)
         subprocess.run(["/bin/true"], check=True)
     finally:
         # Both processes have been reaped, so their records are in the ring
         # buffer; vigil drains it before it stops.
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=STOP_TIMEOUT)
     lines = out.decode().splitlines()
     node = os.uname().nodename
     assert lines == [f"🚀 process {node} {binary} \"x y\"",

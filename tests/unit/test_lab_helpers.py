@@ -39,6 +39,18 @@ def test_records_stop_when_asked() -> None:
     assert ring.timeouts == [200]
 
 
+def test_seen_ends_the_run_only_for_until_seen() -> None:
+    watching = LabContext(duration=None)
+    watching.seen()  # a person watching: the run lasts its duration
+    assert watching.running()
+    testing = LabContext(duration=3600.0, until_seen=True)
+    assert testing.running()
+    testing.seen()
+    assert not testing.running()
+    ring = FakeRing([b"a"], [b"b"])
+    assert list(testing.records(ring)) == [b"a"]  # type: ignore[arg-type]
+
+
 WAITER = """
 import sys
 print("ready", flush=True)

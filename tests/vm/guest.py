@@ -35,6 +35,10 @@ MOUNTS = (
     ("/sys/kernel/security", "securityfs"),
 )
 
+# How pytest writes the JUnit report the host reads (kmatrix.parse_junit).
+# xfail_strict: an xpass is a failure (its mark is wrong), and the report says so.
+REPORT_OPTIONS = ("-o", "junit_family=xunit1", "-o", "xfail_strict=true")
+
 # Program name in hooks.bpf.c -> the hook kind the matrix reports.
 HOOK_PROGRAMS = (
     "tracepoint",
@@ -251,8 +255,7 @@ def main() -> int:
         "-p",
         "needs_plugin",
         f"--junitxml={out / 'junit.xml'}",
-        "-o",
-        "junit_family=xunit1",
+        *REPORT_OPTIONS,
         "-rs",
         *args.pytest_args,
     ]

@@ -17,7 +17,9 @@ of tests/vm/kernels.toml it:
    pass / fail / skip with its reason, and the tests that ran nowhere.
 
 Exit status: 0 all green; 1 any failure (a test, a boot, a hook check, a test
-that ran nowhere); 5 no kernel collected any test (pytest's "no tests").
+that ran nowhere, a kernel on which no test ran, a guest running another kernel
+than the one meant to boot, an xfail or an xpass: neither is a pass); 5 no
+kernel collected any test (pytest's "no tests").
 
     python tests/vm/kmatrix.py [--kernels 6.1,5.10] [--jobs 2] [--no-host] [TESTS...]
 
@@ -60,7 +62,15 @@ HOST_PACKAGES = {
     "python3-venv": "",  # checked by importing ensurepip
     "debian-archive-keyring": KEYRING,
 }
+# Outcomes of a test that ran; only "pass" is green. An xfail is a known
+# failure and an xpass a test whose mark is wrong: both fail the matrix.
 RAN = ("pass", "fail", "error", "xfail", "xpass")
+NOT_PASSED = ("fail", "error", "xfail", "xpass")
+# How pytest's JUnit writer reports a strict xfail that passed (the guest runs
+# pytest with xfail_strict, so every xpass is reported): a <failure> whose
+# message starts with this, or (pytest < 8) a <skipped> with the message below.
+XPASS_PREFIX = "[XPASS(strict)]"
+XPASS_MESSAGE = "xfail-marked test passes unexpectedly"
 PYTEST_EXIT = {
     0: "passed",
     1: "tests failed",
@@ -539,6 +549,14 @@ def read_guest(out: Path, col: Column, expect_hooks: list[str]) -> None:
     if col.pytest_exit not in (0, 1, 5):
         tail = (out / "pytest.log").read_text(errors="replace").splitlines()[-30:]
         col.error = f"pytest: {col.pytest_result}\n" + "\n".join(tail)
+    if col.release and status.get("uname") != col.release:
+        # Every result of that guest is about another kernel: none of them counts.
+        col.status = "wrong kernel"
+        col.error = (
+            f"meant to boot {col.release}, but the guest's `uname -r` is "
+            f"{status.get('uname')!r}: its results are not this kernel's"
+            + (f"\n{col.error}" if col.error else "")
+        )
 
 
 def run_kernel(
@@ -623,8 +641,13 @@ def parse_junit(xml_text: str) -> dict[str, dict[str, str]]:
         for child in case:
             if child.tag == "skipped":
                 kind = child.get("type", "")
-                outcome = "xfail" if kind == "pytest.xfail" else "skip"
                 message = child.get("message", "")
+                if kind == "pytest.xfail":
+                    outcome = "xfail"
+                elif not kind and message == XPASS_MESSAGE:
+                    outcome = "xpass"
+                else:
+                    outcome = "skip"
             elif child.tag in ("failure", "error"):
                 # A teardown error after a pass is reported as a second element.
                 outcome = "fail" if child.tag == "failure" else "error"
@@ -633,6 +656,8 @@ def parse_junit(xml_text: str) -> dict[str, dict[str, str]]:
                     if child.get("message")
                     else ""
                 )
+                if outcome == "fail" and message.startswith(XPASS_PREFIX):
+                    outcome, message = "xpass", message[len(XPASS_PREFIX) :].strip()
         needs = next(
             (p.get("value", "") for p in case.iter("property") if p.get("name") == "needs"), ""
         )
@@ -640,36 +665,59 @@ def parse_junit(xml_text: str) -> dict[str, dict[str, str]]:
     return tests
 
 
+def is_host(c: Column) -> bool:
+    return c.suite == "host"
+
+
+def column_failures(c: Column, judge_empty: bool = True) -> list[str]:
+    """Why one kernel's column is not green (empty: it is).
+
+    A VM kernel on which no test ran (all skipped, or none collected) fails:
+    the matrix proved nothing there. With judge_empty False (no kernel collected
+    any test: exit 5) that is left to the caller. The host's column is exempt:
+    it lacks hooks by design, so a TESTS selection may rightly skip all there.
+    """
+    if c.status != "ok":
+        return [f"{c.name}: {c.status}: {c.error.splitlines()[0] if c.error else ''}"]
+    failures = [
+        f"{c.name}: hook {h} did not load/attach: {c.hooks.get(h, {}).get('error')}"
+        for h in c.hook_failures
+    ]
+    failures += [
+        f"{c.name}: {t} {r['outcome']}" + (f": {r['message']}" if r["message"] else "")
+        for t, r in c.tests.items()
+        if r["outcome"] in NOT_PASSED
+    ]
+    if c.pytest_exit not in (0, 1, 5):
+        failures.append(f"{c.name}: pytest {c.pytest_result}")
+    ran = sum(1 for r in c.tests.values() if r["outcome"] in RAN)
+    if judge_empty and not ran and not is_host(c):
+        failures.append(
+            f"{c.name}: no test ran: all {len(c.tests)} collected were skipped"
+            if c.tests
+            else f"{c.name}: no test ran: none was collected (pytest {c.pytest_result})"
+        )
+    return failures
+
+
 def summarize(cols: list[Column], full: bool = True) -> dict[str, Any]:
     """full: the default kernels all ran, so a test that ran nowhere is a failure.
 
     With a selection (KERNELS=5.10) it is only reported: a test may need a newer kernel.
     """
-    ids = sorted({t for c in cols for t in c.tests})
+    good = [c for c in cols if c.status == "ok"]
+    ids = sorted({t for c in good for t in c.tests})
     ran_nowhere = [
-        t for t in ids if not any(c.tests.get(t, {}).get("outcome") in RAN for c in cols)
+        t for t in ids if not any(c.tests.get(t, {}).get("outcome") in RAN for c in good)
     ]
+    no_tests = all(c.status == "ok" and c.pytest_exit == 5 for c in cols)
     failures: list[str] = []
     for c in cols:
-        if c.status != "ok":
-            failures.append(f"{c.name}: {c.status}: {c.error.splitlines()[0] if c.error else ''}")
-            continue
-        failures += [
-            f"{c.name}: hook {h} did not load/attach: {c.hooks.get(h, {}).get('error')}"
-            for h in c.hook_failures
-        ]
-        failures += [
-            f"{c.name}: {t} {r['outcome']}: {r['message']}"
-            for t, r in c.tests.items()
-            if r["outcome"] in ("fail", "error")
-        ]
-        if c.pytest_exit not in (0, 1, 5):
-            failures.append(f"{c.name}: pytest {c.pytest_result}")
+        failures += column_failures(c, judge_empty=not no_tests)
     counts = {
-        o: sum(1 for c in cols for r in c.tests.values() if r["outcome"] == o)
+        o: sum(1 for c in good for r in c.tests.values() if r["outcome"] == o)
         for o in ("pass", "fail", "error", "skip", "xfail", "xpass")
     }
-    no_tests = all(c.status == "ok" and c.pytest_exit == 5 for c in cols)
     if failures or (ran_nowhere and full):
         exit_code = 1
     elif no_tests or not ids:
@@ -933,6 +981,15 @@ def run_matrix(opts: argparse.Namespace) -> tuple[list[Column], dict[str, Any]]:
     return cols, summary
 
 
+def counts_line(summary: dict[str, Any]) -> str:
+    """The last line: every cell counted once; xfails and xpasses apart, not passed."""
+    c = summary["counts"]
+    return (
+        f"kernel-matrix: {c['pass']} passed, {c['fail'] + c['error']} failed, "
+        f"{c['skip']} skipped, {c['xfail']} xfailed, {c['xpass']} xpassed"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     try:
@@ -945,17 +1002,13 @@ def main(argv: list[str] | None = None) -> int:
         f"Reports: {REPO / 'results' / 'kernel-matrix.json'} and kernel-matrix.md; raw "
         f"files per kernel in {REPO / 'results' / 'vm'}/"
     )
-    c = summary["counts"]
     if summary["no_tests_collected"]:
         print("kernel-matrix: no tests collected on any kernel (pytest exit 5)")
     print(
         f"ran nowhere: {len(summary['ran_nowhere'])}"
         + (f" ({', '.join(summary['ran_nowhere'])})" if summary["ran_nowhere"] else " (none)")
     )
-    print(
-        f"kernel-matrix: {c['pass'] + c['xfail'] + c['xpass']} passed, "
-        f"{c['fail'] + c['error']} failed, {c['skip']} skipped"
-    )
+    print(counts_line(summary))
     return int(summary["exit_code"])
 
 

@@ -8,6 +8,7 @@ never stops the agent.
 from __future__ import annotations
 
 import ctypes
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,15 @@ from vigil.events.records import (
 __all__ = ["CloneMsg", "DecodeError", "ExecMsg", "ExitMsg", "Message", "decode"]
 
 _HEADER_SIZE = ctypes.sizeof(MsgHeader)
+# op and size from a header without building a ctypes object per record (the
+# hot path); the offsets are the mirror's, which is checked against BTF.
+assert (MsgHeader.op.offset, MsgHeader.size.offset) == (0, 4)
+_OP_SIZE = struct.Struct("=H2xI")
+# The exec record's four part lengths, likewise.
+_LENGTHS_AT = _ExecFixed.filename_len.offset
+assert [getattr(_ExecFixed, n).offset - _LENGTHS_AT
+        for n in ("filename_len", "args_len", "cwd_len", "exe_len")] == [0, 2, 4, 6]
+_LENGTHS = struct.Struct("=4H")
 _CLONE_SIZE = ctypes.sizeof(CloneRecord)
 _EXIT_SIZE = ctypes.sizeof(ExitRecord)
 
@@ -38,7 +48,9 @@ class DecodeError(ValueError):
         self.cause = cause
 
 
-@dataclass(slots=True, frozen=True)
+# Not frozen: a frozen dataclass pays a setattr call per field, and messages
+# live only while one record is handled.
+@dataclass(slots=True)
 class ExecMsg:
     ktime: int
     pid: int
@@ -58,7 +70,7 @@ class ExecMsg:
     exe_nlink: int
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class CloneMsg:
     ktime: int
     pid: int
@@ -69,7 +81,7 @@ class CloneMsg:
     start_boottime: int
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ExitMsg:
     ktime: int  # when the process ended
     pid: int
@@ -94,17 +106,18 @@ def _decode_exec(rec: bytes) -> ExecMsg:
     if len(rec) < EXEC_FIXED_SIZE:
         raise DecodeError("exec_short", f"{len(rec)} bytes, fixed part is {EXEC_FIXED_SIZE}")
     fixed = _ExecFixed.from_buffer_copy(rec, 0)
-    end_filename = EXEC_FIXED_SIZE + fixed.filename_len
-    end_args = end_filename + fixed.args_len
-    end_cwd = end_args + fixed.cwd_len
-    end_exe = end_cwd + fixed.exe_len
+    filename_len, args_len, cwd_len, exe_len = _LENGTHS.unpack_from(rec, _LENGTHS_AT)
+    end_filename = EXEC_FIXED_SIZE + filename_len
+    end_args = end_filename + args_len
+    end_cwd = end_args + cwd_len
+    end_exe = end_cwd + exe_len
     # A record is exactly its parts: trailing bytes would be bytes this
     # record's lengths do not account for.
     if end_exe != len(rec):
         raise DecodeError("exec_lengths", f"parts need {end_exe} bytes, record has {len(rec)}")
-    for name in ("filename_len", "args_len", "cwd_len", "exe_len"):
-        if getattr(fixed, name) > PART_MAX:
-            raise DecodeError("exec_lengths", f"{name} {getattr(fixed, name)} > {PART_MAX}")
+    if max(filename_len, args_len, cwd_len, exe_len) > PART_MAX:
+        raise DecodeError("exec_lengths", f"a part is longer than {PART_MAX} bytes: "
+                          f"{filename_len}, {args_len}, {cwd_len}, {exe_len}")
     # Each argument ends in a NUL (a truncated last one may not): b"" is no
     # argument at all, b"\0" one empty argument (Linux 5.18+ gives execve
     # with an empty argv that one).
@@ -164,10 +177,10 @@ def decode(rec: bytes) -> Message:
     """Decode one ring-buffer record; raises DecodeError if it is malformed."""
     if len(rec) < _HEADER_SIZE:
         raise DecodeError("short_header", f"{len(rec)} bytes")
-    hdr = MsgHeader.from_buffer_copy(rec, 0)
-    if hdr.size != len(rec):
-        raise DecodeError("size_mismatch", f"header says {hdr.size} bytes, record has {len(rec)}")
-    decoder = _DECODERS.get(hdr.op)
+    op, size = _OP_SIZE.unpack_from(rec)
+    if size != len(rec):
+        raise DecodeError("size_mismatch", f"header says {size} bytes, record has {len(rec)}")
+    decoder = _DECODERS.get(op)
     if decoder is None:
-        raise DecodeError("unknown_op", f"op {hdr.op}")
+        raise DecodeError("unknown_op", f"op {op}")
     return decoder(rec)

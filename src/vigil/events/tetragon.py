@@ -7,6 +7,7 @@ Tetragon wraps, always appear.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,7 @@ def process_json(p: Process, opts: RenderOptions) -> dict[str, Any]:
 
 
 def event_json(ev: Event, opts: RenderOptions,
-               render: Callable[[Process], dict[str, Any]] | None = None) -> dict[str, Any]:
+               render: Callable[[Process], Any] | None = None) -> dict[str, Any]:
     """The event as Tetragon's JSON; `render` turns a process into its part
     (process_json by default; the encoder passes its cached version)."""
     if render is None:
@@ -106,23 +107,24 @@ def event_json(ev: Event, opts: RenderOptions,
 class JsonEncoder:
     """One JSON object per line.
 
-    A process is named by many events (as itself, parent, ancestor), and its
-    JSON never changes: the encoder keeps the last RENDER_CACHE renderings by
-    process key. The cache is the encoder's own, so the process cache holds
-    no output."""
+    A process is named by many events (as itself, parent, ancestor) and its
+    JSON never changes, so the encoder keeps it serialised, as an orjson
+    Fragment that later events embed without serialising it again, for the
+    last RENDER_CACHE processes by key (oldest out first). The cache is the
+    encoder's own: the process cache holds no output."""
 
-    RENDER_CACHE = 8192
+    RENDER_CACHE = 1024
 
     def __init__(self, opts: RenderOptions) -> None:
         self.opts = opts
-        self._rendered: dict[tuple[int, int], dict[str, Any]] = {}
+        self._rendered: OrderedDict[tuple[int, int], orjson.Fragment] = OrderedDict()
 
-    def _render(self, p: Process) -> dict[str, Any]:
+    def _render(self, p: Process) -> orjson.Fragment:
         out = self._rendered.get(p.key)
         if out is None:
-            out = self._rendered[p.key] = process_json(p, self.opts)
+            out = self._rendered[p.key] = orjson.Fragment(orjson.dumps(process_json(p, self.opts)))
             if len(self._rendered) > self.RENDER_CACHE:
-                del self._rendered[next(iter(self._rendered))]
+                self._rendered.popitem(last=False)
         return out
 
     def encode(self, ev: Event) -> bytes:

@@ -40,13 +40,26 @@ class LessonResult:
 @dataclass
 class LabContext:
     """Given to a lesson's run(): how long to run, whether to trigger, where
-    to print."""
+    to print.
+
+    With `until_seen` (what tests use) the run ends as soon as the lesson has
+    seen everything its own triggers did (it calls `seen()`), and `duration`
+    is only the bound on waiting for that: a slow kernel may need all of it,
+    a fast one none. Without it a run lasts `duration`, for a person watching.
+    """
 
     duration: float | None = 5.0  # None: until Ctrl-C
     trigger: bool = True
     show: Callable[[str], None] = print
     stop: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
+    until_seen: bool = False
+
+    def seen(self) -> None:
+        """The lesson has observed all its triggers did: with `until_seen`
+        the run ends now."""
+        if self.until_seen:
+            self.stop.set()
 
     def running(self) -> bool:
         if self.stop.is_set():

@@ -9,6 +9,7 @@ them, and the cache stays bounded under any churn.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -22,6 +23,11 @@ __all__ = ["CacheStats", "ProcessCache", "same_process"]
 
 Key = tuple[int, int]
 RECENT_EXITS = 4096
+# Plain ints for the per-record path: IntFlag arithmetic is a Python call.
+_NO_PARENT = int(ProcFlag.NO_PARENT)
+_EXE_UNLINKED = int(ProcFlag.EXE_UNLINKED)
+_CLONE = int(ProcFlag.CLONE)
+_ROOTCWD = int(ProcFlag.ROOTCWD)
 
 
 @dataclass(slots=True)
@@ -49,7 +55,7 @@ class ProcessCache:
     # Keys of the last processes that exited, oldest first: a second exit
     # record for one of them (two threads seen as last on kernels without
     # group_dead) is a duplicate, not the exit of an unknown process.
-    recent_exits: dict[Key, None] = field(default_factory=dict)
+    recent_exits: OrderedDict[Key, None] = field(default_factory=OrderedDict)
 
     def __len__(self) -> int:
         return len(self.by_key)
@@ -94,7 +100,7 @@ class ProcessCache:
         """Add a process (from a record or /proc), link it to its parent and
         retire the image it replaces, or the dead process whose pid it reuses."""
         old = self.by_pid.get(proc.pid)
-        if old is not None and old.key != proc.key:
+        if old is not None and old.key != proc.key and not old.exited:
             self._retire(old, stale=not same_process(old, proc.start_boottime, proc.start_exact))
         existing = self.by_key.get(proc.key)
         if existing is not None:
@@ -114,12 +120,12 @@ class ProcessCache:
         parent = self._find_parent(msg.parent_pid, msg.parent_ktime)
         flags = msg.flags
         if parent is not None:
-            flags &= ~ProcFlag.NO_PARENT
+            flags &= ~_NO_PARENT
         binary = msg.filename
         if not binary.startswith("/"):
             binary = os.path.normpath(os.path.join(msg.cwd, binary))
         exe = msg.exe
-        if exe and flags & ProcFlag.EXE_UNLINKED:
+        if exe and flags & _EXE_UNLINKED:
             exe += " (deleted)"  # as the kernel's d_path() and /proc/<pid>/exe say
         c = msg.creds
         proc = Process(
@@ -164,7 +170,7 @@ class ProcessCache:
             binary=parent.binary,
             arguments=parent.arguments,
             cwd=parent.cwd,
-            flags=ProcFlag.CLONE | (parent.flags & ProcFlag.ROOTCWD),
+            flags=_CLONE | (parent.flags & _ROOTCWD),
             start_time=rfc3339(self.clock.from_ktime(msg.ktime)),
             uid=parent.uid,
             euid=parent.euid,
@@ -212,7 +218,7 @@ class ProcessCache:
         self.suspects.discard(proc.key)
         self.recent_exits[proc.key] = None
         if len(self.recent_exits) > RECENT_EXITS:
-            del self.recent_exits[next(iter(self.recent_exits))]
+            self.recent_exits.popitem(last=False)
         return proc
 
     def _missed_exit(self, msg: ExitMsg) -> Process:

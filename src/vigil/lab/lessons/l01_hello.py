@@ -27,6 +27,8 @@ def run(ctx: LabContext) -> LessonResult:
                 ctx.show(line.raw.strip())
                 result.observations.append({"pid": line.pid, "comm": line.comm,
                                             "msg": line.msg[len(PREFIX):]})
+                if line.pid in result.triggered:
+                    ctx.seen()  # the trigger is single-threaded: its pid printed
     result.summary = f"{len(result.observations)} execve calls printed"
     return result
 

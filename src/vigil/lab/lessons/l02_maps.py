@@ -17,7 +17,8 @@ from vigil.lab.lesson import LabContext, Lesson, LessonResult
 from vigil.libbpf import Map, open_object
 
 SLOT_SHIFT = 16  # count_exec's slot: bpf_ktime_get_ns() >> 16, about 65 us
-HAMMER_SECONDS = 1.0  # how long each trigger child calls execve
+HAMMER_SECONDS = 1.0  # how long each trigger child calls execve, at least
+MIN_CALLS = 2000  # and how many times, at least, however slow the machine
 MAX_CHILDREN = 4
 
 # One trigger child per CPU: pinned, started together, each calling execve on
@@ -26,10 +27,11 @@ MAX_CHILDREN = 4
 CHILD = """
 import os, sys, time
 cpu, seconds, missing = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+least = int(sys.argv[4])
 os.sched_setaffinity(0, {cpu})
 sys.stdin.readline()
 calls, end = 0, time.monotonic() + seconds
-while time.monotonic() < end:
+while time.monotonic() < end or calls < least:
     for _ in range(500):
         try:
             os.execv(missing, [missing])
@@ -90,7 +92,8 @@ def _start_children(missing: Path) -> list[subprocess.Popen[str]]:
     cpus = sorted(os.sched_getaffinity(0))[:MAX_CHILDREN]
     return [
         subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(cpu), str(HAMMER_SECONDS), str(missing)],
+            [sys.executable, "-c", CHILD, str(cpu), str(HAMMER_SECONDS), str(missing),
+             str(MIN_CALLS)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         for cpu in cpus

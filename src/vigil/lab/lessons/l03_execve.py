@@ -70,11 +70,15 @@ def run(ctx: LabContext) -> LessonResult:
             # exactly as the caller passed it to execve.
             result.triggered.append(ctx.run_trigger([str(binary)]))
             result.triggered.append(ctx.run_trigger([f"./{TRIGGER_NAME}"], cwd=tmp))
-        while ctx.running():
-            for raw in ring.poll(int(min(0.2, ctx.remaining()) * 1000)):
-                event = decode(raw)
-                ctx.show(_format(event))
-                result.observations.append(event)
+        waiting = set(result.triggered)
+        for raw in ctx.records(ring):
+            event = decode(raw)
+            ctx.show(_format(event))
+            result.observations.append(event)
+            if event["pid"] in waiting:
+                waiting.discard(event["pid"])
+                if not waiting:
+                    ctx.seen()
         dropped = sum(int(v.value) for v in
                       obj.maps["dropped"].typed(c_uint32, c_uint64).get_percpu(0))
     result.summary = f"{len(result.observations)} exec events, {dropped} dropped (ring buffer full)"

@@ -73,11 +73,16 @@ def run(ctx: LabContext) -> LessonResult:
             _trigger(ctx, result, Path(scratch))
         else:
             ctx.show("try it: in another terminal, `touch /tmp/x; unlink /tmp/x; unlink /tmp/x`")
+        waiting = set(result.triggered)
         for raw in ctx.records(rb):
             event = decode(raw)
             ctx.show(f"pid {event['pid']} ({event['comm']}): do_unlinkat(\"{event['path']}\")"
                      f" = {describe_return(event['ret'])}")
             result.observations.append(event)
+            if event["pid"] in waiting:
+                waiting.discard(event["pid"])
+                if not waiting:
+                    ctx.seen()
     failed = sum(1 for o in result.observations if o["ret"] < 0)
     result.summary = (f"{len(result.observations)} do_unlinkat calls seen, "
                       f"{failed} of them failed with a negative errno")

@@ -94,6 +94,8 @@ def run(ctx: LabContext) -> LessonResult:
             ctx.show(f"pid {event['pid']} ppid {event['ppid']} ({event['comm']}) "
                      f"argv={event['argv']!r}{more} {field}={event['state']}")
             result.observations.append(event)
+            if event["pid"] in result.triggered:
+                ctx.seen()
     result.summary = f"{len(result.observations)} execs read through CO-RE"
     return result
 

@@ -84,11 +84,17 @@ def run(ctx: LabContext) -> LessonResult:
         else:
             ctx.show("try it: run programs by their full path in another terminal, "
                      "e.g. `/usr/bin/true`")
+        # Each loaded variant sends one scan of the trigger's exec.
+        waiting = {v.name for v, missing in chosen if not missing} if ctx.trigger else set()
         for raw in ctx.records(rb):
             event = decode(raw)
             ctx.show(f"pid {event['pid']} {event['path']}: {event['variant']} counted "
                      f"{event['slashes']} '/' in {event['len']} bytes")
             result.observations.append(event)
+            if event["pid"] in result.triggered and event["variant"] in waiting:
+                waiting.discard(event["variant"])
+                if not waiting:
+                    ctx.seen()
     loaded = [v.name for v, missing in chosen if not missing]
     scans = sum(1 for o in result.observations if o["kind"] == "scan")
     result.summary = f"{scans} scans by {', '.join(loaded)}"

@@ -151,6 +151,7 @@ def run(ctx: LabContext) -> LessonResult:
             check("fmod_ret", "target", target, missing)
             check("fmod_ret", "other", other, note)
             check("fmod_ret", "lesson", None, note)
+            ctx.seen()  # each check above waited for its answer
         else:
             comm = Path(f"/proc/{tgid}/comm").read_text().strip()
             ctx.show(f"the target is this command's parent, pid {tgid} ({comm}). If it is your "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import shutil
 import tempfile
@@ -104,11 +105,19 @@ def run(ctx: LabContext) -> LessonResult:
                     check("attached", "exec", allowed / "true", "a copy elsewhere")
                     check("attached", "exec", allowed / "hardlink", "hard link elsewhere")
                     check("attached", "exec", "/bin/true", "a system program")
+                # One denial record per check the programs refused.
+                waiting = sum(1 for o in result.observations
+                              if o.get("phase") == "attached" and o["errno"] == errno.EPERM)
+                if child is not None and not waiting:
+                    ctx.seen()
                 for raw in ctx.records(rb):
                     obs = _denial(raw)
                     result.observations.append(obs)
                     ctx.show(f"  denied {obs['denied']} to pid {obs['pid']} "
                              f"({obs['comm']}), inode {obs['ino']}")
+                    waiting -= 1
+                    if child is not None and not waiting:
+                        ctx.seen()
             # Closing the object detached both programs: everything works again.
             if child is not None:
                 check("detached", "open", secret, "the file")

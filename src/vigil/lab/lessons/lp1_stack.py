@@ -82,7 +82,8 @@ def run(ctx: LabContext) -> LessonResult:
         if ctx.trigger:
             result.triggered.append(ctx.run_trigger(["/bin/echo", ARG]))
         shown: set[int] = set()
-        while ctx.running():
+        # Read at least once, however long loading took: the trigger has run.
+        while True:
             for key in list(seen.keys()):
                 tgid = int(key.value)
                 if tgid in shown:
@@ -93,6 +94,10 @@ def run(ctx: LabContext) -> LessonResult:
                     continue
                 shown.add(tgid)
                 result.observations.append(show_seen(ctx, tgid, value))
+                if tgid in result.triggered:
+                    ctx.seen()
+            if not ctx.running():
+                break
             ctx.stop.wait(min(0.2, ctx.remaining()))
     execs = sum(1 for o in result.observations if o["kind"] == "exec")
     refused = [o["program"] for o in result.observations

@@ -92,10 +92,16 @@ def run(ctx: LabContext) -> LessonResult:
             else:
                 ctx.show("open a long path, then a short one, on one CPU, e.g.: "
                          "taskset -c 0 sh -c 'cat /a/long/path/that/is/not/there; cat /b'")
+            # The trigger's two opens, each recorded by both programs.
+            waiting = 2 * len(VARIANTS)
             for raw in ctx.records(rb):
                 o = decode(raw)
                 ctx.show(describe(o))
                 result.observations.append(o)
+                if child is not None and o["pid"] == child.pid:
+                    waiting -= 1
+                    if not waiting:
+                        ctx.seen()
     finally:
         if child is not None:
             reap(child)
