@@ -113,7 +113,7 @@ class JsonEncoder:
     last RENDER_CACHE processes by key (oldest out first). The cache is the
     encoder's own: the process cache holds no output."""
 
-    RENDER_CACHE = 1024
+    RENDER_CACHE = 256
 
     def __init__(self, opts: RenderOptions) -> None:
         self.opts = opts

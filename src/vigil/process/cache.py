@@ -22,7 +22,7 @@ from vigil.process.procfs import TICK_NS
 __all__ = ["CacheStats", "ProcessCache", "same_process"]
 
 Key = tuple[int, int]
-RECENT_EXITS = 4096
+RECENT_EXITS = 1024
 # Plain ints for the per-record path: IntFlag arithmetic is a Python call.
 _NO_PARENT = int(ProcFlag.NO_PARENT)
 _EXE_UNLINKED = int(ProcFlag.EXE_UNLINKED)
