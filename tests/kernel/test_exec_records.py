@@ -19,7 +19,7 @@ import pytest
 
 from vigil.process.model import quote_args
 
-from .vigil_runner import EVENT_TIMEOUT, VigilRun, exec_of, exit_of
+from .vigil_runner import EVENT_TIMEOUT, VigilRun, exec_of, exit_of, read_line
 
 pytestmark = pytest.mark.needs("tracepoint", "raw_tracepoint", "ringbuf")
 
@@ -279,13 +279,20 @@ def textwrap_fexecve(path: str) -> str:
 
 # --- exits after lost records and pid reuse -------------------------------
 
+# A child that says so once it runs its own code, i.e. after its exec's
+# tracepoint fired: Popen returns as soon as exec closed the child's
+# close-on-exec descriptors, a little before that tracepoint.
+SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(300)"]
+
+
 def fork_with_pid(pid: int, argv: list[str], attempts: int = 200) -> subprocess.Popen[bytes]:
     """A child with exactly this (free) pid, through ns_last_pid; other
-    processes may take it first, so try again."""
+    processes may take it first, so try again. Returns once the child runs."""
     for _ in range(attempts):
         Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
-        child = subprocess.Popen(argv)
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE)
         if child.pid == pid:
+            assert read_line(child.stdout) == "up"
             return child
         child.kill()
         child.wait()
@@ -310,7 +317,7 @@ def test_exit_after_lost_records_and_pid_reuse_is_not_the_dead_process(
             fill_ring_buffer()
             first.kill()
             first.wait()  # its exit record is lost
-            second = fork_with_pid(first.pid, ["/bin/sleep", "300"])  # its exec too
+            second = fork_with_pid(first.pid, SLEEPER)  # its exec record is lost too
         finally:
             run.proc.send_signal(signal.SIGCONT)
         marker = subprocess.Popen(["/bin/true", "after"])
@@ -325,12 +332,13 @@ def test_exit_after_lost_records_and_pid_reuse_is_not_the_dead_process(
     p = ev["process_exit"]["process"]
     assert p["pid"] == first.pid
     assert p["exec_id"] != old_id
-    assert p["flags"] == "miss"
+    assert p["flags"] == "miss", (ev, summary)
     assert ev["process_exit"]["signal"] == "SIGKILL"
     assert not [e for e in run.events()
                 if "process_exit" in e and e["process_exit"]["process"]["exec_id"] == old_id]
     last = summary.strip().splitlines()[-1]
-    assert re.search(r"ringbuf_full_\w+ \d+", last), last
+    assert re.search(r"ringbuf_full_exit \d+", last), last
+    assert re.search(r"ringbuf_full_exec \d+", last), last
     stale = re.search(r"stale_process_entries (\d+)", last)
     assert stale and int(stale.group(1)) >= 1, last
     assert re.search(r"exit_of_unknown_process (\d+)", last), last
