@@ -5,6 +5,9 @@ reason where the running kernel lacks one (the VM kernel matrix runs them)."""
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +31,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 if not report.has(feature):
                     item.add_marker(pytest.mark.skip(
                         reason=f"kernel lacks {feature}: {report.reason(feature)}"))
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB tmpfs: a disk that fills (the export's disk-full tests)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        # Lazily when a failed test left a writer open: its assertion is the news.
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(mnt)], check=True)

@@ -13,7 +13,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -127,22 +127,6 @@ def wait_until(cond: Callable[[], bool], what: str, timeout: float = EVENT_TIMEO
 
 def alive(run: VigilRun) -> None:
     assert run.proc.poll() is None, f"vigil exited {run.proc.returncode}:\n{run.stderr_text}"
-
-
-@pytest.fixture
-def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    """A real 64 KiB tmpfs: a disk that fills."""
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode:
-            subprocess.run(["umount", "-l", str(mnt)], check=True)
 
 
 def test_disk_full_then_space_again(tmp_path: Path, tiny_fs: Path) -> None:
