@@ -13,11 +13,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from vigil.events.decode import CloneMsg, DecodeError, ExecMsg, ExitMsg, decode
 from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
 from vigil.export.writers import Writer
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
+from vigil.wire.decode import CloneMsg, DecodeError, ExecMsg, ExitMsg, decode
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
 

@@ -13,8 +13,8 @@ from collections import Counter
 from types import FrameType
 
 from vigil.agent import EVENT_TYPES, Agent, EventFilter
-from vigil.events.compact import CompactEncoder
-from vigil.events.tetragon import JsonEncoder, RenderOptions
+from vigil.encode.compact import CompactEncoder
+from vigil.encode.tetragon import JsonEncoder, RenderOptions
 from vigil.export.writers import (
     OutputClosed,
     RotatingFileWriter,

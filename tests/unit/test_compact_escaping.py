@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vigil.events.compact import CompactEncoder, escape
+from vigil.encode.compact import CompactEncoder, escape
 from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
 from vigil.process.model import Process, quote_args
 

@@ -10,9 +10,12 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from vigil.agent import Agent
-from vigil.events.decode import CloneMsg, DecodeError, ExecMsg, ExitMsg, decode
 from vigil.events.model import Event
-from vigil.events.records import (
+from vigil.process.cache import CacheStats, ProcessCache
+from vigil.process.clock import Clock
+from vigil.process.model import exec_id
+from vigil.wire.decode import CloneMsg, DecodeError, ExecMsg, ExitMsg, decode
+from vigil.wire.records import (
     EXEC_FIXED_SIZE,
     CloneRecord,
     ExecRecord,
@@ -20,9 +23,6 @@ from vigil.events.records import (
     Op,
     ProcFlag,
 )
-from vigil.process.cache import CacheStats, ProcessCache
-from vigil.process.clock import Clock
-from vigil.process.model import exec_id
 
 
 def exec_record(pid: int, ktime: int, ppid: int, pktime: int, filename: bytes,

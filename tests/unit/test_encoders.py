@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 
 from vigil.agent import EventFilter, exit_status
-from vigil.events.compact import CompactEncoder
+from vigil.encode.compact import CompactEncoder
+from vigil.encode.tetragon import JsonEncoder, RenderOptions
 from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
-from vigil.events.records import ProcFlag
-from vigil.events.tetragon import JsonEncoder, RenderOptions
 from vigil.process.model import Process
+from vigil.wire.records import ProcFlag
 
 
 def proc(pid: int = 10, binary: str = "/usr/bin/curl", args: str = "https://example.org",

@@ -8,8 +8,8 @@ import shlex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vigil.events.records import ProcFlag
 from vigil.process.model import exec_id, flag_string, quote_args
+from vigil.wire.records import ProcFlag
 
 
 def test_exec_id_is_tetragons_base64_of_node_ktime_pid() -> None:

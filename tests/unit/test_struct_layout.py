@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.btf_layout import assert_mirrors_btf, btf_structs, btf_types
-from vigil.events.records import ABI_SIZES, MESSAGE_ENUMS, MESSAGE_STRUCTS, Stat
+from vigil.wire.records import ABI_SIZES, MESSAGE_ENUMS, MESSAGE_STRUCTS, Stat
 
 OBJECT = "abi.bpf.o"
 

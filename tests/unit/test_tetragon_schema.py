@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigil.agent import exit_status
+from vigil.encode.tetragon import JsonEncoder, RenderOptions
 from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
-from vigil.events.records import NAMESPACE_NAMES, ProcFlag
-from vigil.events.tetragon import JsonEncoder, RenderOptions
 from vigil.process.caps import CAP_NAMES, cap_names
 from vigil.process.clock import rfc3339
 from vigil.process.model import Process, exec_id
+from vigil.wire.records import NAMESPACE_NAMES, ProcFlag
 
 try:
     from google.protobuf import json_format

@@ -13,11 +13,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from vigil.events.decode import CloneMsg, ExecMsg, ExitMsg
-from vigil.events.records import NAMESPACE_NAMES, ProcFlag
 from vigil.process.clock import Clock, rfc3339
 from vigil.process.model import Process, exec_id, quote_args
 from vigil.process.procfs import TICK_NS
+from vigil.wire.decode import CloneMsg, ExecMsg, ExitMsg
+from vigil.wire.records import NAMESPACE_NAMES, ProcFlag
 
 __all__ = ["CacheStats", "ProcessCache", "same_process"]
 

@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from vigil.events.records import ProcFlag
+from vigil.wire.records import ProcFlag
 
 __all__ = ["FLAG_NAMES", "Process", "exec_id", "flag_string", "quote_args"]
 

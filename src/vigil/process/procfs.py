@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from vigil.events.records import NAMESPACE_NAMES, ProcFlag
 from vigil.process.clock import Clock, rfc3339
 from vigil.process.model import Process, exec_id, quote_args
+from vigil.wire.records import NAMESPACE_NAMES, ProcFlag
 
 __all__ = ["TICK_NS", "ProcEntry", "read_process", "still_running", "walk_proc"]
 

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from types import TracebackType
 
 from vigil.bpf_objects import object_path
-from vigil.events.records import ExecIdentity, ProcKey, Stat
 from vigil.libbpf import BPF_NOEXIST, Link, MapError, Object, RingBuffer, open_object
 from vigil.process.procfs import ProcEntry
+from vigil.wire.records import ExecIdentity, ProcKey, Stat
 
 __all__ = ["ProcessSensor"]
 

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vigil.events.records import (
+from vigil.wire.records import (
     EXEC_FIXED_SIZE,
     PART_MAX,
     CloneRecord,

@@ -1,0 +1,1 @@
+"""Encoders: events -> bytes, one per output format (Tetragon JSON, compact lines)."""
