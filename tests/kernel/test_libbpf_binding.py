@@ -252,3 +252,25 @@ def test_no_file_descriptor_leaks() -> None:
         with open_object(BAD_STACK) as spec, pytest.raises(LoadError):
             spec.load()
     assert _fd_count() == before
+
+
+def test_two_objects_share_a_map_through_reuse_fd(echo: Object) -> None:
+    """The second object's program counts into the first object's map: one
+    map, as the agent's sensors share the exec map and the ring buffer."""
+    with open_object(_object(ECHO)) as spec:
+        spec.set_rodata("target_tgid", os.getpid())
+        spec.maps["calls"].reuse_fd(echo.maps["calls"].fd)
+        other = spec.load()
+    with other:
+        assert other.maps["calls"].fd != echo.maps["calls"].fd  # libbpf keeps its own dup
+        other.programs["on_getpgid"].attach()
+        for _ in range(3):
+            os.getpgid(0)
+        calls = echo.maps["calls"].typed(ctypes.c_uint32, ctypes.c_uint64)
+        assert calls[os.getpid()].value == 3  # written through the other object
+    # Reusing a map of another shape is refused before load, naming both.
+    with open_object(_object(ECHO)) as spec, pytest.raises(MapError) as err:
+        spec.maps["calls"].reuse_fd(echo.maps["records"].fd)
+    assert str(err.value) == (
+        "map 'calls' (type 1, key 4 B, value 8 B) cannot reuse map 'records' "
+        "(type 27, key 0 B, value 0 B): they differ")

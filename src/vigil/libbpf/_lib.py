@@ -85,6 +85,8 @@ _PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "bpf_map__value_size": (c_uint32, (_P,)),
     "bpf_map__max_entries": (c_uint32, (_P,)),
     "bpf_map__set_max_entries": (c_int, (_P, c_uint32)),
+    "bpf_map__reuse_fd": (c_int, (_P, c_int)),
+    "bpf_obj_get_info_by_fd": (c_int, (c_int, _P, POINTER(c_uint32))),
     "bpf_map__initial_value": (_P, (_P, POINTER(c_size_t))),
     # maps, through the bpf(2) syscall wrappers (return -errno)
     "bpf_map_lookup_elem": (c_int, (c_int, _P, _P)),

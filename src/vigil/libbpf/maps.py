@@ -47,6 +47,31 @@ PERCPU_MAP_TYPES = frozenset(
 )
 
 
+class BpfMapInfo(ctypes.Structure):
+    """The head of struct bpf_map_info (include/uapi/linux/bpf.h); the kernel
+    fills as much as the length passed says, so the head is enough."""
+
+    _fields_ = (
+        ("type", ctypes.c_uint32),
+        ("id", ctypes.c_uint32),
+        ("key_size", ctypes.c_uint32),
+        ("value_size", ctypes.c_uint32),
+        ("max_entries", ctypes.c_uint32),
+        ("map_flags", ctypes.c_uint32),
+        ("name", ctypes.c_char * 16),
+    )
+
+
+def map_info(fd: int) -> BpfMapInfo:
+    """What the kernel says of the map behind fd."""
+    info = BpfMapInfo()
+    size = ctypes.c_uint32(ctypes.sizeof(info))
+    ret = int(lib().bpf_obj_get_info_by_fd(fd, ctypes.addressof(info), ctypes.byref(size)))
+    if ret < 0:
+        raise MapError(f"no map information for fd {fd}", -ret)
+    return info
+
+
 class OpenMap:
     """A map of an opened, not yet loaded object: its size can still change."""
 
@@ -78,6 +103,24 @@ class OpenMap:
     def key_size(self) -> int:
         self._owner.require(f"read key_size of map '{self.name}'")
         return int(lib().bpf_map__key_size(self._ptr))
+
+    def reuse_fd(self, fd: int) -> None:
+        """Use the existing map `fd` instead of creating this one at load, so
+        several objects share one map. libbpf duplicates fd (the caller keeps
+        its own) and takes the other map's definition without comparing it,
+        so the type and the key and value sizes are checked here."""
+        self._owner.require(f"make map '{self.name}' reuse a map")
+        theirs = map_info(fd)
+        ours = (int(lib().bpf_map__type(self._ptr)), self.key_size, self.value_size)
+        if (theirs.type, theirs.key_size, theirs.value_size) != ours:
+            raise MapError(
+                f"map '{self.name}' (type {ours[0]}, key {ours[1]} B, value {ours[2]} B) "
+                f"cannot reuse map '{cstr(theirs.name)}' (type {theirs.type}, "
+                f"key {theirs.key_size} B, value {theirs.value_size} B): they differ"
+            )
+        ret = int(lib().bpf_map__reuse_fd(self._ptr, fd))
+        if ret < 0:
+            raise MapError(f"map '{self.name}' cannot reuse map fd {fd}", -ret)
 
     def initial_value(self) -> tuple[int, int]:
         """(address, size) of the buffer libbpf will load into this data map."""
