@@ -16,6 +16,9 @@ enum vigil_op {
 	VIGIL_OP_EXEC = 1,
 	VIGIL_OP_CLONE = 2,
 	VIGIL_OP_EXIT = 3,
+	/* Ops from here up belong to test objects (bpf/selftest/), never to a
+	 * sensor vigil ships. */
+	VIGIL_OP_TEST_FIRST = 0x7F00,
 };
 
 /* Process flags, shared by the exec map and the records (Tetragon's names in

@@ -23,39 +23,9 @@
 #include "lib/stats.bpf.h"
 #include "lib/task.bpf.h"
 #include "lib/path.bpf.h"
+#include "lib/shared_maps.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* Process identities keyed by tgid. Written here at fork, exec and exit, and
- * by user space at start-up from /proc; read here to name parents. User space
- * may resize it before load (--process-cache-size). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u32);
-	__type(value, struct vigil_exec_identity);
-} vigil_execve_map SEC(".maps");
-
-/* Records for user space, written here, read by the agent's batch reader.
- * Size set by user space before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} vigil_events SEC(".maps");
-
-/* Wake user space only once this many bytes wait in the ring buffer (0: for
- * every record). Waking the reader per record costs a context switch per
- * record; the reader also drains the buffer on a short timer, so no record
- * waits longer than that timer. Set by user space before load. */
-const volatile __u32 wakeup_bytes = 0;
-
-static __always_inline __u64 ringbuf_flags(void)
-{
-	if (!wakeup_bytes)
-		return 0;
-	return bpf_ringbuf_query(&vigil_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
 
 /* The exec record is 20 KiB: too big for the 512-byte stack, so it is built
  * in this per-CPU heap (written and read here only). */

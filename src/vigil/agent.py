@@ -12,12 +12,21 @@ import signal as signal_module
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
 from vigil.export.writers import Writer
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
-from vigil.wire.decode import CloneMsg, DecodeError, ExecMsg, ExitMsg, decode
+from vigil.wire.decode import (
+    PROCESS_DECODERS,
+    CloneMsg,
+    DecodeError,
+    ExecMsg,
+    ExitMsg,
+    record_op,
+)
+from vigil.wire.records import Op
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
 
@@ -67,27 +76,54 @@ class Agent:
     exported: int = 0
     decode_errors: Counter[str] = field(default_factory=Counter)
     first_event_hook: Callable[[], None] | None = None
+    # Record op -> (decoder, handler): the sensors' record kinds.
+    dispatch: dict[int, tuple[Callable[[bytes], Any], Callable[[Any], None]]] = field(
+        default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.register(Op.EXEC, PROCESS_DECODERS[Op.EXEC], self._on_exec)
+        self.register(Op.EXIT, PROCESS_DECODERS[Op.EXIT], self._on_exit)
+        self.register(Op.CLONE, PROCESS_DECODERS[Op.CLONE], self._on_clone)
+
+    def register(self, op: int, decode: Callable[[bytes], Any],
+                 handle: Callable[[Any], None]) -> None:
+        """Records of `op` are decoded by `decode` and handed to `handle`."""
+        if op in self.dispatch:
+            raise ValueError(f"record op {op} is registered already")
+        self.dispatch[op] = (decode, handle)
+
+    def unregister(self, op: int) -> None:
+        self.dispatch.pop(op, None)
 
     def handle_batch(self, records: Iterable[bytes]) -> None:
+        dispatch = self.dispatch
         for rec in records:
             try:
-                msg = decode(rec)
+                op = record_op(rec)
+                entry = dispatch.get(op)
+                if entry is None:
+                    raise DecodeError("unknown_op", f"op {op}")
+                msg = entry[0](rec)
             except DecodeError as err:
                 self.decode_errors[err.cause] += 1
                 continue
-            if isinstance(msg, ExecMsg):
-                proc = self.cache.add_exec(msg)
-                self._emit(PROCESS_EXEC, proc, msg.ktime)
-            elif isinstance(msg, ExitMsg):
-                ended = self.cache.exit(msg)
-                if ended is not None:
-                    status, sig = exit_status(msg.exit_code)
-                    self._emit(PROCESS_EXIT, ended, msg.ktime, status, sig)
-                    self.cache.release(ended)
-            elif isinstance(msg, CloneMsg):
-                self.cache.add_clone(msg)
-                self.seen["process_clone"] += 1
+            entry[1](msg)
         self.writer.flush()
+
+    def _on_exec(self, msg: ExecMsg) -> None:
+        proc = self.cache.add_exec(msg)
+        self._emit(PROCESS_EXEC, proc, msg.ktime)
+
+    def _on_exit(self, msg: ExitMsg) -> None:
+        ended = self.cache.exit(msg)
+        if ended is not None:
+            status, sig = exit_status(msg.exit_code)
+            self._emit(PROCESS_EXIT, ended, msg.ktime, status, sig)
+            self.cache.release(ended)
+
+    def _on_clone(self, msg: CloneMsg) -> None:
+        self.cache.add_clone(msg)
+        self.seen["process_clone"] += 1
 
     def _emit(self, kind: str, proc: Process, ktime: int, status: int = 0, sig: str = "") -> None:
         self.seen[kind] += 1

@@ -22,10 +22,9 @@ from vigil.export.writers import (
     Writer,
     parse_mode,
 )
-from vigil.process.cache import ProcessCache
 from vigil.process.clock import Clock
-from vigil.process.procfs import _ns_inodes, still_running, walk_proc
-from vigil.sensors.process import ProcessSensor
+from vigil.process.procfs import _ns_inodes
+from vigil.runtime import Runtime, RuntimeConfig
 
 __all__ = ["UsageError", "add_parser", "run"]
 
@@ -245,58 +244,52 @@ def run(args: argparse.Namespace) -> int:
         reopen = True
 
     started = time.monotonic()
-    sensor = ProcessSensor(
-        ringbuf_bytes=_ringbuf_bytes(args), exec_map_entries=args.exec_map_size
+    runtime = Runtime(
+        RuntimeConfig(
+            node_name=node_name,
+            ringbuf_bytes=_ringbuf_bytes(args),
+            exec_map_entries=args.exec_map_size,
+            with_ancestors=args.enable_ancestors,
+            sweep_interval_s=SWEEP_INTERVAL_S,
+        ),
+        writer, encode, accept, clock,
     )
     old_handlers = {s: signal.signal(s, on_signal) for s in _stop_signals()}
     old_handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     old_handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        sensor.start()
-        cache = ProcessCache(node_name, clock)
-        procfs_problems: Counter[str] = Counter()
-        entries = list(walk_proc(node_name, clock, problems=procfs_problems))
-        for entry in entries:
-            cache.insert(entry.process)
-        _, seed_failed = sensor.seed(entries)
-        agent = Agent(cache, writer, encode, accept, with_ancestors=args.enable_ancestors)
+        runtime.start()
         print(
-            f"vigil: watching processes on {node_name} ({len(entries)} already running); "
-            "Ctrl-C to stop",
+            f"vigil: watching processes on {node_name} ({runtime.procfs_entries} already "
+            "running); Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )
         deadline = started + args.duration if args.duration else None
-        next_sweep = time.monotonic() + SWEEP_INTERVAL_S
         while not stop:
             if reopen:  # SIGHUP: logrotate's postrotate
                 reopen = False
                 writer.reopen()
             try:
-                agent.handle_batch(sensor.poll(50))
+                runtime.step(50)
             except OutputClosed:  # `vigil run | head`: the reader has all it wants
                 output_closed = True
                 break
-            now = time.monotonic()
-            if now >= next_sweep:
-                # Records handled up to now are in the cache: what still
-                # disagrees with the kernel lost its exit record.
-                cache.sweep(sensor.exec_map_key, still_running)
-                next_sweep = now + SWEEP_INTERVAL_S
-            if deadline is not None and now >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 break
         # What the kernel already wrote is still delivered.
         try:
-            agent.handle_batch(sensor.poll(0))
+            runtime.drain()
         except OutputClosed:
             output_closed = True
-        losses = sensor.loss_counts()
     finally:
-        sensor.close()
+        runtime.close()
         writer.close()
         for s, handler in old_handlers.items():
             signal.signal(s, handler)
-    notes = _cache_notes(agent, seed_failed, procfs_problems)
+    agent = runtime.agent
+    losses = runtime.kernel_counts
+    notes = _cache_notes(agent, runtime.seed_failed, runtime.procfs_problems)
     status = _exit_status(stop, output_closed)
     # stderr may be the closed pipe too (`vigil run 2>&1 | head`): nothing to tell then.
     with contextlib.suppress(OSError):

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("policy",),
     ("sensors",),
     ("agent",),
+    ("runtime",),
     ("preflight", "run"),
     ("lab", "api"),
     ("cli", "__main__", "__init__"),

@@ -1,4 +1,7 @@
-"""The base process sensor: bpf/process/process.bpf.c and its maps.
+"""The base process sensor: bpf/process/process.bpf.c, and the shared maps.
+
+Its object creates the maps every sensor shares (sensors/base.py): the exec
+map, the ring buffer and the stats map; shared_maps() hands them on.
 
 Start order matters: programs attach first, then /proc is walked and written
 into the exec map with BPF_NOEXIST, so a process is never missed (it is either
@@ -11,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-from collections.abc import Iterable
-from types import TracebackType
+from collections.abc import Iterable, Mapping
 
 from vigil.bpf_objects import object_path
-from vigil.libbpf import BPF_NOEXIST, Link, MapError, Object, RingBuffer, open_object
+from vigil.libbpf import BPF_NOEXIST, Link, MapError, Object, open_object
 from vigil.process.procfs import ProcEntry
+from vigil.sensors.base import SHARED_MAPS, RecordDecoder, Sensor, SharedMaps
+from vigil.wire.decode import PROCESS_DECODERS
 from vigil.wire.records import ExecIdentity, ProcKey, Stat
 
 __all__ = ["ProcessSensor"]
@@ -26,7 +30,9 @@ OBJECT = "process/process.bpf.o"
 PROGRAMS = ("vigil_exec", "vigil_fork", "vigil_exit")
 
 
-class ProcessSensor:
+class ProcessSensor(Sensor):
+    name = "process"
+
     def __init__(
         self,
         *,
@@ -41,9 +47,15 @@ class ProcessSensor:
         self.wakeup_bytes = wakeup_bytes
         self._obj: Object | None = None
         self._links: list[Link] = []
-        self._ring: RingBuffer | None = None
 
-    def start(self) -> None:
+    def record_kinds(self) -> Mapping[int, RecordDecoder]:
+        return PROCESS_DECODERS
+
+    def start(self, shared: SharedMaps | None = None) -> None:
+        """Load and attach. The base sensor makes the shared maps itself:
+        `shared` must be None."""
+        if shared is not None:
+            raise ValueError("the process sensor creates the shared maps; it reuses none")
         with open_object(object_path(OBJECT)) as spec:
             spec.maps["vigil_events"].max_entries = self.ringbuf_bytes
             spec.maps["vigil_execve_map"].max_entries = self.exec_map_entries
@@ -54,10 +66,13 @@ class ProcessSensor:
         try:
             for name in PROGRAMS:
                 self._links.append(self._obj.programs[name].attach())
-            self._ring = RingBuffer(self._obj.maps["vigil_events"])
         except BaseException:
             self.close()
             raise
+
+    @property
+    def started(self) -> bool:
+        return self._obj is not None
 
     @property
     def obj(self) -> Object:
@@ -97,14 +112,9 @@ class ProcessSensor:
         ident = ExecIdentity.from_buffer_copy(raw)
         return (ident.key.pid, ident.key.ktime)
 
-    def poll(self, timeout_ms: int) -> list[bytes]:
-        """Records available within timeout_ms: what a wake-up delivered plus
-        whatever arrived without one."""
-        if self._ring is None:
-            raise RuntimeError("process sensor used before start()")
-        records = self._ring.poll(timeout_ms)
-        records += self._ring.consume()
-        return records
+    def shared_maps(self) -> SharedMaps:
+        """The maps every other sensor's objects reuse."""
+        return SharedMaps({name: self.obj.maps[name].fd for name in SHARED_MAPS})
 
     def loss_counts(self) -> dict[str, int]:
         """Kernel-side counters by cause (zeros included): losses, read errors
@@ -122,24 +132,9 @@ class ProcessSensor:
             for slot in range(stages.max_entries):
                 with contextlib.suppress(KeyError, MapError):
                     stages.delete(bytes(ctypes.c_uint32(slot)))
-        if self._ring is not None:
-            self._ring.close()
-            self._ring = None
         for link in self._links:
             link.close()
         self._links.clear()
         if self._obj is not None:
             self._obj.close()
             self._obj = None
-
-    def __enter__(self) -> ProcessSensor:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

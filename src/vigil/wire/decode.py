@@ -24,7 +24,16 @@ from vigil.wire.records import (
     _ExecFixed,
 )
 
-__all__ = ["CloneMsg", "DecodeError", "ExecMsg", "ExitMsg", "Message", "decode"]
+__all__ = [
+    "PROCESS_DECODERS",
+    "CloneMsg",
+    "DecodeError",
+    "ExecMsg",
+    "ExitMsg",
+    "Message",
+    "decode",
+    "record_op",
+]
 
 _HEADER_SIZE = ctypes.sizeof(MsgHeader)
 # op and size from a header without building a ctypes object per record (the
@@ -166,21 +175,29 @@ def _decode_exit(rec: bytes) -> ExitMsg:
     )
 
 
-_DECODERS: dict[int, Callable[[bytes], Message]] = {
+# The base process sensor's record kinds: op -> decoder.
+PROCESS_DECODERS: dict[int, Callable[[bytes], Message]] = {
     Op.EXEC: _decode_exec,
     Op.CLONE: _decode_clone,
     Op.EXIT: _decode_exit,
 }
 
 
-def decode(rec: bytes) -> Message:
-    """Decode one ring-buffer record; raises DecodeError if it is malformed."""
+def record_op(rec: bytes) -> int:
+    """The op of a record whose header is whole and agrees with its length;
+    raises DecodeError otherwise."""
     if len(rec) < _HEADER_SIZE:
         raise DecodeError("short_header", f"{len(rec)} bytes")
     op, size = _OP_SIZE.unpack_from(rec)
     if size != len(rec):
         raise DecodeError("size_mismatch", f"header says {size} bytes, record has {len(rec)}")
-    decoder = _DECODERS.get(op)
+    return int(op)
+
+
+def decode(rec: bytes) -> Message:
+    """Decode one process record; raises DecodeError if it is malformed."""
+    op = record_op(rec)
+    decoder = PROCESS_DECODERS.get(op)
     if decoder is None:
         raise DecodeError("unknown_op", f"op {op}")
     return decoder(rec)

@@ -46,6 +46,7 @@ class Op(enum.IntEnum):
     EXEC = 1
     CLONE = 2
     EXIT = 3
+    TEST_FIRST = 0x7F00  # ops from here up belong to test objects (bpf/selftest/)
 
 
 class ProcFlag(enum.IntFlag):

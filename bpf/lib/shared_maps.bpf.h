@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps every vigil program shares: the exec map (who each process is) and
+ * the ring buffer (where records go). Every object that includes this header
+ * declares them; the base process sensor's object creates them and user space
+ * makes every other object reuse them before load (sensors/base.py,
+ * SharedMaps), so all programs see one exec map and write to one buffer.
+ * The per-cause counters (vigil_stats) are shared the same way, from
+ * lib/stats.bpf.h.
+ */
+#ifndef VIGIL_LIB_SHARED_MAPS_BPF_H
+#define VIGIL_LIB_SHARED_MAPS_BPF_H
+
+#include "events.h"
+
+/* Process identities keyed by tgid. Written by the process sensor at fork,
+ * exec and exit, and by user space at start-up from /proc; read by every
+ * program to name a process and its parent. Sized by user space before load
+ * (--exec-map-size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct vigil_exec_identity);
+} vigil_execve_map SEC(".maps");
+
+/* Records for user space, written by every program, read by the agent's
+ * batch reader. Size set by user space before load (--ringbuf-size-mb). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} vigil_events SEC(".maps");
+
+/* Wake user space only once this many bytes wait in the ring buffer (0: for
+ * every record). Waking the reader per record costs a context switch per
+ * record; the reader also drains the buffer on a short timer, so no record
+ * waits longer than that timer. Set by user space before load. */
+const volatile __u32 wakeup_bytes = 0;
+
+static __always_inline __u64 ringbuf_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&vigil_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+#endif

@@ -1,0 +1,171 @@
+"""The one runtime every face drives (`vigil run` now, the gRPC server and the
+Python API later): it owns the base process sensor and the maps it shares, the
+ring-buffer reader, the process cache, the agent and its writer. Other
+sensors (policies) are added and removed while it runs, without stopping the
+base sensor or losing its events; a periodic tick reads the kernel's counters
+and checks the process cache against the kernel.
+
+    rt = Runtime(config, writer, encode)
+    rt.start()
+    while running:
+        rt.step(50)        # one batch: poll, decode, events out; tick when due
+    rt.drain()
+    rt.close()
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vigil.agent import Agent, EventFilter
+from vigil.closing import Closable
+from vigil.events.model import Event
+from vigil.export.writers import Writer
+from vigil.libbpf import RingBuffer
+from vigil.process.cache import ProcessCache
+from vigil.process.clock import Clock
+from vigil.process.procfs import still_running, walk_proc
+from vigil.sensors.base import Sensor, SharedMaps
+from vigil.sensors.process import ProcessSensor
+
+__all__ = ["Runtime", "RuntimeConfig"]
+
+Handler = Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    node_name: str
+    ringbuf_bytes: int = 8 << 20
+    exec_map_entries: int = 32768
+    with_ancestors: bool = False
+    # How often the kernel's counters are read (metrics hang on this tick).
+    tick_interval_s: float = 1.0
+    # How often the process cache is checked against the kernel for entries
+    # whose exit record was lost (ProcessCache.sweep): a syscall or two per
+    # live process, so not every tick.
+    sweep_interval_s: float = 30.0
+
+
+class Runtime(Closable):
+    def __init__(self, config: RuntimeConfig, writer: Writer, encode: Callable[[Event], bytes],
+                 accept: Callable[[Event], bool] | None = None,
+                 clock: Clock | None = None) -> None:
+        self.config = config
+        self.writer = writer
+        self.clock = clock or Clock.now()
+        self.base = ProcessSensor(ringbuf_bytes=config.ringbuf_bytes,
+                                  exec_map_entries=config.exec_map_entries)
+        self.cache = ProcessCache(config.node_name, self.clock)
+        self.agent = Agent(self.cache, writer, encode, accept or EventFilter(),
+                           with_ancestors=config.with_ancestors)
+        self.sensors: dict[str, Sensor] = {}
+        self.kernel_counts: dict[str, int] = {}
+        self.procfs_problems: Counter[str] = Counter()
+        self.procfs_entries = 0
+        self.seed_failed = 0
+        self.tick_hooks: list[Callable[[Runtime], None]] = []
+        self._ring: RingBuffer | None = None
+        self._shared: SharedMaps | None = None
+        self._next_tick = self._next_sweep = 0.0
+
+    # --- life cycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Attach the base sensor, then read /proc (so no process is missed:
+        see sensors/process.py), then start reading the ring buffer."""
+        try:
+            self.base.start()
+            entries = list(walk_proc(self.config.node_name, self.clock,
+                                     problems=self.procfs_problems))
+            for entry in entries:
+                self.cache.insert(entry.process)
+            _, self.seed_failed = self.base.seed(entries)
+            self.procfs_entries = len(entries)
+            self._shared = self.base.shared_maps()
+            self._ring = RingBuffer(self.base.obj.maps["vigil_events"])
+        except BaseException:
+            self.close()
+            raise
+        now = time.monotonic()
+        self._next_tick = now + self.config.tick_interval_s
+        self._next_sweep = now + self.config.sweep_interval_s
+
+    def add_sensor(self, sensor: Sensor, handlers: Mapping[int, Handler]) -> None:
+        """Start `sensor` on the shared maps; its records of each op in
+        `handlers` go to that handler. Raises if its name or an op is taken."""
+        if self._shared is None:
+            raise RuntimeError("add_sensor() before start()")
+        if sensor.name in self.sensors or sensor.name == self.base.name:
+            raise ValueError(f"a sensor named {sensor.name!r} is running already")
+        decoders = sensor.record_kinds()
+        missing = set(decoders) - set(handlers)
+        if missing:
+            ops = sorted(int(op) for op in missing)
+            raise ValueError(f"sensor {sensor.name!r}: no handler for record ops {ops}")
+        taken = set(decoders) & set(self.agent.dispatch)
+        if taken:
+            ops = sorted(int(op) for op in taken)
+            raise ValueError(f"sensor {sensor.name!r}: record ops {ops} are taken")
+        sensor.start(self._shared)
+        for op, decode in decoders.items():
+            self.agent.register(op, decode, handlers[op])
+        self.sensors[sensor.name] = sensor
+
+    def remove_sensor(self, name: str) -> None:
+        """Detach and unload a sensor. What its programs already wrote is
+        handled first, so none of its events are lost."""
+        sensor = self.sensors.pop(name)
+        try:
+            sensor.close()
+            self.step(0)
+        finally:
+            for op in sensor.record_kinds():
+                self.agent.unregister(op)
+
+    def step(self, timeout_ms: int) -> None:
+        """Wait up to timeout_ms for records, handle every one there is, and
+        tick when due. Raises what the writer raises (OutputClosed)."""
+        if self._ring is None:
+            raise RuntimeError("step() before start()")
+        records = self._ring.poll(timeout_ms)
+        records += self._ring.consume()
+        self.agent.handle_batch(records)
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self.tick(now)
+
+    def tick(self, now: float | None = None) -> None:
+        """Read the kernel's counters; check the cache against the kernel
+        when that is due; run the tick hooks (metrics)."""
+        now = time.monotonic() if now is None else now
+        self._next_tick = now + self.config.tick_interval_s
+        self.kernel_counts = self.base.loss_counts()
+        if now >= self._next_sweep:
+            # Records handled up to now are in the cache: what still disagrees
+            # with the kernel lost its exit record.
+            self.cache.sweep(self.base.exec_map_key, still_running)
+            self._next_sweep = now + self.config.sweep_interval_s
+        for hook in self.tick_hooks:
+            hook(self)
+
+    def drain(self) -> None:
+        """Handle what the kernel already wrote, then read the counters once
+        more: the last word before stopping."""
+        if self._ring is not None:
+            self.agent.handle_batch(self._ring.consume())
+        if self.base.started:
+            self.kernel_counts = self.base.loss_counts()
+
+    def close(self) -> None:
+        for name in list(self.sensors):
+            self.sensors.pop(name).close()
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
+        self._shared = None
+        self.base.close()
