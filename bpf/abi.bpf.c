@@ -19,15 +19,21 @@ struct vigil_namespaces *abi_namespaces;
 struct vigil_exec_event *abi_exec_event;
 struct vigil_clone_event *abi_clone_event;
 struct vigil_exit_event *abi_exit_event;
+struct vigil_generic_event *abi_generic_event;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
 enum vigil_stat abi_stat;
+enum vigil_arg_kind abi_arg_kind;
+enum vigil_action abi_action;
 
 enum vigil_abi_sizes {
 	VIGIL_ABI_PART_MAX = VIGIL_PART_MAX,
 	VIGIL_ABI_DATA_OFF_MASK = VIGIL_DATA_OFF_MASK,
 	VIGIL_ABI_EXEC_DATA_MAX = VIGIL_EXEC_DATA_MAX,
+	VIGIL_ABI_GENERIC_ARGS_MAX = VIGIL_GENERIC_ARGS_MAX,
+	VIGIL_ABI_ARG_STR_MAX = VIGIL_ARG_STR_MAX,
+	VIGIL_ABI_GENERIC_DATA_MAX = VIGIL_GENERIC_DATA_MAX,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

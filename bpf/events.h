@@ -16,6 +16,7 @@ enum vigil_op {
 	VIGIL_OP_EXEC = 1,
 	VIGIL_OP_CLONE = 2,
 	VIGIL_OP_EXIT = 3,
+	VIGIL_OP_GENERIC_TRACEPOINT = 4,
 	/* Ops from here up belong to test objects (bpf/selftest/), never to a
 	 * sensor vigil ships. */
 	VIGIL_OP_TEST_FIRST = 0x7F00,
@@ -55,6 +56,7 @@ enum vigil_stat {
 	VIGIL_STAT_FILENAME_READ_ERROR,
 	VIGIL_STAT_EXE_READ_ERROR,
 	VIGIL_STAT_TAIL_CALL_FAILED,
+	VIGIL_STAT_RINGBUF_FULL_GENERIC,
 	VIGIL_STAT_MAX,
 };
 
@@ -177,6 +179,50 @@ struct vigil_exit_event {
 	__u32 tid;
 	__u32 exit_code;
 	__u64 start_boottime;
+};
+
+/*
+ * Generic (policy) hooks. A hook's programs read up to VIGIL_GENERIC_ARGS_MAX
+ * arguments, each as the policy's plan says (the kind, and where it is, are
+ * const volatile knobs set at load), and send one record: the process key,
+ * the hook id user space gave the hook, the action taken, then each argument
+ * as a __s32 length (a negative errno when it could not be read) and that many
+ * bytes, padded to 8 bytes. User space decodes the arguments with the plan it
+ * compiled, not from type tags on the wire.
+ */
+enum vigil_arg_kind {
+	VIGIL_ARG_NONE = 0,
+	VIGIL_ARG_INT = 1,		/* 1, 2, 4 or 8 bytes, sent as 8 (user space extends the sign) */
+	VIGIL_ARG_STR_ARRAY = 2,	/* char field[N] inside the tracepoint record */
+	VIGIL_ARG_STR_DATALOC = 3,	/* __data_loc char[]: offset and length in a __u32 */
+	VIGIL_ARG_STR_PTR = 4,		/* a char * into user (else kernel) memory */
+};
+
+enum vigil_action {
+	VIGIL_ACTION_POST = 1,
+};
+
+#define VIGIL_GENERIC_ARGS_MAX 5	/* Tetragon's limit of arguments per hook */
+#define VIGIL_ARG_STR_MAX 1024		/* longest string argument read (as Tetragon's MAX_STRING) */
+/* An argument takes its 4-byte length and at most VIGIL_ARG_STR_MAX bytes,
+ * rounded up to 8; the offset of the next one is masked like an exec part. */
+#define VIGIL_ARG_SLOT_MAX (4 + VIGIL_ARG_STR_MAX + 4)
+#define VIGIL_GENERIC_OFF_MASK ((1 << 13) - 1)
+#define VIGIL_GENERIC_DATA_MAX (VIGIL_GENERIC_OFF_MASK + 1 + VIGIL_ARG_SLOT_MAX)
+
+_Static_assert((VIGIL_GENERIC_ARGS_MAX - 1) * VIGIL_ARG_SLOT_MAX <= VIGIL_GENERIC_OFF_MASK,
+	       "the mask must exceed the last argument's largest offset");
+
+/* OP_GENERIC_TRACEPOINT: a policy's tracepoint fired and its selectors matched. */
+struct vigil_generic_event {
+	struct vigil_msg_header hdr;
+	struct vigil_proc_key key;	/* from the exec map; ktime 0 if it had none */
+	__u32 tid;
+	__u32 hook_id;
+	__u32 action;			/* enum vigil_action */
+	__u16 nargs;
+	__u16 data_len;
+	char data[VIGIL_GENERIC_DATA_MAX];
 };
 
 #endif /* VIGIL_EVENTS_H */

@@ -14,10 +14,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
+from vigil.events.model import (
+    PROCESS_EXEC,
+    PROCESS_EXIT,
+    PROCESS_TRACEPOINT,
+    Arg,
+    Event,
+    TracepointEvent,
+)
 from vigil.export.writers import Writer
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
+from vigil.sensors.plan import TETRAGON_INT_KEYS, ArgPlan, TracepointHookPlan
 from vigil.wire.decode import (
     PROCESS_DECODERS,
     CloneMsg,
@@ -26,11 +34,12 @@ from vigil.wire.decode import (
     ExitMsg,
     record_op,
 )
-from vigil.wire.records import Op
+from vigil.wire.generic import ArgError, GenericMsg, decode_generic
+from vigil.wire.records import ArgKind, Op
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
 
-EVENT_TYPES = (PROCESS_EXEC, PROCESS_EXIT)
+EVENT_TYPES = (PROCESS_EXEC, PROCESS_EXIT, PROCESS_TRACEPOINT)
 
 
 def exit_status(code: int) -> tuple[int, str]:
@@ -42,6 +51,18 @@ def exit_status(code: int) -> tuple[int, str]:
         except ValueError:
             return 0, f"SIG{signo}"
     return (code >> 8) & 0xFF, ""
+
+
+def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
+    """A raw argument as Tetragon shows its type."""
+    if isinstance(raw, ArgError):
+        return Arg("error_arg", f"could not read argument: errno {raw.errno}", plan.label)
+    if plan.kind is ArgKind.INT:
+        value = int.from_bytes(raw[: plan.size], "little", signed=plan.signed)
+        key = TETRAGON_INT_KEYS.get(plan.tetragon_type, "size_arg" if not plan.signed
+                                    else "long_arg")
+        return Arg(key, value, plan.label)
+    return Arg("string_arg", raw.decode("utf-8", "backslashreplace"), plan.label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +97,8 @@ class Agent:
     exported: int = 0
     decode_errors: Counter[str] = field(default_factory=Counter)
     first_event_hook: Callable[[], None] | None = None
+    # Generic hook id -> its plan (the generic ops' records name their hook).
+    hooks: dict[int, TracepointHookPlan] = field(default_factory=dict)
     # Record op -> (decoder, handler): the sensors' record kinds.
     dispatch: dict[int, tuple[Callable[[bytes], Any], Callable[[Any], None]]] = field(
         default_factory=dict)
@@ -84,6 +107,7 @@ class Agent:
         self.register(Op.EXEC, PROCESS_DECODERS[Op.EXEC], self._on_exec)
         self.register(Op.EXIT, PROCESS_DECODERS[Op.EXIT], self._on_exit)
         self.register(Op.CLONE, PROCESS_DECODERS[Op.CLONE], self._on_clone)
+        self.register(Op.GENERIC_TRACEPOINT, decode_generic, self._on_generic_tracepoint)
 
     def register(self, op: int, decode: Callable[[bytes], Any],
                  handle: Callable[[Any], None]) -> None:
@@ -121,6 +145,40 @@ class Agent:
             self._emit(PROCESS_EXIT, ended, msg.ktime, status, sig)
             self.cache.release(ended)
 
+    # --- generic (policy) hooks ----------------------------------------------
+
+    def add_hook(self, hook_id: int, plan: TracepointHookPlan) -> None:
+        """Records of generic hook `hook_id` are decoded with `plan`."""
+        if hook_id in self.hooks:
+            raise ValueError(f"hook id {hook_id} is in use")
+        self.hooks[hook_id] = plan
+
+    def remove_hook(self, hook_id: int) -> None:
+        self.hooks.pop(hook_id, None)
+
+    def _on_generic_tracepoint(self, msg: GenericMsg) -> None:
+        plan = self.hooks.get(msg.hook_id)
+        if plan is None:  # its sensor is gone: a record still in flight
+            self.decode_errors["unknown_hook"] += 1
+            return
+        if len(msg.args) != len(plan.args):
+            self.decode_errors["generic_args_mismatch"] += 1
+            return
+        self.seen[PROCESS_TRACEPOINT] += 1
+        proc = self.cache.for_event(msg.pid, msg.proc_ktime, msg.tid)
+        self._deliver(TracepointEvent(
+            kind=PROCESS_TRACEPOINT,
+            time_ns=self.cache.clock.from_ktime(msg.ktime),
+            process=proc,
+            parent=self.cache.parent(proc),
+            subsys=plan.subsys,
+            event=plan.event,
+            args=[arg_value(a, raw) for a, raw in zip(plan.args, msg.args, strict=True)],
+            policy_name=plan.policy_name,
+            message=plan.message,
+            tags=plan.tags,
+        ))
+
     def _on_clone(self, msg: CloneMsg) -> None:
         self.cache.add_clone(msg)
         self.seen["process_clone"] += 1
@@ -135,10 +193,13 @@ class Agent:
             status=status,
             signal=sig,
         )
+        self._deliver(ev)
+
+    def _deliver(self, ev: Event) -> None:
         if not self.accept(ev):
             return
         if self.with_ancestors:
-            ev.ancestors = list(self.cache.ancestors(proc))
+            ev.ancestors = list(self.cache.ancestors(ev.process))
         self.writer.write(self.encode(ev))
         self.exported += 1
         if self.first_event_hook is not None:

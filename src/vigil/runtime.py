@@ -30,6 +30,8 @@ from vigil.process.cache import ProcessCache
 from vigil.process.clock import Clock
 from vigil.process.procfs import still_running, walk_proc
 from vigil.sensors.base import Sensor, SharedMaps
+from vigil.sensors.generic_tracepoint import TracepointSensor
+from vigil.sensors.plan import TracepointHookPlan
 from vigil.sensors.process import ProcessSensor
 
 __all__ = ["Runtime", "RuntimeConfig"]
@@ -72,6 +74,7 @@ class Runtime(Closable):
         self._ring: RingBuffer | None = None
         self._shared: SharedMaps | None = None
         self._next_tick = self._next_sweep = 0.0
+        self._next_hook = 1
 
     # --- life cycle ---------------------------------------------------------
 
@@ -126,6 +129,26 @@ class Runtime(Closable):
         finally:
             for op in sensor.record_kinds():
                 self.agent.unregister(op)
+
+    def add_tracepoint(self, plan: TracepointHookPlan) -> TracepointSensor:
+        """Start one policy tracepoint hook; its events flow from now on."""
+        hook_id = self._next_hook
+        self._next_hook += 1
+        sensor = TracepointSensor(plan, hook_id)
+        self.agent.add_hook(hook_id, plan)
+        try:
+            self.add_sensor(sensor, {})
+        except BaseException:
+            self.agent.remove_hook(hook_id)
+            raise
+        return sensor
+
+    def remove_tracepoint(self, sensor: TracepointSensor) -> None:
+        """Stop a hook; what it already wrote is still delivered."""
+        try:
+            self.remove_sensor(sensor.name)
+        finally:
+            self.agent.remove_hook(sensor.hook_id)
 
     def step(self, timeout_ms: int) -> None:
         """Wait up to timeout_ms for records, handle every one there is, and

@@ -14,13 +14,21 @@ exactly one event and reads back unambiguously.
 
 from __future__ import annotations
 
-from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
+from vigil.events.model import (
+    PROCESS_EXEC,
+    PROCESS_EXIT,
+    PROCESS_TRACEPOINT,
+    Event,
+    TracepointEvent,
+)
 
 __all__ = ["CompactEncoder", "escape"]
 
 _RESET = "\x1b[0m"
 _COLOURS = {PROCESS_EXEC: "\x1b[32m", PROCESS_EXIT: "\x1b[35m"}  # green, magenta
-_LABELS = {PROCESS_EXEC: ("🚀", "process"), PROCESS_EXIT: ("💥", "exit   ")}
+# As `tetra getevents -o compact` prints them (Tetragon's pkg/encoder).
+_LABELS = {PROCESS_EXEC: ("🚀", "process"), PROCESS_EXIT: ("💥", "exit   "),
+           PROCESS_TRACEPOINT: ("⁉️", "tracepoint")}
 
 
 def _escape_char(ch: str) -> str:
@@ -63,6 +71,8 @@ class CompactEncoder:
         text = f"{icon} {label} {self.node_name} {command}"
         if ev.kind == PROCESS_EXIT:
             text += f" {escape(ev.signal) or ev.status}"
+        elif isinstance(ev, TracepointEvent):
+            text += f" {escape(ev.subsys)} {escape(ev.event)}"
         if self.colour and ev.kind in _COLOURS:
             return f"{_COLOURS[ev.kind]}{text}{_RESET}"
         return text

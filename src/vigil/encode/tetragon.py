@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from vigil.events.model import PROCESS_EXIT, Event
+from vigil.events.model import PROCESS_EXIT, Arg, Event, TracepointEvent
 from vigil.process.caps import cap_names
 from vigil.process.clock import rfc3339
 from vigil.process.model import Process, flag_string
@@ -47,7 +47,8 @@ def process_json(p: Process, opts: RenderOptions) -> dict[str, Any]:
     flags = flag_string(p.flags)
     if flags:
         out["flags"] = flags
-    out["start_time"] = p.start_time
+    if p.start_time:  # a process known only by its pid has none
+        out["start_time"] = p.start_time
     out["auid"] = p.auid
     if p.parent_exec_id:
         out["parent_exec_id"] = p.parent_exec_id
@@ -101,7 +102,38 @@ def event_json(ev: Event, opts: RenderOptions,
         if ev.status:
             body["status"] = ev.status
         body["time"] = time
+    elif isinstance(ev, TracepointEvent):
+        _policy_fields(body, ev)
     return {ev.kind: body, "node_name": opts.node_name, "time": time}
+
+
+# protobuf's JSON writes 64-bit integers as strings.
+_STRING_INTS = frozenset({"size_arg", "long_arg"})
+
+
+def arg_json(arg: Arg) -> dict[str, Any]:
+    value: Any = arg.value
+    if arg.key in _STRING_INTS:
+        value = str(value)
+    elif arg.key == "error_arg":
+        value = {"Message": value}
+    out = {arg.key: value}
+    if arg.label:
+        out["label"] = arg.label
+    return out
+
+
+def _policy_fields(body: dict[str, Any], ev: TracepointEvent) -> None:
+    body["subsys"] = ev.subsys
+    body["event"] = ev.event
+    if ev.args:
+        body["args"] = [arg_json(a) for a in ev.args]
+    body["policy_name"] = ev.policy_name
+    body["action"] = ev.action
+    if ev.message:
+        body["message"] = ev.message
+    if ev.tags:
+        body["tags"] = list(ev.tags)
 
 
 class JsonEncoder:

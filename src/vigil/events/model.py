@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 from vigil.process.model import Process
 
-__all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "Event"]
+__all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_TRACEPOINT", "Arg", "Event",
+           "TracepointEvent"]
 
 PROCESS_EXEC = "process_exec"
 PROCESS_EXIT = "process_exit"
+PROCESS_TRACEPOINT = "process_tracepoint"
 
 
 @dataclass(slots=True)
@@ -21,3 +23,26 @@ class Event:
     ancestors: list[Process] = field(default_factory=list)
     status: int = 0  # process_exit: exit code
     signal: str = ""  # process_exit: terminating signal's name, if any
+
+
+@dataclass(slots=True, frozen=True)
+class Arg:
+    """One argument of a policy event, under Tetragon's key for its type
+    ("int_arg", "size_arg", "string_arg", "error_arg", ...)."""
+
+    key: str
+    value: int | str
+    label: str = ""
+
+
+@dataclass(slots=True)
+class TracepointEvent(Event):
+    """process_tracepoint: a policy's tracepoint fired and matched."""
+
+    subsys: str = ""
+    event: str = ""
+    args: list[Arg] = field(default_factory=list)
+    policy_name: str = ""
+    action: str = "KPROBE_ACTION_POST"
+    message: str = ""
+    tags: tuple[str, ...] = ()

@@ -24,6 +24,7 @@ from ctypes import (
     c_bool,
     c_char_p,
     c_int,
+    c_int64,
     c_size_t,
     c_uint32,
     c_uint64,
@@ -97,6 +98,10 @@ _PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "btf__find_by_name_kind": (c_int, (_P, c_char_p, c_uint32)),
     "btf__type_by_id": (_P, (_P, c_uint32)),
     "btf__name_by_offset": (c_char_p, (_P, c_uint32)),
+    "btf__load_vmlinux_btf": (_P, ()),
+    "btf__free": (None, (_P,)),
+    "btf__type_cnt": (c_uint32, (_P,)),
+    "btf__resolve_size": (c_int64, (_P, c_uint32)),
     # ring buffer
     "ring_buffer__new": (_P, (c_int, RING_BUFFER_SAMPLE_FN, _P, _P)),
     "ring_buffer__add": (c_int, (_P, c_int, RING_BUFFER_SAMPLE_FN, _P)),

@@ -38,6 +38,8 @@ class CacheStats:
     # Entries whose exit record was lost, found and removed: when a newer
     # process got their pid, or by the periodic check against the kernel.
     stale_removed: int = 0
+    # Policy events of processes the cache does not have (flag miss).
+    events_of_unknown: int = 0
 
 
 @dataclass(slots=True)
@@ -251,6 +253,27 @@ class ProcessCache:
             refcnt=0,  # never cached: nothing to release
         )
         return proc
+
+    def for_event(self, pid: int, ktime: int, tid: int) -> Process:
+        """The process a policy event names: the exec map's exact key, or
+        with none (the map lacked it) the pid's current entry; otherwise a
+        process known only by its pid, flagged miss (never cached)."""
+        proc = self.by_key.get((pid, ktime)) if ktime else self.by_pid.get(pid)
+        if proc is not None:
+            return proc
+        self.stats.events_of_unknown += 1
+        return Process(
+            key=(pid, ktime),
+            exec_id=exec_id(self.node_name, ktime, pid),
+            pid=pid,
+            tid=tid,
+            binary="",
+            arguments="",
+            cwd="",
+            flags=ProcFlag.MISS,
+            start_time=rfc3339(self.clock.from_ktime(ktime)) if ktime else "",
+            refcnt=0,
+        )
 
     def sweep(self, kernel_key: Callable[[int], Key | None],
               alive: Callable[[Process], bool]) -> int:

@@ -38,6 +38,10 @@ PART_MAX = 4096
 FILENAME_MAX = ARGS_MAX = CWD_MAX = EXE_MAX = PART_MAX
 DATA_OFF_MASK = (1 << 14) - 1
 EXEC_DATA_MAX = DATA_OFF_MASK + 1 + PART_MAX
+# Generic hooks' records (events.h).
+GENERIC_ARGS_MAX = 5
+ARG_STR_MAX = 1024
+GENERIC_DATA_MAX = (1 << 13) + 4 + ARG_STR_MAX + 4
 
 
 class Op(enum.IntEnum):
@@ -46,6 +50,7 @@ class Op(enum.IntEnum):
     EXEC = 1
     CLONE = 2
     EXIT = 3
+    GENERIC_TRACEPOINT = 4
     TEST_FIRST = 0x7F00  # ops from here up belong to test objects (bpf/selftest/)
 
 
@@ -80,9 +85,26 @@ class Stat(enum.IntEnum):
     FILENAME_READ_ERROR = 7
     EXE_READ_ERROR = 8
     TAIL_CALL_FAILED = 9
+    RINGBUF_FULL_GENERIC = 10
 
 
 STAT_MAX = len(Stat)
+
+
+class ArgKind(enum.IntEnum):
+    """enum vigil_arg_kind: how a generic hook reads one argument."""
+
+    NONE = 0
+    INT = 1
+    STR_ARRAY = 2
+    STR_DATALOC = 3
+    STR_PTR = 4
+
+
+class Action(enum.IntEnum):
+    """enum vigil_action: what a generic hook did."""
+
+    POST = 1
 
 
 class MsgHeader(ctypes.Structure):
@@ -207,6 +229,29 @@ class ExitRecord(ctypes.Structure):
     ]
 
 
+class GenericRecord(ctypes.Structure):
+    """struct vigil_generic_event { hdr; key; __u32 tid, hook_id, action;
+    __u16 nargs, data_len; char data[VIGIL_GENERIC_DATA_MAX]; };"""
+
+    _fields_ = [
+        ("hdr", MsgHeader),
+        ("key", ProcKey),
+        ("tid", c_uint32),
+        ("hook_id", c_uint32),
+        ("action", c_uint32),
+        ("nargs", c_uint16),
+        ("data_len", c_uint16),
+        ("data", c_char * GENERIC_DATA_MAX),
+    ]
+
+
+GENERIC_FIXED_SIZE = GenericRecord.data.offset
+
+
+class _GenericFixed(ctypes.Structure):
+    _fields_ = GenericRecord._fields_[:-1]
+
+
 # C struct name -> mirror, for the layout check against BTF.
 MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_msg_header": MsgHeader,
@@ -217,6 +262,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_exec_event": ExecRecord,
     "vigil_clone_event": CloneRecord,
     "vigil_exit_event": ExitRecord,
+    "vigil_generic_event": GenericRecord,
 }
 
 
@@ -225,6 +271,8 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_op": (Op, "VIGIL_OP_"),
     "vigil_proc_flag": (ProcFlag, "VIGIL_F_"),
     "vigil_stat": (Stat, "VIGIL_STAT_"),
+    "vigil_arg_kind": (ArgKind, "VIGIL_ARG_"),
+    "vigil_action": (Action, "VIGIL_ACTION_"),
 }
 
 # events.h's size macros, anchored in abi.bpf.c as enum vigil_abi_sizes.
@@ -232,4 +280,7 @@ ABI_SIZES = {
     "VIGIL_ABI_PART_MAX": PART_MAX,
     "VIGIL_ABI_DATA_OFF_MASK": DATA_OFF_MASK,
     "VIGIL_ABI_EXEC_DATA_MAX": EXEC_DATA_MAX,
+    "VIGIL_ABI_GENERIC_ARGS_MAX": GENERIC_ARGS_MAX,
+    "VIGIL_ABI_ARG_STR_MAX": ARG_STR_MAX,
+    "VIGIL_ABI_GENERIC_DATA_MAX": GENERIC_DATA_MAX,
 }

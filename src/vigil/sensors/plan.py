@@ -1,0 +1,60 @@
+"""What a policy's hook compiles into: the data a generic sensor loads and
+the data user space decodes its records with.
+
+A plan is built from a validated TracingPolicy and the running kernel
+(tracefs formats, BTF); the sensor turns it into const volatile knobs, the
+agent turns the hook's records back into events with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind
+
+__all__ = ["INT_SIZES", "TETRAGON_INT_KEYS", "ArgPlan", "TracepointHookPlan"]
+
+INT_SIZES = (1, 2, 4, 8)
+
+# Tetragon's argument type -> its JSON key for an integer (pkg/grpc/tracing,
+# GetProcessTracepoint: uint64 -> size_arg, int64 -> long_arg, uint32/16/8 ->
+# uint_arg, int32/16/8 -> int_arg).
+TETRAGON_INT_KEYS = {
+    "uint64": "size_arg", "size_t": "size_arg", "syscall64": "size_arg",
+    "int64": "long_arg", "long": "long_arg",
+    "uint32": "uint_arg", "uint16": "uint_arg", "uint8": "uint_arg",
+    "int": "int_arg", "int32": "int_arg", "int16": "int_arg", "int8": "int_arg",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ArgPlan:
+    """One argument: how the kernel reads it and how the event shows it."""
+
+    index: int  # the policy's index (tracefs field position, common_* included)
+    kind: ArgKind
+    offset: int  # in the tracepoint's record
+    size: int  # bytes of the field
+    tetragon_type: str  # "int", "uint64", "string", ...
+    signed: bool = False
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind is ArgKind.INT and self.size not in INT_SIZES:
+            raise ValueError(f"argument {self.index}: an integer of {self.size} bytes")
+        if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
+            raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
+
+
+@dataclass(frozen=True, slots=True)
+class TracepointHookPlan:
+    policy_name: str
+    subsys: str
+    event: str
+    args: tuple[ArgPlan, ...] = ()
+    message: str = ""
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.args) > GENERIC_ARGS_MAX:
+            raise ValueError(f"{len(self.args)} arguments; a hook reads at most {GENERIC_ARGS_MAX}")
