@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vigil import run as run_cmd
     from vigil.kernel import cli as probe_cmd
     from vigil.lab import cli as lab_cmd
+    from vigil.policy import cli as policy_cmd
 
     parser = argparse.ArgumentParser(
         prog="vigil",
@@ -28,12 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_parser(sub)
     probe_cmd.add_parser(sub)
     lab_cmd.add_parser(sub)
+    policy_cmd.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from vigil.kernel.mounts import MountError
     from vigil.libbpf import BpfError
+    from vigil.policy.errors import PolicyError
     from vigil.preflight import PreflightError
     from vigil.run import UsageError
 
@@ -47,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except UsageError as err:
         parser.error(str(err))
+    except PolicyError as err:  # a policy file (vigil run --tracing-policy): every issue
+        for issue in err.issues:
+            print(issue, file=sys.stderr)
+        return 1
     except (PreflightError, MountError, BpfError, FileNotFoundError) as err:
         print(f"vigil: error: {err}", file=sys.stderr)
         return 1

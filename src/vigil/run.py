@@ -25,6 +25,7 @@ from vigil.export.writers import (
 from vigil.process.clock import Clock
 from vigil.process.procfs import _ns_inodes
 from vigil.runtime import Runtime, RuntimeConfig
+from vigil.sensors.plan import TracepointHookPlan
 
 __all__ = ["UsageError", "add_parser", "run"]
 
@@ -66,6 +67,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                      help="add uid/gid/euid/egid to each process")
     out.add_argument("--node-name", default=None,
                      help="node name in events and exec_ids (default: $NODE_NAME or hostname)")
+    pol = p.add_argument_group("policies")
+    pol.add_argument("--tracing-policy", action="append", default=[], metavar="FILE",
+                     help="load this TracingPolicy file (repeatable; several documents per file)")
+    pol.add_argument("--tracing-policy-dir", metavar="DIR",
+                     help="load every *.yaml and *.yml file of DIR")
     flt = p.add_argument_group("filters (an event is exported when it matches all given)")
     flt.add_argument("--event-types", action="append", metavar="TYPES",
                      help=f"comma-separated event types to export ({', '.join(EVENT_TYPES)})")
@@ -105,6 +111,42 @@ def build_filter(args: argparse.Namespace) -> EventFilter:
 
 def _ringbuf_bytes(args: argparse.Namespace) -> int:
     return int(args.ringbuf_size_mb * (1 << 20))
+
+
+def _hooks_text(n: int) -> str:
+    return f" and {n} policy hook{'s' if n != 1 else ''}" if n else ""
+
+
+def _policy_files(args: argparse.Namespace) -> list[str]:
+    files = list(args.tracing_policy)
+    if args.tracing_policy_dir:
+        d = args.tracing_policy_dir
+        if not os.path.isdir(d):
+            raise UsageError(f"--tracing-policy-dir {d}: not a directory")
+        files += sorted(os.path.join(d, f) for f in os.listdir(d)
+                        if f.endswith((".yaml", ".yml")))
+    return files
+
+
+def _load_policies(files: list[str]) -> list[TracepointHookPlan]:
+    """Every hook of every policy, planned; PolicyError with every problem of
+    every file at once."""
+    from vigil.policy import Issue, PolicyError, load_file
+    from vigil.sensors.tracepoint_compile import compile_tracepoints
+
+    plans: list[TracepointHookPlan] = []
+    issues: list[Issue] = []
+    for path in files:
+        try:
+            for loaded in load_file(path):
+                plans += compile_tracepoints(loaded)
+        except PolicyError as err:
+            issues += err.issues
+        except OSError as err:
+            raise UsageError(f"--tracing-policy {path}: {err.strerror}") from None
+    if issues:
+        raise PolicyError(issues)
+    return plans
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -214,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     accept = build_filter(args)
     preflight()
+    plans = _load_policies(_policy_files(args))
     node_name = args.node_name or os.environ.get("NODE_NAME") or os.uname().nodename
     clock = Clock.now()
     writer = _writer(args)
@@ -259,9 +302,11 @@ def run(args: argparse.Namespace) -> int:
     old_handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         runtime.start()
+        for plan in plans:
+            runtime.add_tracepoint(plan)
         print(
             f"vigil: watching processes on {node_name} ({runtime.procfs_entries} already "
-            "running); Ctrl-C to stop",
+            f"running){_hooks_text(len(plans))}; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )

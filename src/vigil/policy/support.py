@@ -1,0 +1,165 @@
+"""What vigil implements today, as data, and the check that reports everything else.
+
+A policy can be valid for Tetragon and still use a field or a value that vigil
+does not implement yet; loading it must then fail and say what, where, and which
+issue brings it, never ignore it silently. The tables below are the only place
+that knows what is implemented: a sensor that learns a field adds it here (and
+its tests), nothing else changes.
+
+Paths are schema paths: ``[]`` stands for any list item, ``{}`` for any map key.
+A field is reported only where the policy gives it a value other than its
+default, and only at the outermost unsupported field (``spec.kprobes``, not each
+kprobe's fields).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from vigil.policy.enums import OPTIONS
+from vigil.policy.errors import PathPart, Severity
+from vigil.policy.findings import Finding
+from vigil.policy.model import AnyPolicy
+
+__all__ = ["PLANNED", "SUPPORTED_FIELDS", "SUPPORTED_VALUES", "WHOLE", "unsupported"]
+
+_TP = "spec.tracepoints[]"
+_SEL = f"{_TP}.selectors[]"
+_INTEGERS = ("int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint32", "sint32",
+             "int32", "ulong", "uint64", "size_t", "long", "sint64", "int64")
+
+# Fields under which everything is implemented (metadata: vigil reads name and namespace).
+WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
+
+# Fields implemented: the generic tracepoint sensor's first slice (issue 8):
+# a tracepoint's arguments read and posted. Its selectors, actions, lists and
+# raw tracepoints are the rest of issue 8.
+SUPPORTED_FIELDS: frozenset[str] = frozenset({
+    "kind",
+    "spec",
+    "spec.tracepoints",
+    *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args")),
+    *(f"{_TP}.args[].{f}" for f in ("index", "type", "label")),
+    "spec.options",
+    *(f"spec.options[].{f}" for f in ("name", "value")),
+})
+
+# Fields implemented for some of their values only: the values implemented.
+SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
+    # a namespaced policy applies to the pods of a Kubernetes namespace
+    "kind": frozenset({"TracingPolicy"}),
+    # auto: the type Tetragon infers, if it is one of these (the planner checks)
+    f"{_TP}.args[].type": frozenset({"auto", *_INTEGERS, "string", "data_loc"}),
+    # Tetragon's option names; vigil implements none of them yet
+    "spec.options[].name": frozenset(),
+}
+
+# Where the rest is planned: the longest matching schema path, or the value
+# ("path=value") wins. Anything not here is not planned in an issue yet.
+PLANNED: Mapping[str, str] = {
+    "kind=TracingPolicyNamespaced": "issue 10",
+    f"{_TP}.selectors": "issue 8",
+    f"{_TP}.raw": "issue 8",
+    f"{_TP}.args[].sizeArgIndex": "issue 8",
+    "spec.lists": "issue 8",
+    **{f"{_TP}.args[].type={ty}": "issue 8" for ty in ("char_buf", "syscall64", "nop")},
+    "spec.kprobes": "issue 9",
+    "spec.fentries": "issue 9",
+    "spec.enforcers": "issue 9",
+    "spec.lsmhooks": "issue 10",
+    "spec.uprobes": "issue 10",
+    "spec.usdts": "issue 10",
+    "spec.podSelector": "issue 10",
+    "spec.containerSelector": "issue 10",
+    f"{_TP}.args[].resolve": "issue 9",
+    f"{_TP}.args[].maxData": "issue 9",
+    f"{_TP}.args[].btfType": "issue 10",
+    f"{_SEL}.matchActions[].argError": "issue 9",
+    f"{_SEL}.matchActions[].imaHash": "issue 10",
+    f"{_SEL}.matchActions[].action=Override": "issue 9",
+    f"{_SEL}.matchActions[].action=NotifyEnforcer": "issue 9",
+    f"{_SEL}.matchActions[].action=Set": "issue 10",
+    f"{_SEL}.matchReturnArgs": "issue 9",
+    f"{_SEL}.matchReturnActions": "issue 9",
+    "spec.lists[].type=generated_ftrace": "issue 9",
+    "spec.lists[].pattern": "issue 9",
+    "spec.options[].name=policy-mode": "issue 9",
+    "spec.options[].name=disable-kprobe-multi": "issue 9",
+    "spec.options[].name=override-method": "issue 9",
+    "spec.options[].name=disable-uprobe-multi": "issue 10",
+    **{f"{_SEL}.matchArgs[].operator={op}": "issue 9" for op in (
+        "SPort", "NotSPort", "SPortPriv", "NotSportPriv", "DPort", "NotDPort", "DPortPriv",
+        "NotDPortPriv", "SAddr", "NotSAddr", "DAddr", "NotDAddr", "Protocol", "Family",
+        "State")},
+    **{f"{_TP}.args[].type={ty}": "issue 9" for ty in (
+        "char_iovec", "skb", "sock", "sockaddr", "socket", "sockaddr_un", "fd", "file",
+        "filename", "path", "bpf_attr", "perf_event", "bpf_map", "user_namespace",
+        "capability", "kiocb", "iov_iter", "cred", "const_buf", "load_info", "module",
+        "kernel_cap_t", "cap_inheritable", "cap_permitted", "cap_effective", "linux_binprm",
+        "net_device", "bpf_cmd", "dentry", "bpf_prog")},
+}
+
+
+def _planned(schema: str, value: str | None = None) -> str:
+    if value is not None and f"{schema}={value}" in PLANNED:
+        return PLANNED[f"{schema}={value}"]
+    parts = schema
+    while parts:
+        if parts in PLANNED:
+            return PLANNED[parts]
+        cut = max(parts.rfind("."), parts.rfind("["))
+        parts = parts[:cut] if cut > 0 else ""
+    return "no issue yet"
+
+
+def _is_default(model: BaseModel, name: str, value: Any) -> bool:
+    info = type(model).model_fields[name]
+    if info.default_factory is not None:
+        return bool(value == info.default_factory())  # type: ignore[call-arg]
+    return bool(value == info.default)
+
+
+def _walk(model: BaseModel, path: tuple[PathPart, ...], schema: str,
+          out: list[Finding]) -> None:
+    for name in sorted(model.model_fields_set, key=list(type(model).model_fields).index):
+        info = type(model).model_fields[name]
+        key = info.alias or name
+        value = getattr(model, name)
+        if _is_default(model, name, value):
+            continue
+        here = f"{schema}.{key}" if schema else key
+        where = (*path, key)
+        if here in WHOLE:
+            continue
+        if here not in SUPPORTED_FIELDS:
+            out.append(Finding(where, f"not supported yet ({_planned(here)})",
+                               Severity.UNSUPPORTED))
+            continue
+        allowed = SUPPORTED_VALUES.get(here)
+        if here == "spec.options[].name" and value not in OPTIONS:
+            allowed = None  # an option Tetragon ignores: a warning of the checks, no more
+        if allowed is not None and isinstance(value, str) and value not in allowed:
+            out.append(Finding(where, f"{value} is not supported yet ({_planned(here, value)})",
+                               Severity.UNSUPPORTED, at_value=True))
+        _descend(value, where, here, out)
+
+
+def _descend(value: Any, path: tuple[PathPart, ...], schema: str, out: list[Finding]) -> None:
+    if isinstance(value, BaseModel):
+        _walk(value, path, schema, out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _descend(item, (*path, i), f"{schema}[]", out)
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            _descend(item, (*path, k), f"{schema}{{}}", out)
+
+
+def unsupported(policy: AnyPolicy) -> list[Finding]:
+    """Every use in ``policy`` of a field or value vigil does not implement yet."""
+    out: list[Finding] = []
+    _walk(policy, (), "", out)
+    return out

@@ -1,0 +1,114 @@
+"""What vigil does not implement yet is reported apart from validity, by field and value,
+with the issue that brings it; the table is data (vigil.policy.support)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.policy_text import lines, policy
+from vigil.policy import PolicyError, Severity, check_text, load_text
+from vigil.policy.model import TracingPolicySpec
+from vigil.policy.support import PLANNED, SUPPORTED_FIELDS, SUPPORTED_VALUES, WHOLE
+
+SUPPORTED_TRACEPOINT = """
+    options:
+    - {name: something, value: "1"}
+    tracepoints:
+    - subsystem: syscalls
+      event: sys_enter_openat
+      raw: false
+      message: "an open"
+      tags: [open]
+      args: [{index: 5, type: int, label: dfd}, {index: 6, type: string}, {index: 7}]
+"""
+
+# The rest of the tracepoint sensor (issue 8): selectors, lists, raw
+# tracepoints, syscall64 and char_buf arguments.
+REST_OF_ISSUE_8 = """
+    lists:
+    - {name: dups, type: syscalls, values: [sys_dup]}
+    tracepoints:
+    - subsystem: raw_syscalls
+      event: sys_enter
+      raw: true
+      args: [{index: 4, type: syscall64, label: id}, {index: 5, type: char_buf, sizeArgIndex: 6}]
+      selectors:
+      - matchArgs: [{index: 4, operator: InMap, values: ["list:dups"]}]
+        matchActions: [{action: Sigkill}]
+"""
+
+
+def test_what_the_tracepoint_sensor_implements_is_supported() -> None:
+    report = check_text(policy(SUPPORTED_TRACEPOINT), "p.yaml")
+    assert [i for i in report.issues if i.severity is not Severity.WARNING] == []
+    assert report.supported and len(report.policies) == 1
+
+
+def test_the_rest_of_the_tracepoint_sensor_is_reported_as_issue_8() -> None:
+    assert lines(policy(REST_OF_ISSUE_8), Severity.UNSUPPORTED) == [
+        "6:3: spec.lists: not supported yet (issue 8)",
+        "11:5: spec.tracepoints[0].raw: not supported yet (issue 8)",
+        "12:29: spec.tracepoints[0].args[0].type: syscall64 is not supported yet (issue 8)",
+        "12:69: spec.tracepoints[0].args[1].type: char_buf is not supported yet (issue 8)",
+        "12:79: spec.tracepoints[0].args[1].sizeArgIndex: not supported yet (issue 8)",
+        "13:5: spec.tracepoints[0].selectors: not supported yet (issue 8)",
+    ]
+
+
+def test_unsupported_fields_and_values_name_their_issue() -> None:
+    text = policy("""
+        kprobes: [{call: f}]
+        lsmhooks: [{hook: file_open}]
+        loader: true
+        tracepoints:
+        - subsystem: s
+          event: e
+          args: [{index: 1, type: file, maxData: true}]
+          selectors:
+          - matchArgs: [{index: 1, operator: SubString, values: [x]}]
+            matchParentBinaries: [{operator: In, values: [/bin/sh]}]
+            matchActions: [{action: Override, argError: -1}]
+    """)
+    assert lines(text, Severity.UNSUPPORTED) == [
+        "6:3: spec.kprobes: not supported yet (issue 9)",
+        "7:3: spec.lsmhooks: not supported yet (issue 10)",
+        "8:3: spec.loader: not supported yet (no issue yet)",
+        "12:29: spec.tracepoints[0].args[0].type: file is not supported yet (issue 9)",
+        "12:35: spec.tracepoints[0].args[0].maxData: not supported yet (issue 9)",
+        "13:5: spec.tracepoints[0].selectors: not supported yet (issue 8)",
+    ]
+    # valid for Tetragon all the same
+    assert lines(text) == []
+    assert load_text(text, "p.yaml", require_support=False)
+    with pytest.raises(PolicyError) as err:
+        load_text(text, "p.yaml")
+    assert len(err.value.issues) == 6
+
+
+def test_defaults_written_out_are_not_reported() -> None:
+    text = policy("""
+        loader: false
+        kprobes: []
+        tracepoints: [{subsystem: s, event: e, args: [{index: 1, maxData: false}]}]
+    """)
+    assert lines(text, Severity.UNSUPPORTED) == []
+
+
+def test_the_table_names_only_real_fields() -> None:
+    """Every path in the table exists in the models (a renamed field cannot rot it)."""
+    from vigil.policy.model import TracingPolicy
+    from vigil.policy.translate import _type_at
+
+    def exists(schema: str) -> bool:
+        parts: list[str | int] = []
+        for chunk in schema.replace("[]", ".[]").split("."):
+            if chunk == "[]":
+                parts.append(0)
+            elif chunk:
+                parts.append(chunk)
+        return _type_at(TracingPolicy, tuple(parts)) is not None
+
+    paths = set(SUPPORTED_FIELDS) | set(WHOLE) | set(SUPPORTED_VALUES)
+    paths |= {p.split("=")[0] for p in PLANNED}
+    assert sorted(p for p in paths if not exists(p)) == []
+    assert TracingPolicySpec.model_fields  # the spec model is what the paths walk
