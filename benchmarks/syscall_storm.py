@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Syscall-storm benchmark: what a policy on a hot tracepoint costs each call.
+
+A measurement, not a test: it prints figures next to their targets and exits
+0 (with --check: 1 when a target is missed). See docs/benchmarks.md.
+
+The storm is a small C loop of N getppid(2) calls (built here with the
+system's cc), timed from inside. Interleaved in one invocation, per round:
+
+  none       the storm alone
+  vigil-0    `vigil run` with a policy on syscalls/sys_enter_getppid whose
+             selector matches nothing (matchPIDs In [1]): the filtered-out
+             cost. Needs in-kernel selectors; skipped with the reason if the
+             running vigil refuses the policy.
+  bpftrace-0 bpftrace on the same tracepoint with the same predicate
+  vigil-all  the policy without selectors: every call is an event, exported
+             as JSON to a file
+  bpftrace-all  bpftrace printing every call to a file
+
+Figures: the storm's ns per call and the ratio to `none`; for the vigil runs
+the BPF run time per call (bpf_stats) and, when every call matches, events
+exported per second, events lost and the agent's CPU per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+BPF_STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+TARGETS = {"filtered_bpf_ns": 100.0, "events_per_s": 250_000, "lost": 0}
+STORM_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++)
+        syscall(SYS_getppid);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%lld\n", (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+    return 0;
+}
+"""
+POLICY = """apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {{name: getppid-storm}}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_getppid
+{selectors}"""
+NOTHING = """    selectors:
+    - matchPIDs: [{operator: In, values: [1]}]
+"""
+SUMMARY = re.compile(r"exported: (\d+); lost: (\d+)")
+
+
+def build_storm(work: Path) -> Path:
+    src, exe = work / "storm.c", work / "storm"
+    src.write_text(STORM_C)
+    subprocess.run(["cc", "-O2", "-o", str(exe), str(src)], check=True)
+    return exe
+
+
+def storm(exe: Path, n: int) -> float:
+    out = subprocess.run([str(exe), str(n)], capture_output=True, text=True, check=True).stdout
+    return int(out) / n
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bpf_ns_per_run(name: str) -> float | None:
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
+    runs = [p for p in json.loads(out.stdout or "[]") if p.get("name") in (name, name[:15])]
+    cnt = sum(p.get("run_cnt", 0) for p in runs)
+    return sum(p.get("run_time_ns", 0) for p in runs) / cnt if cnt else None
+
+
+class Agent:
+    """A watcher started before a storm and stopped after it."""
+
+    def __init__(self, cmd: list[str], ready: str, work: Path,
+                 ready_in: Path | None = None) -> None:
+        self.err = open(work / "agent.err", "w+")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err,
+                                     preexec_fn=_unlimited_memlock)
+        watch = ready_in or Path(self.err.name)
+        deadline = time.monotonic() + 60
+        while not watch.exists() or ready not in watch.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError(f"{cmd[0]} did not start: {Path(self.err.name).read_text()}")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        self.cpu0 = cpu_s(self.proc.pid)
+
+    def stop(self) -> tuple[float, float, str]:
+        """Stop it once it has handled what it was sent; returns its CPU
+        since it was ready, the monotonic time it ended, and its stderr."""
+        self.proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 120
+        while True:  # bpftrace may take long to print what it holds
+            pid, _, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                _, _, usage = os.wait4(self.proc.pid, 0)
+                break
+            time.sleep(0.05)
+        ended = time.monotonic()
+        self.proc.returncode = 0
+        self.err.close()
+        return usage.ru_utime + usage.ru_stime - self.cpu0, ended, Path(self.err.name).read_text()
+
+
+def _unlimited_memlock() -> None:
+    # bpftrace 0.17 wants RLIMIT_MEMLOCK raised; give it the hard limit.
+    _, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (hard, hard))
+
+
+def vigil(work: Path, selectors: str, export: Path) -> Agent:
+    policy = work / "policy.yaml"
+    policy.write_text(POLICY.format(selectors=selectors))
+    return Agent([PY, "-m", "vigil", "run", "--export-file", str(export),
+                  "--export-file-max-size-mb", "100000", "--tracing-policy", str(policy)],
+                 "vigil: watching", work)
+
+
+def bpftrace(work: Path, every: bool, out: Path) -> Agent:
+    prog = ("tracepoint:syscalls:sys_enter_getppid { printf(\"%d\\n\", pid); }" if every else
+            "tracepoint:syscalls:sys_enter_getppid /pid == 1/ { @n = count(); }")
+    # BEGIN fires once every probe is attached; its file says so at once
+    # (bpftrace's own output to a file is buffered until it exits).
+    ready = work / "bpftrace.ready"
+    ready.unlink(missing_ok=True)
+    return Agent(["bpftrace", "--unsafe", "-o", str(out), "-e",
+                  f"BEGIN {{ system(\"touch {ready}\"); }} {prog}"], "", work, ready_in=ready)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=2_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("syscall_storm: needs root (it loads BPF)", file=sys.stderr)
+        return 2
+    have_bpftrace = shutil.which("bpftrace") is not None
+    work = Path(tempfile.mkdtemp(prefix="vigil-syscall-"))
+    exe = build_storm(work)
+    old_stats = BPF_STATS.read_text().strip()
+    BPF_STATS.write_text("1")
+    rows: dict[str, list[dict[str, float]]] = {}
+    notes: list[str] = []
+    try:
+        storm(exe, args.calls // 10)  # warm-up
+        for r in range(args.rounds):
+            for case in ("none", "vigil-0", "bpftrace-0", "vigil-all", "bpftrace-all"):
+                if case.startswith("bpftrace") and not have_bpftrace:
+                    continue
+                export = work / f"{case}-{r}.out"
+                agent = None
+                try:
+                    if case == "vigil-0":
+                        agent = vigil(work, NOTHING, export)
+                    elif case == "vigil-all":
+                        agent = vigil(work, "", export)
+                    elif case.startswith("bpftrace"):
+                        agent = bpftrace(work, case.endswith("all"), export)
+                except RuntimeError as err:
+                    if r == 0:
+                        notes.append(f"{case} skipped: {str(err).strip().splitlines()[-1]}")
+                    continue
+                t0 = time.monotonic()
+                ns = storm(exe, args.calls)
+                row: dict[str, float] = {"ns_per_call": ns}
+                if agent is not None:
+                    if case.startswith("vigil"):
+                        bpf = bpf_ns_per_run("vigil_generic_tp")
+                        if bpf is not None:
+                            row["bpf_ns"] = bpf
+                    used, ended, err = agent.stop()
+                    row["agent_cpu_s"] = used
+                    m = SUMMARY.search(err)
+                    if case == "vigil-all" and m:
+                        # Until the agent had written its last event, not just
+                        # until the storm ended.
+                        events = sum(1 for line in export.open("rb")
+                                     if line.startswith(b'{"process_tracepoint"'))
+                        row.update(events=events, lost=int(m.group(2)),
+                                   events_per_s=events / (ended - t0),
+                                   agent_us_per_event=used / max(events, 1) * 1e6)
+                rows.setdefault(case, []).append(row)
+                print(f"round {r} {case:13} {ns:7.1f} ns/call", flush=True)
+    finally:
+        BPF_STATS.write_text(old_stats)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def med(case: str, key: str) -> float | None:
+        vals = [row[key] for row in rows.get(case, []) if key in row]
+        return statistics.median(vals) if vals else None
+
+    base = med("none", "ns_per_call") or 1.0
+    print(f"\nsyscall storm: {args.calls:,} x getppid, {args.rounds} rounds, medians\n")
+    print(f"{'case':13} {'ns/call':>8} {'ratio':>6} {'BPF ns':>7} {'events/s':>10} "
+          f"{'lost':>5} {'agent µs/ev':>11}")
+    for case in ("none", "vigil-0", "bpftrace-0", "vigil-all", "bpftrace-all"):
+        if case not in rows:
+            continue
+        ns = med(case, "ns_per_call") or 0.0
+
+        def fmt(key: str, spec: str) -> str:
+            v = med(case, key)  # noqa: B023 - used at once
+            return format(v, spec) if v is not None else "-"
+
+        print(f"{case:13} {ns:8.1f} {ns / base:6.3f} {fmt('bpf_ns', '7.1f'):>7} "
+              f"{fmt('events_per_s', ',.0f'):>10} {fmt('lost', '.0f'):>5} "
+              f"{fmt('agent_us_per_event', '.2f'):>11}")
+    for n in notes:
+        print(f"\n{n}")
+    missed = []
+    f_bpf = med("vigil-0", "bpf_ns")
+    if f_bpf is not None and f_bpf > TARGETS["filtered_bpf_ns"]:
+        missed.append(f"filtered-out call: {f_bpf:.0f} ns of BPF > {TARGETS['filtered_bpf_ns']}")
+    eps = med("vigil-all", "events_per_s")
+    if eps is not None and eps < TARGETS["events_per_s"]:
+        missed.append(f"every call matching: {eps:,.0f} events/s < {TARGETS['events_per_s']:,}")
+    lost = med("vigil-all", "lost")
+    if lost:
+        missed.append(f"every call matching: {lost:,.0f} events lost (ring buffer full: "
+                      "the agent handles fewer events per second than the storm makes)")
+    print("\ntargets: filtered-out call <= 100 ns of BPF and no more overhead than bpftrace; "
+          "every call matching >= 250,000 events/s exported, 0 lost")
+    print("missed: " + ("; ".join(missed) if missed else "none"))
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
