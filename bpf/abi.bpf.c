@@ -20,12 +20,19 @@ struct vigil_exec_event *abi_exec_event;
 struct vigil_clone_event *abi_clone_event;
 struct vigil_exit_event *abi_exit_event;
 struct vigil_generic_event *abi_generic_event;
+struct vigil_sel_pids *abi_sel_pids;
+struct vigil_sel_arg *abi_sel_arg;
+struct vigil_sel_action *abi_sel_action;
+struct vigil_selector *abi_selector;
+struct vigil_selectors *abi_selectors;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
 enum vigil_stat abi_stat;
 enum vigil_arg_kind abi_arg_kind;
 enum vigil_action abi_action;
+enum vigil_sel_op abi_sel_op;
+enum vigil_sel_flag abi_sel_flag;
 
 enum vigil_abi_sizes {
 	VIGIL_ABI_PART_MAX = VIGIL_PART_MAX,
@@ -34,6 +41,13 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_GENERIC_ARGS_MAX = VIGIL_GENERIC_ARGS_MAX,
 	VIGIL_ABI_ARG_STR_MAX = VIGIL_ARG_STR_MAX,
 	VIGIL_ABI_GENERIC_DATA_MAX = VIGIL_GENERIC_DATA_MAX,
+	VIGIL_ABI_SEL_MAX = VIGIL_SEL_MAX,
+	VIGIL_ABI_SEL_PIDS_MAX = VIGIL_SEL_PIDS_MAX,
+	VIGIL_ABI_SEL_ARGS_MAX = VIGIL_SEL_ARGS_MAX,
+	VIGIL_ABI_SEL_VALUES_MAX = VIGIL_SEL_VALUES_MAX,
+	VIGIL_ABI_SEL_ACTIONS_MAX = VIGIL_SEL_ACTIONS_MAX,
+	VIGIL_ABI_SEL_STR_MAX = VIGIL_SEL_STR_MAX,
+	VIGIL_ABI_SEL_POOL_WORDS = VIGIL_SEL_POOL_WORDS,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -198,8 +198,14 @@ enum vigil_arg_kind {
 	VIGIL_ARG_STR_PTR = 4,		/* a char * into user (else kernel) memory */
 };
 
+/* What a generic hook's selector did (Tetragon's KPROBE_ACTION_* in user
+ * space). A record carries the last action its selector ran, as Tetragon's
+ * do_action() leaves it; NoPost sends no record. */
 enum vigil_action {
 	VIGIL_ACTION_POST = 1,
+	VIGIL_ACTION_NOPOST = 2,
+	VIGIL_ACTION_SIGKILL = 3,
+	VIGIL_ACTION_SIGNAL = 4,
 };
 
 #define VIGIL_GENERIC_ARGS_MAX 5	/* Tetragon's limit of arguments per hook */
@@ -212,6 +218,10 @@ enum vigil_action {
 
 _Static_assert((VIGIL_GENERIC_ARGS_MAX - 1) * VIGIL_ARG_SLOT_MAX <= VIGIL_GENERIC_OFF_MASK,
 	       "the mask must exceed the last argument's largest offset");
+_Static_assert(((VIGIL_GENERIC_OFF_MASK + 1) & VIGIL_GENERIC_OFF_MASK) == 0,
+	       "the offset mask is 2^k - 1");
+
+#include "generic/selectors.h"
 
 /* OP_GENERIC_TRACEPOINT: a policy's tracepoint fired and its selectors matched. */
 struct vigil_generic_event {

@@ -9,6 +9,12 @@
  *
  * The ctx of a tracepoint program is the trace entry itself (common_* fields
  * first), which is where tracefs's offsets count from.
+ *
+ * Its selectors (lib/selectors.bpf.h) run in DESIGN §5's order: the pids of
+ * every selector on the process identity before anything is read, the
+ * argument filters on the record's arguments, and the first selector that
+ * accepts chooses the actions: signals are sent here, before the program
+ * returns, and NoPost sends no record.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -31,6 +37,8 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_generic_event);
 } vigil_generic_heap SEC(".maps");
+
+#include "lib/selectors.bpf.h"
 
 /* Reads one argument into the record at `used`; returns the bytes it took
  * (its length word, its bytes, padding to 8). */
@@ -85,10 +93,20 @@ SEC("tp")
 int vigil_generic_tp(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size;
+	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size, pids = 0;
+	const struct vigil_selectors *sc;
 	struct vigil_exec_identity *id;
 	struct vigil_generic_event *e;
 	int i;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc)
+		return 0;
+	if (sc->nsel) {
+		pids = vigil_sel_pids(tgid);
+		if (!pids)
+			return 0;
+	}
 
 	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
 	if (!e) {
@@ -101,11 +119,6 @@ int vigil_generic_tp(void *ctx)
 	e->tid = (__u32)pid_tgid;
 	e->hook_id = hook_id;
 	e->action = VIGIL_ACTION_POST;
-	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
-	if (id)
-		e->key = id->key;
-	else
-		e->key.pid = tgid;
 
 #pragma unroll
 	for (i = 0; i < VIGIL_GENERIC_ARGS_MAX; i++) {
@@ -115,6 +128,19 @@ int vigil_generic_tp(void *ctx)
 	}
 	e->nargs = nargs;
 	e->data_len = used;
+
+	if (sc->nsel) {
+		int s = vigil_sel_choose(pids);
+
+		if (s < 0 || !vigil_sel_actions(s))
+			return 0;
+	}
+
+	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
+	if (id)
+		e->key = id->key;
+	else
+		e->key.pid = tgid;
 	size = offsetof(struct vigil_generic_event, data) + used;
 	if (size > sizeof(*e))
 		size = sizeof(*e);

@@ -26,6 +26,7 @@ from vigil.export.writers import Writer
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
 from vigil.sensors.plan import TETRAGON_INT_KEYS, ArgPlan, TracepointHookPlan
+from vigil.sensors.selectors import TETRAGON_ACTIONS
 from vigil.wire.decode import (
     PROCESS_DECODERS,
     CloneMsg,
@@ -35,7 +36,7 @@ from vigil.wire.decode import (
     record_op,
 )
 from vigil.wire.generic import ArgError, GenericMsg, decode_generic
-from vigil.wire.records import ArgKind, Op
+from vigil.wire.records import Action, ArgKind, Op
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
 
@@ -51,6 +52,13 @@ def exit_status(code: int) -> tuple[int, str]:
         except ValueError:
             return 0, f"SIG{signo}"
     return (code >> 8) & 0xFF, ""
+
+
+def _action_name(action: int) -> str:
+    try:
+        return TETRAGON_ACTIONS[Action(action)]
+    except ValueError:
+        return "KPROBE_ACTION_UNKNOWN"
 
 
 def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
@@ -177,6 +185,7 @@ class Agent:
             policy_name=plan.policy_name,
             message=plan.message,
             tags=plan.tags,
+            action=_action_name(msg.action),
         ))
 
     def _on_clone(self, msg: CloneMsg) -> None:

@@ -5,6 +5,7 @@ before anything is loaded, naming file, line, column and field."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -84,8 +85,46 @@ def test_an_unsupported_policy_is_refused_not_half_loaded(tmp_path: Path) -> Non
     policy = tmp_path / "selectors.yaml"
     policy.write_text(OPENAT_POLICY + textwrap.indent(textwrap.dedent("""\
         selectors:
-        - matchActions:
-          - action: Sigkill
+        - matchBinaries:
+          - {operator: In, values: [/usr/bin/cat]}
         """), "    "))
     err = vigil_run_fails(["--tracing-policy", str(policy)])
-    assert f"{policy}:17:5: spec.tracepoints[0].selectors: not supported yet (issue 8)" in err
+    assert (f"{policy}:18:7: spec.tracepoints[0].selectors[0].matchBinaries: not supported yet "
+            "(issue 8)") in err
+
+
+KILL_ON_OPEN = OPENAT_POLICY + textwrap.indent(textwrap.dedent("""\
+    selectors:
+    - matchArgs:
+      - {{index: 6, operator: Postfix, values: ["{name}"]}}
+      matchActions:
+      - action: Sigkill
+    """), "    ")
+
+
+def test_sigkill_on_a_matching_open_kills_the_opener(tmp_path: Path) -> None:
+    """Enforcement from the victim's side: the process that opens the named
+    file dies of SIGKILL; one that opens another file lives."""
+    policy = tmp_path / "kill.yaml"
+    policy.write_text(KILL_ON_OPEN.format(name="forbidden-file"))
+    forbidden, allowed = tmp_path / "forbidden-file", tmp_path / "allowed-file"
+    forbidden.write_text("x")
+    allowed.write_text("x")
+    run = VigilRun(tmp_path, ["--tracing-policy", str(policy)])
+    try:
+        victim = subprocess.run(["/usr/bin/python3", "-c",
+                                 f"open({str(forbidden)!r}).close(); print('survived')"],
+                                capture_output=True, text=True, timeout=60)
+        bystander = subprocess.run(["/usr/bin/python3", "-c",
+                                    f"open({str(allowed)!r}).close(); print('survived')"],
+                                   capture_output=True, text=True, timeout=60)
+        ev = run.wait_for(lambda e: "process_tracepoint" in e, "the kill's event")
+    finally:
+        run.stop()
+    assert victim.returncode == -signal.SIGKILL and victim.stdout == ""
+    assert bystander.returncode == 0 and bystander.stdout == "survived\n"
+    body = ev["process_tracepoint"]
+    assert body["action"] == "KPROBE_ACTION_SIGKILL"
+    assert body["args"][1] == {"string_arg": str(forbidden), "label": "path"}
+    kills = [e for e in run.events() if "process_tracepoint" in e]
+    assert len(kills) == 1  # the bystander's opens did not match: nothing sent

@@ -102,7 +102,13 @@ def test_a_few_reports_exactly() -> None:
         "6:3: spec.lists: not supported yet (issue 8)",
         "13:3: spec.enforcers: not supported yet (issue 9)",
         "21:13: spec.tracepoints[0].args[0].type: syscall64 is not supported yet (issue 8)",
-        "22:5: spec.tracepoints[0].selectors: not supported yet (issue 8)",
+        "25:19: spec.tracepoints[0].selectors[0].matchArgs[0].operator: InMap is not supported "
+        "yet (issue 8)",
+        "28:7: spec.tracepoints[0].selectors[0].matchBinaries: not supported yet (issue 8)",
+        "33:17: spec.tracepoints[0].selectors[0].matchActions[0].action: NotifyEnforcer is not "
+        "supported yet (issue 9)",
+        "34:9: spec.tracepoints[0].selectors[0].matchActions[0].argError: not supported yet "
+        "(issue 9)",
     ]
     assert report("tracingpolicy/loader.yaml") == [
         "6:3: spec.loader: not supported yet (no issue yet)"]

@@ -51,7 +51,8 @@ def test_the_rest_of_the_tracepoint_sensor_is_reported_as_issue_8() -> None:
         "12:29: spec.tracepoints[0].args[0].type: syscall64 is not supported yet (issue 8)",
         "12:69: spec.tracepoints[0].args[1].type: char_buf is not supported yet (issue 8)",
         "12:79: spec.tracepoints[0].args[1].sizeArgIndex: not supported yet (issue 8)",
-        "13:5: spec.tracepoints[0].selectors: not supported yet (issue 8)",
+        "14:40: spec.tracepoints[0].selectors[0].matchArgs[0].operator: InMap is not supported "
+        "yet (issue 8)",
     ]
 
 
@@ -75,14 +76,21 @@ def test_unsupported_fields_and_values_name_their_issue() -> None:
         "8:3: spec.loader: not supported yet (no issue yet)",
         "12:29: spec.tracepoints[0].args[0].type: file is not supported yet (issue 9)",
         "12:35: spec.tracepoints[0].args[0].maxData: not supported yet (issue 9)",
-        "13:5: spec.tracepoints[0].selectors: not supported yet (issue 8)",
+        "14:40: spec.tracepoints[0].selectors[0].matchArgs[0].operator: SubString is not "
+        "supported yet (no issue yet)",
+        "15:7: spec.tracepoints[0].selectors[0].matchParentBinaries: not supported yet (no "
+        "issue yet)",
+        "16:31: spec.tracepoints[0].selectors[0].matchActions[0].action: Override is not "
+        "supported yet (issue 9)",
+        "16:41: spec.tracepoints[0].selectors[0].matchActions[0].argError: not supported yet "
+        "(issue 9)",
     ]
     # valid for Tetragon all the same
     assert lines(text) == []
     assert load_text(text, "p.yaml", require_support=False)
     with pytest.raises(PolicyError) as err:
         load_text(text, "p.yaml")
-    assert len(err.value.issues) == 6
+    assert len(err.value.issues) == 9
 
 
 def test_defaults_written_out_are_not_reported() -> None:

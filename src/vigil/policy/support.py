@@ -34,15 +34,21 @@ _INTEGERS = ("int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint
 # Fields under which everything is implemented (metadata: vigil reads name and namespace).
 WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
 
-# Fields implemented: the generic tracepoint sensor's first slice (issue 8):
-# a tracepoint's arguments read and posted. Its selectors, actions, lists and
-# raw tracepoints are the rest of issue 8.
+# Fields implemented: the generic tracepoint sensor so far (issue 8): a
+# tracepoint's arguments read, selectors on pids and arguments evaluated in the
+# kernel, Post/NoPost/Sigkill/Signal. Lists, raw tracepoints, the other
+# selectors and rate limits are the rest of issue 8.
 SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "kind",
     "spec",
     "spec.tracepoints",
     *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args")),
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label")),
+    f"{_TP}.selectors",
+    *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions")),
+    *(f"{_SEL}.matchArgs[].{f}" for f in ("index", "operator", "values")),
+    *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values")),
+    *(f"{_SEL}.matchActions[].{f}" for f in ("action", "argSig")),
     "spec.options",
     *(f"spec.options[].{f}" for f in ("name", "value")),
 })
@@ -53,6 +59,10 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     "kind": frozenset({"TracingPolicy"}),
     # auto: the type Tetragon infers, if it is one of these (the planner checks)
     f"{_TP}.args[].type": frozenset({"auto", *_INTEGERS, "string", "data_loc"}),
+    f"{_SEL}.matchArgs[].operator": frozenset({
+        "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
+        "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange"}),
+    f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
     # Tetragon's option names; vigil implements none of them yet
     "spec.options[].name": frozenset(),
 }
@@ -61,7 +71,18 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
 # ("path=value") wins. Anything not here is not planned in an issue yet.
 PLANNED: Mapping[str, str] = {
     "kind=TracingPolicyNamespaced": "issue 10",
-    f"{_TP}.selectors": "issue 8",
+    f"{_SEL}": "issue 8",
+    f"{_SEL}.matchPIDs[].followForks": "issue 8",
+    f"{_SEL}.matchPIDs[].isNamespacePID": "issue 8",
+    f"{_SEL}.matchArgs[].args": "issue 8",
+    f"{_SEL}.matchActions[].rateLimit": "issue 8",
+    f"{_SEL}.matchActions[].rateLimitScope": "issue 8",
+    **{f"{_SEL}.matchArgs[].operator={op}": "issue 8" for op in ("InMap", "NotInMap")},
+    # Tetragon has these; no issue plans them for vigil yet.
+    f"{_SEL}.matchParentBinaries": "no issue yet",
+    **{f"{_SEL}.matchArgs[].operator={op}": "no issue yet" for op in (
+        "SubString", "SubStringIgnCase", "CelExpr", "FileType", "NotFileType",
+        "CapabilitiesGained", "In", "NotIn")},
     f"{_TP}.raw": "issue 8",
     f"{_TP}.args[].sizeArgIndex": "issue 8",
     "spec.lists": "issue 8",

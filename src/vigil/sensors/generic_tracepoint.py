@@ -46,6 +46,8 @@ class TracepointSensor(Sensor):
                 spec.set_rodata("arg_size", b"".join(
                     a.size.to_bytes(2, "little") for a in args) + bytes(2 * pad))
                 self._obj = spec.load()
+            # Before attach: no hit escapes the selectors.
+            self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors())
             self._link = self._obj.programs["vigil_generic_tp"].attach_tracepoint(
                 self.plan.subsys, self.plan.event)
         except BaseException:

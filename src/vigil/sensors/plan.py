@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vigil.sensors.selectors import SelectorPlan, compile_selectors
 from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind
 
 __all__ = ["INT_SIZES", "TETRAGON_INT_KEYS", "ArgPlan", "TracepointHookPlan"]
@@ -54,7 +55,14 @@ class TracepointHookPlan:
     args: tuple[ArgPlan, ...] = ()
     message: str = ""
     tags: tuple[str, ...] = ()
+    # Tetragon's selectors, ORed; none: every hit is posted.
+    selectors: tuple[SelectorPlan, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.args) > GENERIC_ARGS_MAX:
             raise ValueError(f"{len(self.args)} arguments; a hook reads at most {GENERIC_ARGS_MAX}")
+        self.compiled_selectors()  # what cannot be compiled fails here, not at start
+
+    def compiled_selectors(self) -> bytes:
+        """The value of the hook's vigil_selectors map."""
+        return compile_selectors(self.selectors, self.args)

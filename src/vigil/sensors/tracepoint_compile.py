@@ -13,7 +13,9 @@ from __future__ import annotations
 from vigil.kernel.tracefs_format import UnknownTracepointError, read_format
 from vigil.kernel.tracepoint_args import ReadKind, ResolvedArg, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
+from vigil.policy.model.hooks import TracepointSpec
 from vigil.sensors.plan import ArgPlan, TracepointHookPlan
+from vigil.sensors.selectors import ActionPlan, ArgFilter, PidFilter, SelectorPlan
 from vigil.wire.records import ArgKind
 
 __all__ = ["INT_TYPES", "compile_tracepoints"]
@@ -51,6 +53,29 @@ def _arg_plan(r: ResolvedArg, label: str) -> ArgPlan:
     raise ValueError(f"type {r.type} is not supported yet (issue 8)")
 
 
+def _arg_index(index: int, args: list[ArgPlan]) -> int:
+    """A matchArgs index as Tetragon reads it for tracepoints: the field
+    index of one of the hook's arguments, or else a position in args
+    (pkg/sensors/tracing/generictracepoint.go rewrites the first into the
+    second; its own killer.yaml relies on the second)."""
+    if any(a.index == index for a in args) or index >= len(args):
+        return index
+    return args[index].index
+
+
+def _selectors(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, ...]:
+    return tuple(
+        SelectorPlan(
+            pids=tuple(PidFilter(p.operator, tuple(p.values), p.follow_forks,
+                                 p.is_namespace_pid) for p in sel.match_pids),
+            args=tuple(ArgFilter(_arg_index(a.index, args), a.operator, tuple(a.values))
+                       for a in sel.match_args),
+            actions=tuple(ActionPlan(a.action, a.arg_sig) for a in sel.match_actions),
+        )
+        for sel in tp.selectors
+    )
+
+
 def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
     """Every tracepoint hook of a policy, planned; raises PolicyError with all
     problems at once."""
@@ -70,10 +95,14 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
                 args.append(_arg_plan(resolved, arg.label))
             except ValueError as err:
                 issues.append(loaded.issue((*at, "args", j, "index"), str(err), value=True))
-        if len(args) == len(tp.args):
+        if len(args) != len(tp.args):
+            continue
+        try:
             plans.append(TracepointHookPlan(
                 policy_name=loaded.name, subsys=tp.subsystem, event=tp.event, args=tuple(args),
-                message=tp.message, tags=tuple(tp.tags)))
+                message=tp.message, tags=tuple(tp.tags), selectors=_selectors(tp, args)))
+        except ValueError as err:  # the selectors do not compile: the message names where
+            issues.append(loaded.issue((*at, "selectors"), str(err)))
     if issues:
         raise PolicyError(issues)
     return plans

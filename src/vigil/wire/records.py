@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
-from ctypes import c_char, c_uint16, c_uint32, c_uint64
+from ctypes import c_char, c_uint8, c_uint16, c_uint32, c_uint64
 
 __all__ = [
     "ABI_SIZES",
@@ -29,6 +29,13 @@ __all__ = [
     "Op",
     "ProcFlag",
     "ProcKey",
+    "SelAction",
+    "SelArg",
+    "SelFlag",
+    "SelOp",
+    "SelPids",
+    "Selector",
+    "Selectors",
     "Stat",
 ]
 
@@ -42,6 +49,14 @@ EXEC_DATA_MAX = DATA_OFF_MASK + 1 + PART_MAX
 GENERIC_ARGS_MAX = 5
 ARG_STR_MAX = 1024
 GENERIC_DATA_MAX = (1 << 13) + 4 + ARG_STR_MAX + 4
+# A generic hook's compiled selectors (bpf/generic/selectors.h).
+SEL_MAX = 5
+SEL_PIDS_MAX = 4
+SEL_ARGS_MAX = 5
+SEL_VALUES_MAX = 4
+SEL_ACTIONS_MAX = 3
+SEL_STR_MAX = 256
+SEL_POOL_WORDS = 1024
 
 
 class Op(enum.IntEnum):
@@ -105,6 +120,36 @@ class Action(enum.IntEnum):
     """enum vigil_action: what a generic hook did."""
 
     POST = 1
+    NOPOST = 2
+    SIGKILL = 3
+    SIGNAL = 4
+
+
+class SelOp(enum.IntEnum):
+    """enum vigil_sel_op: a compiled filter's operator."""
+
+    NONE = 0
+    PID_IN = 1
+    PID_NOT_IN = 2
+    EQ = 3
+    NEQ = 4
+    GT = 5
+    LT = 6
+    MASK = 7
+    IN_RANGE = 8
+    NOT_IN_RANGE = 9
+    STR_EQ = 10
+    STR_NEQ = 11
+    PREFIX = 12
+    NOT_PREFIX = 13
+    POSTFIX = 14
+    NOT_POSTFIX = 15
+
+
+class SelFlag(enum.IntFlag):
+    """enum vigil_sel_flag: how an integer filter widens its argument."""
+
+    SIGNED = 1
 
 
 class MsgHeader(ctypes.Structure):
@@ -252,6 +297,45 @@ class _GenericFixed(ctypes.Structure):
     _fields_ = GenericRecord._fields_[:-1]
 
 
+class SelPids(ctypes.Structure):
+    """struct vigil_sel_pids { __u8 op, nvalues; __u16 pad; __u32 values[4]; };"""
+
+    _fields_ = [("op", c_uint8), ("nvalues", c_uint8), ("pad", c_uint16),
+                ("values", c_uint32 * SEL_VALUES_MAX)]
+
+
+class SelArg(ctypes.Structure):
+    """struct vigil_sel_arg { __u8 index, op, nvalues, flags, size, pad[3];
+    __u64 lo[4], hi[4]; };"""
+
+    _fields_ = [("index", c_uint8), ("op", c_uint8), ("nvalues", c_uint8),
+                ("flags", c_uint8), ("size", c_uint8), ("pad", c_uint8 * 3),
+                ("lo", c_uint64 * SEL_VALUES_MAX), ("hi", c_uint64 * SEL_VALUES_MAX)]
+
+
+class SelAction(ctypes.Structure):
+    """struct vigil_sel_action { __u32 action; __u32 arg; };"""
+
+    _fields_ = [("action", c_uint32), ("arg", c_uint32)]
+
+
+class Selector(ctypes.Structure):
+    """struct vigil_selector { __u8 npids, nargs, nactions, pad; pids[4];
+    args[5]; actions[3]; };"""
+
+    _fields_ = [("npids", c_uint8), ("nargs", c_uint8), ("nactions", c_uint8),
+                ("pad", c_uint8), ("pids", SelPids * SEL_PIDS_MAX),
+                ("args", SelArg * SEL_ARGS_MAX), ("actions", SelAction * SEL_ACTIONS_MAX)]
+
+
+class Selectors(ctypes.Structure):
+    """struct vigil_selectors { __u32 nsel; __u32 pad; sel[5]; __u64 pool[1024]; }:
+    the one value of a generic hook's vigil_selectors map."""
+
+    _fields_ = [("nsel", c_uint32), ("pad", c_uint32), ("sel", Selector * SEL_MAX),
+                ("pool", c_uint64 * SEL_POOL_WORDS)]
+
+
 # C struct name -> mirror, for the layout check against BTF.
 MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_msg_header": MsgHeader,
@@ -263,6 +347,11 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_clone_event": CloneRecord,
     "vigil_exit_event": ExitRecord,
     "vigil_generic_event": GenericRecord,
+    "vigil_sel_pids": SelPids,
+    "vigil_sel_arg": SelArg,
+    "vigil_sel_action": SelAction,
+    "vigil_selector": Selector,
+    "vigil_selectors": Selectors,
 }
 
 
@@ -273,6 +362,8 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_stat": (Stat, "VIGIL_STAT_"),
     "vigil_arg_kind": (ArgKind, "VIGIL_ARG_"),
     "vigil_action": (Action, "VIGIL_ACTION_"),
+    "vigil_sel_op": (SelOp, "VIGIL_SEL_OP_"),
+    "vigil_sel_flag": (SelFlag, "VIGIL_SEL_F_"),
 }
 
 # events.h's size macros, anchored in abi.bpf.c as enum vigil_abi_sizes.
@@ -283,4 +374,11 @@ ABI_SIZES = {
     "VIGIL_ABI_GENERIC_ARGS_MAX": GENERIC_ARGS_MAX,
     "VIGIL_ABI_ARG_STR_MAX": ARG_STR_MAX,
     "VIGIL_ABI_GENERIC_DATA_MAX": GENERIC_DATA_MAX,
+    "VIGIL_ABI_SEL_MAX": SEL_MAX,
+    "VIGIL_ABI_SEL_PIDS_MAX": SEL_PIDS_MAX,
+    "VIGIL_ABI_SEL_ARGS_MAX": SEL_ARGS_MAX,
+    "VIGIL_ABI_SEL_VALUES_MAX": SEL_VALUES_MAX,
+    "VIGIL_ABI_SEL_ACTIONS_MAX": SEL_ACTIONS_MAX,
+    "VIGIL_ABI_SEL_STR_MAX": SEL_STR_MAX,
+    "VIGIL_ABI_SEL_POOL_WORDS": SEL_POOL_WORDS,
 }

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A generic hook's selectors, compiled by user space (sensors/selectors.py)
+ * into one fixed-layout value of the hook's vigil_selectors array map and
+ * interpreted by the hook's program with bounded loops. Included by events.h:
+ * it is ABI like the records, and its Python mirror is checked against BTF.
+ *
+ * Tetragon's semantics (pkg/selectors/kernel.go, bpf/process/pfilter.h,
+ * bpf/process/types/basic.h): the values of a filter are ORed (for the Not
+ * operators ANDed: none may match), the filters of a selector ANDed, the
+ * selectors of a hook ORed with the first match winning; its actions run.
+ * No selectors: every hit is posted.
+ *
+ * String values live back to back in `pool`, each zero-padded to 8 bytes and
+ * compared a word at a time; a value names its first word and its length.
+ */
+#ifndef VIGIL_GENERIC_SELECTORS_H
+#define VIGIL_GENERIC_SELECTORS_H
+
+#define VIGIL_SEL_MAX 5			/* selectors per hook (Tetragon's MaxSelectors) */
+#define VIGIL_SEL_PIDS_MAX 4		/* matchPIDs filters per selector, ANDed */
+#define VIGIL_SEL_ARGS_MAX 5		/* matchArgs filters per selector (Tetragon's 5) */
+#define VIGIL_SEL_VALUES_MAX 4		/* values per filter (Tetragon's MAX_MATCH_VALUES) */
+#define VIGIL_SEL_ACTIONS_MAX 3		/* actions per selector (Tetragon's MAX_ACTIONS) */
+#define VIGIL_SEL_STR_MAX 256		/* longest string value, in bytes */
+#define VIGIL_SEL_STR_WORDS (VIGIL_SEL_STR_MAX / 8)
+#define VIGIL_SEL_POOL_WORDS 1024	/* 8 KiB of string values per hook */
+#define VIGIL_SEL_POOL_MASK (VIGIL_SEL_POOL_WORDS - 1)
+
+_Static_assert((VIGIL_SEL_STR_MAX & 7) == 0, "string values are compared in words");
+_Static_assert((VIGIL_SEL_POOL_WORDS & VIGIL_SEL_POOL_MASK) == 0, "the pool mask is 2^k - 1");
+_Static_assert(VIGIL_SEL_STR_MAX < VIGIL_ARG_STR_MAX, "a value is never longer than an argument");
+
+enum vigil_sel_op {
+	VIGIL_SEL_OP_NONE = 0,
+	/* matchPIDs */
+	VIGIL_SEL_OP_PID_IN = 1,
+	VIGIL_SEL_OP_PID_NOT_IN = 2,
+	/* matchArgs on integers: lo[] the values, hi[] the range ends */
+	VIGIL_SEL_OP_EQ = 3,
+	VIGIL_SEL_OP_NEQ = 4,
+	VIGIL_SEL_OP_GT = 5,
+	VIGIL_SEL_OP_LT = 6,
+	VIGIL_SEL_OP_MASK = 7,
+	VIGIL_SEL_OP_IN_RANGE = 8,
+	VIGIL_SEL_OP_NOT_IN_RANGE = 9,
+	/* matchArgs on strings: lo[] the pool word, hi[] the length */
+	VIGIL_SEL_OP_STR_EQ = 10,
+	VIGIL_SEL_OP_STR_NEQ = 11,
+	VIGIL_SEL_OP_PREFIX = 12,
+	VIGIL_SEL_OP_NOT_PREFIX = 13,
+	VIGIL_SEL_OP_POSTFIX = 14,
+	VIGIL_SEL_OP_NOT_POSTFIX = 15,
+};
+
+/* An integer filter's flags: how to widen the argument before comparing. */
+enum vigil_sel_flag {
+	VIGIL_SEL_F_SIGNED = 1 << 0,	/* sign-extend from `size` bytes, compare signed */
+};
+
+struct vigil_sel_pids {
+	__u8 op;			/* VIGIL_SEL_OP_PID_IN or _NOT_IN */
+	__u8 nvalues;
+	__u16 pad;
+	__u32 values[VIGIL_SEL_VALUES_MAX];	/* thread-group ids, as the host sees them */
+};
+
+struct vigil_sel_arg {
+	__u8 index;			/* position in the hook's arguments (not Tetragon's index) */
+	__u8 op;			/* enum vigil_sel_op */
+	__u8 nvalues;
+	__u8 flags;			/* enum vigil_sel_flag */
+	__u8 size;			/* an integer's width in bytes: 1, 2, 4 or 8 */
+	__u8 pad[3];
+	__u64 lo[VIGIL_SEL_VALUES_MAX];
+	__u64 hi[VIGIL_SEL_VALUES_MAX];
+};
+
+struct vigil_sel_action {
+	__u32 action;			/* enum vigil_action */
+	__u32 arg;			/* Signal: the signal number */
+};
+
+struct vigil_selector {
+	__u8 npids;
+	__u8 nargs;
+	__u8 nactions;			/* 0: Post */
+	__u8 pad;
+	struct vigil_sel_pids pids[VIGIL_SEL_PIDS_MAX];
+	struct vigil_sel_arg args[VIGIL_SEL_ARGS_MAX];
+	struct vigil_sel_action actions[VIGIL_SEL_ACTIONS_MAX];
+};
+
+/* The value of a hook's vigil_selectors map (one entry). */
+struct vigil_selectors {
+	__u32 nsel;			/* 0: no selectors, every hit is posted */
+	__u32 pad;
+	struct vigil_selector sel[VIGIL_SEL_MAX];
+	__u64 pool[VIGIL_SEL_POOL_WORDS];
+};
+
+#endif /* VIGIL_GENERIC_SELECTORS_H */

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The interpreter of a generic hook's compiled selectors (struct
+ * vigil_selectors in generic/selectors.h). A generic program includes this
+ * once, after defining its record heap (vigil_generic_heap): it defines the
+ * hook's selector map and the global functions below.
+ *
+ * Cheapest first, as DESIGN §5 orders it: vigil_sel_pids() runs on the
+ * process identity before any argument is read, so a hook whose selectors
+ * all name other processes costs two array lookups and a few compares. The
+ * argument filters run after the arguments are in the record, on their bytes
+ * there; then the chosen selector's actions.
+ *
+ * Each step is a global function: the verifier checks it once, on its own,
+ * with its arguments unknown, instead of once per path of its caller. Inlined,
+ * the ranges the string compare learnt about the lengths multiplied the
+ * paths (674,000 instructions processed for one program); as global
+ * functions the whole program takes about 12,500. On 5.10 a global function
+ * takes only scalars, so each looks up the heap and the selectors itself.
+ */
+#ifndef VIGIL_LIB_SELECTORS_BPF_H
+#define VIGIL_LIB_SELECTORS_BPF_H
+
+#include "events.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "string values are compared as little-endian words"
+#endif
+
+/* x & m, in a way clang cannot drop: where clang can prove the bound itself
+ * (from a callee in this file) it removes a plain mask, and the verifier,
+ * which cannot see that proof, refuses the access. */
+#define VIGIL_MASK(x, m) ({						\
+	__u64 __v = (x);						\
+	asm volatile("%[v] &= %[mask]" : [v] "+r"(__v) : [mask] "i"(m));	\
+	__v;								\
+})
+
+/* Hides what clang knows of x's range from clang: given `if (n > 32) return`,
+ * clang drops a loop's constant bound `i < 32` as implied by `i < n`, and a
+ * verifier that cannot follow that (5.10's) then walks the loop as unbounded
+ * ("The sequence of 8193 jumps is too complex"). */
+#define VIGIL_OPAQUE(x) asm volatile("" : "+r"(x))
+
+/* The hook's selectors: written once by user space before the program is
+ * attached (sensors/generic_tracepoint.py), read here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_selectors);
+} vigil_selectors SEC(".maps");
+
+/* Bit s set: selector s's matchPIDs all accept process `tgid`. */
+__noinline __u32 vigil_sel_pids(__u32 tgid)
+{
+	const struct vigil_selectors *sc;
+	__u32 mask = 0, zero = 0;
+	int s, f, v;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc)
+		return 0;
+	for (s = 0; s < VIGIL_SEL_MAX; s++) {
+		const struct vigil_selector *sel = &sc->sel[s];
+		bool ok = true;
+
+		if (s >= sc->nsel)
+			break;
+		for (f = 0; f < VIGIL_SEL_PIDS_MAX; f++) {
+			const struct vigil_sel_pids *p = &sel->pids[f];
+			bool found = false;
+
+			if (f >= sel->npids)
+				break;
+			for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
+				if (v >= p->nvalues)
+					break;
+				found |= p->values[v] == tgid;
+			}
+			/* In: one value is the pid; NotIn: none is. */
+			if (found != (p->op == VIGIL_SEL_OP_PID_IN)) {
+				ok = false;
+				break;
+			}
+		}
+		if (ok)
+			mask |= 1U << s;
+	}
+	return mask;
+}
+
+/* The argument at data offset `off` (its bytes, after the length) against an
+ * integer filter; the argument was read into 8 zeroed bytes. */
+static __always_inline int sel_int(const struct vigil_generic_event *e,
+				   const struct vigil_sel_arg *a, __u32 off)
+{
+	/* Unaligned (an argument's bytes start 4 bytes into its slot): the
+	 * verifier allows it where unaligned loads are cheap (x86, arm64). */
+	__u64 x = *(const __u64 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)];
+	__u32 bits = (a->size & 0xF) * 8;
+	bool sgn = a->flags & VIGIL_SEL_F_SIGNED;
+	bool any = false;
+	int v;
+
+	if (bits && bits < 64) {
+		if (sgn)
+			x = (__u64)((__s64)(x << (64 - bits)) >> (64 - bits));
+		else
+			x &= (1ULL << bits) - 1;
+	}
+	for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
+		__u64 lo = a->lo[v], hi = a->hi[v];
+		bool r = false;
+
+		if (v >= a->nvalues)
+			break;
+		switch (a->op) {
+		case VIGIL_SEL_OP_EQ:
+		case VIGIL_SEL_OP_NEQ:
+			r = x == lo;
+			break;
+		case VIGIL_SEL_OP_GT:
+			r = sgn ? (__s64)x > (__s64)lo : x > lo;
+			break;
+		case VIGIL_SEL_OP_LT:
+			r = sgn ? (__s64)x < (__s64)lo : x < lo;
+			break;
+		case VIGIL_SEL_OP_MASK:
+			r = (x & lo) != 0;
+			break;
+		case VIGIL_SEL_OP_IN_RANGE:
+		case VIGIL_SEL_OP_NOT_IN_RANGE:
+			r = sgn ? (__s64)lo <= (__s64)x && (__s64)x <= (__s64)hi : lo <= x && x <= hi;
+			break;
+		}
+		any |= r;
+	}
+	if (a->op == VIGIL_SEL_OP_NEQ || a->op == VIGIL_SEL_OP_NOT_IN_RANGE)
+		return !any;
+	return any;
+}
+
+/* vlen bytes of this CPU's record at data offset `at` equal the pool's value
+ * at word w0. A global function, so the verifier sees `at` as unknown once
+ * here instead of tracking, in every caller's path, the ranges of the lengths
+ * it came from (which multiplied those paths by the 32 exits of this loop,
+ * once per value). */
+__noinline int vigil_sel_words(__u32 at, __u32 w0, __u32 vlen)
+{
+	const struct vigil_generic_event *e;
+	const struct vigil_selectors *sc;
+	__u32 zero = 0, i, rest, words;
+	__u64 x, y;
+
+	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!e || !sc || vlen > VIGIL_SEL_STR_MAX)
+		return 0;
+	words = vlen / 8;
+	VIGIL_OPAQUE(words);
+	/* Whole words first, then the last partial one, masked: the pool
+	 * pads a value with zeros, the record has other bytes after the
+	 * argument's end. */
+	for (i = 0; i < VIGIL_SEL_STR_WORDS; i++) {
+		if (i >= words)
+			break;
+		x = *(const __u64 *)&e->data[VIGIL_MASK(at + i * 8, VIGIL_GENERIC_OFF_MASK)];
+		y = sc->pool[VIGIL_MASK(w0 + i, VIGIL_SEL_POOL_MASK)];
+		if (x != y)
+			return 0;
+	}
+	rest = vlen & 7;
+	if (!rest)
+		return 1;
+	x = *(const __u64 *)&e->data[VIGIL_MASK(at + (vlen & ~7U), VIGIL_GENERIC_OFF_MASK)];
+	y = sc->pool[VIGIL_MASK(w0 + vlen / 8, VIGIL_SEL_POOL_MASK)];
+	return (x & ((1ULL << (rest * 8)) - 1)) == y;
+}
+
+/* The data offset of argument `index`'s slot in this CPU's record (its
+ * length word, then its bytes), or -1. Each slot is a length and its bytes,
+ * padded to 8 (read_arg). */
+__noinline int vigil_sel_slot(__u32 index)
+{
+	const struct vigil_generic_event *e;
+	__u32 zero = 0, off = 0, k;
+	__s32 len;
+
+	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+	if (!e || index >= e->nargs || index >= VIGIL_GENERIC_ARGS_MAX)
+		return -1;
+	VIGIL_OPAQUE(index);
+	for (k = 0; k < VIGIL_GENERIC_ARGS_MAX; k++) {
+		if (k >= index)
+			break;
+		len = *(const __s32 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)];
+		off += (4 + (__u32)(len > 0 ? len : 0) + 7) & ~7U;
+	}
+	return off & VIGIL_GENERIC_OFF_MASK;
+}
+
+static __always_inline int sel_str(const struct vigil_sel_arg *a, __u32 off, __u32 alen)
+{
+	bool any = false;
+	int v;
+
+	for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
+		__u32 vlen = (__u32)a->hi[v], w0 = (__u32)a->lo[v], start = 0;
+
+		if (v >= a->nvalues)
+			break;
+		switch (a->op) {
+		case VIGIL_SEL_OP_STR_EQ:
+		case VIGIL_SEL_OP_STR_NEQ:
+			if (vlen != alen)
+				continue;
+			break;
+		case VIGIL_SEL_OP_PREFIX:
+		case VIGIL_SEL_OP_NOT_PREFIX:
+			/* Tetragon: an empty argument has no prefix or postfix. */
+			if (!alen || vlen > alen)
+				continue;
+			break;
+		case VIGIL_SEL_OP_POSTFIX:
+		case VIGIL_SEL_OP_NOT_POSTFIX:
+			if (!alen || vlen > alen)
+				continue;
+			start = alen - vlen;
+			break;
+		default:
+			continue;
+		}
+		any |= vigil_sel_words(off + start, w0, vlen);
+	}
+	if (a->op == VIGIL_SEL_OP_STR_NEQ || a->op == VIGIL_SEL_OP_NOT_PREFIX ||
+	    a->op == VIGIL_SEL_OP_NOT_POSTFIX)
+		return !any;
+	return any;
+}
+
+/* Filter f of selector s against the arguments in this CPU's record: 1 when
+ * it accepts. An argument that could not be read fails every filter, the Not
+ * operators too (Tetragon's is_arg_ok). */
+__noinline int vigil_sel_arg(__u32 s, __u32 f)
+{
+	const struct vigil_generic_event *e;
+	const struct vigil_selectors *sc;
+	const struct vigil_sel_arg *a;
+	__u32 zero = 0;
+	__s32 len;
+	int off;
+
+	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!e || !sc || s >= VIGIL_SEL_MAX || f >= VIGIL_SEL_ARGS_MAX)
+		return 0;
+	a = &sc->sel[s].args[f];
+	off = vigil_sel_slot(a->index);
+	if (off < 0)
+		return 0;
+	len = *(const __s32 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)];
+	if (len < 0)
+		return 0;
+	if (a->op >= VIGIL_SEL_OP_STR_EQ)
+		return sel_str(a, off + 4, (__u32)len);
+	return sel_int(e, a, off + 4);
+}
+
+/* The first selector whose pids (bit s of `pids`) and argument filters all
+ * accept, or -1: selectors are ORed and the first match wins. */
+__noinline int vigil_sel_choose(__u32 pids)
+{
+	const struct vigil_selectors *sc;
+	__u32 zero = 0, s, f;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc)
+		return -1;
+	for (s = 0; s < VIGIL_SEL_MAX; s++) {
+		const struct vigil_selector *sel = &sc->sel[s];
+		bool ok = true;
+
+		if (s >= sc->nsel)
+			break;
+		if (!((pids >> s) & 1))
+			continue;
+		for (f = 0; f < VIGIL_SEL_ARGS_MAX; f++) {
+			if (f >= sel->nargs)
+				break;
+			if (!vigil_sel_arg(s, f)) {
+				ok = false;
+				break;
+			}
+		}
+		if (ok)
+			return s;
+	}
+	return -1;
+}
+
+/* Runs the actions of selector s on this CPU's record, signals here, before
+ * the program returns; returns whether to post it. The record names the last
+ * action, as Tetragon's do_action() leaves it. */
+__noinline int vigil_sel_actions(__u32 s)
+{
+	const struct vigil_selectors *sc;
+	const struct vigil_selector *sel;
+	struct vigil_generic_event *e;
+	__u32 zero = 0;
+	bool post = true;
+	int i;
+
+	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!e || !sc || s >= VIGIL_SEL_MAX)
+		return 0;
+	sel = &sc->sel[s];
+	for (i = 0; i < VIGIL_SEL_ACTIONS_MAX; i++) {
+		const struct vigil_sel_action *act = &sel->actions[i];
+
+		if (i >= sel->nactions)
+			break;
+		switch (act->action) {
+		case VIGIL_ACTION_NOPOST:
+			post = false;
+			break;
+		case VIGIL_ACTION_SIGKILL:
+			bpf_send_signal(9);	/* SIGKILL */
+			break;
+		case VIGIL_ACTION_SIGNAL:
+			bpf_send_signal(act->arg);
+			break;
+		}
+		e->action = act->action;
+	}
+	return post;
+}
+
+#endif /* VIGIL_LIB_SELECTORS_BPF_H */

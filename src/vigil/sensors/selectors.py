@@ -1,0 +1,279 @@
+"""A hook's selectors, typed, and their compilation into the fixed layout the
+kernel interprets (struct vigil_selectors, bpf/generic/selectors.h).
+
+Tetragon's semantics (the kernel side is bpf/lib/selectors.bpf.h): the values
+of a filter are ORed (for the Not operators ANDed: none may match), the
+filters of a selector ANDed, the selectors of a hook ORed with the first that
+matches winning and running its actions; no selectors means Post.
+
+What cannot be compiled raises ValueError naming the limit or the field, at
+plan time (TracepointHookPlan checks its selectors when it is made).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vigil.wire.records import (
+    SEL_ACTIONS_MAX,
+    SEL_ARGS_MAX,
+    SEL_MAX,
+    SEL_PIDS_MAX,
+    SEL_POOL_WORDS,
+    SEL_STR_MAX,
+    SEL_VALUES_MAX,
+    Action,
+    ArgKind,
+    SelAction,
+    SelArg,
+    Selectors,
+    SelFlag,
+    SelOp,
+    SelPids,
+)
+
+if TYPE_CHECKING:
+    from vigil.sensors.plan import ArgPlan
+
+__all__ = [
+    "TETRAGON_ACTIONS",
+    "ActionPlan",
+    "ArgFilter",
+    "PidFilter",
+    "SelectorPlan",
+    "compile_selectors",
+]
+
+# enum vigil_action -> Tetragon's KprobeAction name, as its events show it.
+TETRAGON_ACTIONS = {
+    Action.POST: "KPROBE_ACTION_POST",
+    Action.NOPOST: "KPROBE_ACTION_NOPOST",
+    Action.SIGKILL: "KPROBE_ACTION_SIGKILL",
+    Action.SIGNAL: "KPROBE_ACTION_SIGNAL",
+}
+
+# Tetragon's spellings of each operator (pkg/selectors/kernel.go, SelectorOp).
+_INT_OPS = {
+    "eq": SelOp.EQ, "Equal": SelOp.EQ,
+    "neq": SelOp.NEQ, "NotEqual": SelOp.NEQ,
+    "gt": SelOp.GT, "GT": SelOp.GT, "GreaterThan": SelOp.GT,
+    "lt": SelOp.LT, "LT": SelOp.LT, "LessThan": SelOp.LT,
+    "mask": SelOp.MASK, "Mask": SelOp.MASK,
+    "InRange": SelOp.IN_RANGE,
+    "NotInRange": SelOp.NOT_IN_RANGE,
+}
+_STR_OPS = {
+    "eq": SelOp.STR_EQ, "Equal": SelOp.STR_EQ,
+    "neq": SelOp.STR_NEQ, "NotEqual": SelOp.STR_NEQ,
+    "prefix": SelOp.PREFIX, "Prefix": SelOp.PREFIX,
+    "notprefix": SelOp.NOT_PREFIX, "NotPrefix": SelOp.NOT_PREFIX,
+    "postfix": SelOp.POSTFIX, "Postfix": SelOp.POSTFIX,
+    "notpostfix": SelOp.NOT_POSTFIX, "NotPostfix": SelOp.NOT_POSTFIX,
+}
+# Tetragon operators this sensor does not evaluate yet.
+_LATER_OPS = frozenset({
+    "In", "NotIn", "InMap", "NotInMap", "SubString", "SubStringIgnCase", "CelExpr",
+    "FileType", "NotFileType", "CapabilitiesGained",
+})
+_PID_OPS = {"In": SelOp.PID_IN, "NotIn": SelOp.PID_NOT_IN}
+_ACTIONS = {"post": Action.POST, "nopost": Action.NOPOST, "sigkill": Action.SIGKILL,
+            "signal": Action.SIGNAL}
+# Tetragon's other actions (kernel.go actionTypeTable): known, not done here yet.
+_LATER_ACTIONS = frozenset({
+    "followfd", "unfollowfd", "override", "copyfd", "geturl", "dnslookup", "tracksock",
+    "untracksock", "notifyenforcer", "cleanupenforcernotification", "set",
+})
+SIGNAL_MAX = 64  # SIGRTMAX: bpf_send_signal refuses what valid_signal() refuses
+_GO_OCTAL = re.compile(r"[+-]?0[0-7_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class PidFilter:
+    """matchPIDs: the process's thread-group id, as the host sees it."""
+
+    operator: str  # "In" or "NotIn"
+    values: tuple[int, ...]
+    follow_forks: bool = False
+    is_namespace_pid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ArgFilter:
+    """matchArgs: `index` is the policy's (the tracepoint field's) index."""
+
+    index: int
+    operator: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPlan:
+    action: str  # "Post", "NoPost", "Sigkill", "Signal" (any case, as Tetragon)
+    arg_sig: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorPlan:
+    pids: tuple[PidFilter, ...] = ()
+    args: tuple[ArgFilter, ...] = ()
+    actions: tuple[ActionPlan, ...] = ()
+
+
+def parse_int(text: str) -> int:
+    """An integer as Go's strconv.ParseInt(text, 0, 64) reads it: 0x, 0o, 0b
+    and a leading 0 for octal, underscores between digits."""
+    t = text.strip()
+    if _GO_OCTAL.fullmatch(t) and t.lstrip("+-") != "0":
+        return int(t.replace("0", "0o", 1), 0)
+    return int(t, 0)
+
+
+def _int_range(arg: ArgPlan) -> tuple[int, int]:
+    bits = 8 * arg.size
+    if arg.signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _int_value(where: str, text: str, arg: ArgPlan) -> int:
+    try:
+        value = parse_int(text)
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not an integer") from None
+    lo, hi = _int_range(arg)
+    if not lo <= value <= hi:
+        raise ValueError(f"{where}: {value} is out of range for the {arg.tetragon_type} "
+                         f"argument at index {arg.index} ({lo}..{hi})")
+    return value & ((1 << 64) - 1)  # two's complement, as the kernel widens it
+
+
+class _Pool:
+    """String values, each zero-padded to 8 bytes, identical ones shared."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.at: dict[bytes, int] = {}
+
+    def add(self, where: str, value: bytes) -> int:
+        if value in self.at:
+            return self.at[value]
+        padded = value + bytes(-len(value) % 8)
+        if len(self.data) + len(padded) > SEL_POOL_WORDS * 8:
+            raise ValueError(f"{where}: the hook's string values take more than "
+                             f"{SEL_POOL_WORDS * 8} bytes")
+        word = len(self.data) // 8
+        self.data += padded
+        self.at[value] = word
+        return word
+
+
+def _compile_pids(where: str, f: PidFilter, out: SelPids) -> None:
+    if f.operator not in _PID_OPS:
+        raise ValueError(f"{where}.operator: {f.operator!r}; matchPIDs takes In or NotIn")
+    if f.follow_forks:
+        raise ValueError(f"{where}.followForks: not supported yet")
+    if f.is_namespace_pid:
+        raise ValueError(f"{where}.isNamespacePID: not supported yet")
+    if not 1 <= len(f.values) <= SEL_VALUES_MAX:
+        raise ValueError(f"{where}.values: {len(f.values)} values; a matchPIDs filter "
+                         f"takes 1 to {SEL_VALUES_MAX}")
+    out.op = _PID_OPS[f.operator]
+    out.nvalues = len(f.values)
+    for i, pid in enumerate(f.values):
+        if not 0 <= pid < 1 << 32:
+            raise ValueError(f"{where}.values[{i}]: {pid} is not a pid (0..{(1 << 32) - 1})")
+        out.values[i] = pid
+
+
+def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
+                 out: SelArg) -> None:
+    pos = next((i for i, a in enumerate(args) if a.index == f.index), None)
+    if pos is None:
+        have = ", ".join(str(a.index) for a in args) or "none"
+        raise ValueError(f"{where}.index: {f.index} names no argument of this hook "
+                         f"(its arguments' indexes: {have})")
+    arg = args[pos]
+    is_str = arg.kind is not ArgKind.INT
+    ops = _STR_OPS if is_str else _INT_OPS
+    if f.operator not in ops:
+        if f.operator in _LATER_OPS:
+            raise ValueError(f"{where}.operator: {f.operator} is not supported yet")
+        other = _INT_OPS if is_str else _STR_OPS
+        if f.operator in other:
+            raise ValueError(f"{where}.operator: {f.operator} does not apply to the "
+                             f"{arg.tetragon_type} argument at index {arg.index}")
+        raise ValueError(f"{where}.operator: unknown operator {f.operator!r}")
+    if not 1 <= len(f.values) <= SEL_VALUES_MAX:
+        raise ValueError(f"{where}.values: {len(f.values)} values; a filter takes 1 to "
+                         f"{SEL_VALUES_MAX}")
+    op = ops[f.operator]
+    out.index, out.op, out.nvalues, out.size = pos, op, len(f.values), arg.size
+    out.flags = SelFlag.SIGNED if (not is_str and arg.signed) else 0
+    for i, text in enumerate(f.values):
+        vwhere = f"{where}.values[{i}]"
+        if is_str:
+            raw = text.encode()
+            if len(raw) > SEL_STR_MAX:
+                raise ValueError(f"{vwhere}: {len(raw)} bytes; a string value is at most "
+                                 f"{SEL_STR_MAX}")
+            out.lo[i], out.hi[i] = pool.add(vwhere, raw), len(raw)
+        elif op in (SelOp.IN_RANGE, SelOp.NOT_IN_RANGE):
+            parts = text.split(":")
+            if len(parts) != 2:
+                raise ValueError(f"{vwhere}: {text!r}; a range is 'min:max'")
+            lo = _int_value(vwhere, parts[0], arg)
+            hi = _int_value(vwhere, parts[1], arg)
+            if _signed(lo, arg) > _signed(hi, arg):
+                raise ValueError(f"{vwhere}: {text!r} is empty: min is above max")
+            out.lo[i], out.hi[i] = lo, hi
+        else:
+            out.lo[i] = _int_value(vwhere, text, arg)
+
+
+def _signed(value: int, arg: ArgPlan) -> int:
+    return value - (1 << 64) if arg.signed and value >= 1 << 63 else value
+
+
+def _compile_action(where: str, a: ActionPlan, out: SelAction) -> None:
+    name = a.action.lower()
+    if name not in _ACTIONS:
+        if name in _LATER_ACTIONS:
+            raise ValueError(f"{where}.action: {a.action} is not supported yet")
+        raise ValueError(f"{where}.action: unknown action {a.action!r}")
+    out.action = _ACTIONS[name]
+    if out.action == Action.SIGNAL:
+        if not 1 <= a.arg_sig <= SIGNAL_MAX:
+            raise ValueError(f"{where}.argSig: {a.arg_sig}; Signal needs a signal number "
+                             f"1..{SIGNAL_MAX}")
+        out.arg = a.arg_sig
+
+
+def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]) -> bytes:
+    """The value of the hook's vigil_selectors map."""
+    if len(selectors) > SEL_MAX:
+        raise ValueError(f"{len(selectors)} selectors; a hook takes at most {SEL_MAX}")
+    rec = Selectors()
+    rec.nsel = len(selectors)
+    pool = _Pool()
+    for s, sel in enumerate(selectors):
+        where = f"selectors[{s}]"
+        out = rec.sel[s]
+        for name, items, limit in (("matchPIDs", sel.pids, SEL_PIDS_MAX),
+                                   ("matchArgs", sel.args, SEL_ARGS_MAX),
+                                   ("matchActions", sel.actions, SEL_ACTIONS_MAX)):
+            if len(items) > limit:
+                raise ValueError(f"{where}.{name}: {len(items)} entries; a selector "
+                                 f"takes at most {limit}")
+        out.npids, out.nargs, out.nactions = len(sel.pids), len(sel.args), len(sel.actions)
+        for i, pf in enumerate(sel.pids):
+            _compile_pids(f"{where}.matchPIDs[{i}]", pf, out.pids[i])
+        for i, af in enumerate(sel.args):
+            _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i])
+        for i, act in enumerate(sel.actions):
+            _compile_action(f"{where}.matchActions[{i}]", act, out.actions[i])
+    ctypes.memmove(ctypes.addressof(rec.pool), bytes(pool.data), len(pool.data))
+    return bytes(rec)
