@@ -900,7 +900,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--timeout",
         type=float,
-        default=float(env.get("VM_TIMEOUT", "900")),
+        default=float(env.get("VM_TIMEOUT", "1800")),
         help="seconds per kernel, boot + tests (default 900)",
     )
     ap.add_argument("--cpus", type=int, default=int(env.get("VM_CPUS", "1")))
