@@ -200,8 +200,6 @@ def test_a_format_without_print_fmt_and_with_header_page_spacing() -> None:
     (HEADER + "\tfield:x;\toffset:8;\tsize:4;\tsigned:0;\n",
      "<format>:7: field declaration 'x' has no type and name; expected a C declaration "
      "such as 'int pid' or 'char comm[16]'"),
-    (HEADER + "\tfield:int common_pid;\toffset:8;\tsize:4;\tsigned:1;\n",
-     "<format>:7: field 'common_pid' again (first on line 5)"),
     (HEADER + "\tfield:int m[2][3];\toffset:8;\tsize:24;\tsigned:1;\n",
      "<format>:7: field 'm' is a multi-dimensional array; expected one length"),
     (HEADER + "\tfield:int m[2+1];\toffset:8;\tsize:12;\tsigned:1;\n",
@@ -503,3 +501,12 @@ def test_field_like_noise_after_a_header_parses_or_raises_value_error(body: str)
         assert re.match(r"t:\d+: ", str(e)), str(e)
         return
     tracepoint_args(fmt)
+
+
+def test_a_repeated_field_name_is_kept_at_both_positions() -> None:
+    """5.10's regmap/regcache_sync declares `type` twice; positions count."""
+    fmt = parse_format(HEADER + "\tfield:int type;\toffset:8;\tsize:4;\tsigned:1;\n"
+                       "\tfield:int type;\toffset:12;\tsize:4;\tsigned:1;\n")
+    types = [f for f in fmt.fields if f.name == "type"]
+    assert [f.offset for f in types] == [8, 12]
+    assert fmt.field("type").offset == 8

@@ -164,6 +164,7 @@ class TracepointFormat:
         return tuple(f for f in self.fields if not f.is_common)
 
     def field(self, name: str) -> FormatField:
+        """The first field of that name (a few kernels repeat one)."""
         for f in self.fields:
             if f.name == name:
                 return f
@@ -280,7 +281,6 @@ def parse_format(text: str, system: str = "", *, source: str = "<format>") -> Tr
     event_id = int(header(1, "ID", "[0-9]{1,10}", "'ID: <number>'"))
     header(2, "format", "", "'format:'")
     fields: list[FormatField] = []
-    seen: dict[str, int] = {}
     print_fmt = None
     for i in range(3, len(lines)):
         line, lineno = lines[i], i + 1
@@ -292,13 +292,10 @@ def parse_format(text: str, system: str = "", *, source: str = "<format>") -> Tr
             rest = [stripped[len("print fmt:") :], *lines[i + 1 :]]
             print_fmt = "\n".join(rest).strip()
             break
-        field = parse_field_line(line, lineno, source)
-        if field.name in seen:
-            raise ValueError(
-                f"{source}:{lineno}: field {field.name!r} again (first on line {seen[field.name]})"
-            )
-        seen[field.name] = lineno
-        fields.append(field)
+        # A name may come twice: 5.10's regmap/regcache_sync declares `type`
+        # twice. Policies name fields by position, as Tetragon does, so both
+        # are kept; field(name) gives the first.
+        fields.append(parse_field_line(line, lineno, source))
     return TracepointFormat(system, name, event_id, tuple(fields), print_fmt)
 
 
