@@ -199,11 +199,9 @@ def _array_len(dim: str, element: str, size: int, where: str) -> int | None:
     # A sum of numbers: 5.10's smbus/smbus_reply has `u8 buf[32 + 2]`.
     if re.fullmatch(r"[0-9]{1,10}(\s*\+\s*[0-9]{1,10}){1,4}", dim):
         return sum(int(part) for part in dim.split("+"))
-    if not _IDENT.match(dim):
-        raise ValueError(
-            f"{where}: array length {dim!r} is neither a number, a sum of numbers "
-            "nor a macro name"
-        )
+    # Anything else (a macro, `sizeof(struct sockaddr_in6)` on 5.10's
+    # tcp/tcp_probe): the length follows from the field's size when the
+    # element's size is known.
     each = _KNOWN_SIZES.get(element)
     return size // each if each and size % each == 0 else None
 
