@@ -9,51 +9,21 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
 
-from vigil.encode.tetragon import JsonEncoder, RenderOptions
-from vigil.events.model import Arg, Event, TracepointEvent
+from vigil.events.model import Arg, TracepointEvent
 from vigil.kernel.tracefs_format import FormatField, read_format
-from vigil.runtime import Runtime, RuntimeConfig
+from vigil.runtime import Runtime
 from vigil.sensors.plan import ArgPlan, TracepointHookPlan
 from vigil.wire.records import ArgKind
 
+from .runtime_sink import Collect
 from .vigil_runner import EVENT_TIMEOUT
 
 pytestmark = pytest.mark.needs("tracepoint", "ringbuf")
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.lines: list[bytes] = []
-        self.json = JsonEncoder(RenderOptions(node_name="test"))
-
-    def encode(self, ev: Event) -> bytes:
-        self.events.append(ev)
-        line = self.json.encode(ev)
-        self.lines.append(line)
-        return line
-
-    def write(self, line: bytes) -> None: ...
-    def flush(self) -> None: ...
-    def close(self) -> None: ...
-    def reopen(self) -> None: ...
-    def loss_counts(self) -> dict[str, int]:
-        return {}
-
-
-@pytest.fixture
-def runtime() -> Iterator[tuple[Runtime, Collect]]:
-    sink = Collect()
-    rt = Runtime(RuntimeConfig(node_name="test"), sink, sink.encode)
-    rt.start()
-    with rt:
-        yield rt, sink
 
 
 # How wide Tetragon reads each integer type, whatever the field's size (a

@@ -10,19 +10,19 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from vigil.bpf_objects import object_path
-from vigil.events.model import Event
 from vigil.libbpf import Link, Object, open_object
-from vigil.runtime import Runtime, RuntimeConfig
+from vigil.runtime import Runtime
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
 from vigil.wire.records import MsgHeader, Op, ProcKey
 
+from .runtime_sink import Collect
 from .vigil_runner import EVENT_TIMEOUT
 
 pytestmark = pytest.mark.needs("tracepoint", "raw_tracepoint", "ringbuf")
@@ -74,31 +74,6 @@ class SharedMapsProbe(Sensor):
         if self.obj is not None:
             self.obj.close()
             self.obj = None
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def encode(self, ev: Event) -> bytes:
-        self.events.append(ev)
-        return b""
-
-    def write(self, line: bytes) -> None: ...
-    def flush(self) -> None: ...
-    def close(self) -> None: ...
-    def reopen(self) -> None: ...
-    def loss_counts(self) -> dict[str, int]:
-        return {}
-
-
-@pytest.fixture
-def runtime() -> Iterator[tuple[Runtime, Collect]]:
-    sink = Collect()
-    rt = Runtime(RuntimeConfig(node_name="test"), sink, sink.encode)
-    rt.start()
-    with rt:
-        yield rt, sink
 
 
 def step_until(rt: Runtime, done: object, what: str) -> None:
