@@ -25,6 +25,8 @@ struct vigil_sel_arg *abi_sel_arg;
 struct vigil_sel_action *abi_sel_action;
 struct vigil_selector *abi_selector;
 struct vigil_selectors *abi_selectors;
+struct vigil_bin_key *abi_bin_key;
+struct vigil_rate_key *abi_rate_key;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -33,6 +35,8 @@ enum vigil_arg_kind abi_arg_kind;
 enum vigil_action abi_action;
 enum vigil_sel_op abi_sel_op;
 enum vigil_sel_flag abi_sel_flag;
+enum vigil_sel_pid_flag abi_sel_pid_flag;
+enum vigil_sel_rate_scope abi_sel_rate_scope;
 
 enum vigil_abi_sizes {
 	VIGIL_ABI_PART_MAX = VIGIL_PART_MAX,
@@ -48,6 +52,9 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_SEL_ACTIONS_MAX = VIGIL_SEL_ACTIONS_MAX,
 	VIGIL_ABI_SEL_STR_MAX = VIGIL_SEL_STR_MAX,
 	VIGIL_ABI_SEL_POOL_WORDS = VIGIL_SEL_POOL_WORDS,
+	VIGIL_ABI_BIN_PATH_MAX = VIGIL_BIN_PATH_MAX,
+	VIGIL_ABI_MATCH_BITS = VIGIL_MATCH_BITS,
+	VIGIL_ABI_RATE_ARG_BYTES = VIGIL_RATE_ARG_BYTES,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

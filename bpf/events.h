@@ -105,6 +105,36 @@ struct vigil_exec_identity {
 	struct vigil_proc_key parent;
 	__u32 flags;
 	__u32 pad;
+	/* Match bits, one per matchBinaries filter or followForks pid filter
+	 * of the loaded policies (user space allocates them: sensors/match_bits.py).
+	 * `bin`: the filters the file this process executes matches, set at exec
+	 * from the binary maps (process.bpf.c, vigil_exec_bin) and copied at fork.
+	 * `follow`: bits inherited from the parent at fork and kept across exec:
+	 * followChildren filters its ancestors matched, followForks pids among
+	 * its ancestors. A selector tests bin | follow. */
+	__u64 bin;
+	__u64 follow;
+};
+
+/* Match bits user space found for a process already running when a policy
+ * was added (the value of vigil_match_seed, keyed by the process's identity
+ * so it never applies to a later image of the same pid). */
+struct vigil_match_bits {
+	__u64 bin;
+	__u64 follow;
+};
+
+/* A binary path as the binary maps key it: an exact path with `len` its
+ * length in bytes; for the LPM tries, `len` is the prefix length in bits and
+ * `path` the path (prefix trie) or the path reversed (postfix trie). Longer
+ * paths are matched on their first (prefix) or last (postfix) bytes and never
+ * exactly. Tetragon's BINARY_PATH_MAX_LEN is 256 as well. */
+#define VIGIL_BIN_PATH_MAX 256
+#define VIGIL_MATCH_BITS 64		/* bits of bin and follow */
+
+struct vigil_bin_key {
+	__u32 len;
+	char path[VIGIL_BIN_PATH_MAX];
 };
 
 struct vigil_creds {

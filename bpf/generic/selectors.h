@@ -58,10 +58,18 @@ enum vigil_sel_flag {
 	VIGIL_SEL_F_SIGNED = 1 << 0,	/* sign-extend from `size` bytes, compare signed */
 };
 
+/* A matchPIDs filter's flags. */
+enum vigil_sel_pid_flag {
+	/* followForks: the descendants of the pids match too, through match
+	 * bit `bit` of their exec identity's `follow` (inherited at fork). */
+	VIGIL_SEL_PID_F_FOLLOW = 1 << 0,
+};
+
 struct vigil_sel_pids {
 	__u8 op;			/* VIGIL_SEL_OP_PID_IN or _NOT_IN */
 	__u8 nvalues;
-	__u16 pad;
+	__u8 flags;			/* enum vigil_sel_pid_flag */
+	__u8 bit;			/* the followForks match bit */
 	__u32 values[VIGIL_SEL_VALUES_MAX];	/* thread-group ids, as the host sees them */
 };
 
@@ -76,9 +84,29 @@ struct vigil_sel_arg {
 	__u64 hi[VIGIL_SEL_VALUES_MAX];
 };
 
+/* rateLimitScope: whose events one rate limit counts (Tetragon's numbers). */
+enum vigil_sel_rate_scope {
+	VIGIL_SEL_RATE_THREAD = 0,
+	VIGIL_SEL_RATE_PROCESS = 1,
+	VIGIL_SEL_RATE_GLOBAL = 2,
+};
+
 struct vigil_sel_action {
 	__u32 action;			/* enum vigil_action */
 	__u32 arg;			/* Signal: the signal number */
+	__u32 rate_ms;			/* Post: at most one event per this many ms per key; 0: no limit */
+	__u32 rate_scope;		/* enum vigil_sel_rate_scope */
+};
+
+/* The key of a hook's rate limits: the selector, the scope's id, and the
+ * first bytes of each argument (its length word, then its bytes, zero past
+ * its end), as Tetragon's ratelimit_key keeps 40 bytes per argument. */
+#define VIGIL_RATE_ARG_BYTES 40
+struct vigil_rate_key {
+	__u32 sel;
+	__u32 pad;
+	__u64 scope_id;			/* tid, tgid or 0 */
+	__u8 data[VIGIL_GENERIC_ARGS_MAX * VIGIL_RATE_ARG_BYTES];
 };
 
 struct vigil_selector {
@@ -89,6 +117,12 @@ struct vigil_selector {
 	struct vigil_sel_pids pids[VIGIL_SEL_PIDS_MAX];
 	struct vigil_sel_arg args[VIGIL_SEL_ARGS_MAX];
 	struct vigil_sel_action actions[VIGIL_SEL_ACTIONS_MAX];
+	/* matchBinaries: the process's exec identity's bin | follow must have
+	 * every bit of bin_set and none of bin_clear (In, Prefix, Postfix set a
+	 * bit; their Not forms clear one). A process the exec map does not know
+	 * fails both. */
+	__u64 bin_set;
+	__u64 bin_clear;
 };
 
 /* The value of a hook's vigil_selectors map (one entry). */

@@ -51,16 +51,47 @@ struct {
 	__type(value, struct vigil_selectors);
 } vigil_selectors SEC(".maps");
 
-/* Bit s set: selector s's matchPIDs all accept process `tgid`. */
+/* The hook's rate limits (rateLimit on Post): when each key last posted,
+ * in bpf_ktime_get_ns(). Sized by user space before load: 1 entry when no
+ * selector limits its rate. LRU: under pressure the oldest key is forgotten,
+ * which lets an event through rather than losing one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct vigil_rate_key);
+	__type(value, __u64);
+} vigil_rate_limits SEC(".maps");
+
+/* The rate limit key is built here (216 bytes: too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_rate_key);
+} vigil_rate_heap SEC(".maps");
+
+/* Bit s set: selector s's process filters (matchPIDs, matchBinaries) all
+ * accept process `tgid`. Match bits (followForks, matchBinaries) come from
+ * the process's exec identity, looked up once. */
 __noinline __u32 vigil_sel_pids(__u32 tgid)
 {
+	const struct vigil_exec_identity *id;
 	const struct vigil_selectors *sc;
 	__u32 mask = 0, zero = 0;
+	__u64 bits;
 	int s, f, v;
 
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
 	if (!sc)
 		return 0;
+	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
+	if (id) {
+		struct vigil_match_bits b = match_bits(id);
+
+		bits = b.bin | b.follow;
+	} else {
+		bits = 0;
+	}
 	for (s = 0; s < VIGIL_SEL_MAX; s++) {
 		const struct vigil_selector *sel = &sc->sel[s];
 		bool ok = true;
@@ -78,12 +109,17 @@ __noinline __u32 vigil_sel_pids(__u32 tgid)
 					break;
 				found |= p->values[v] == tgid;
 			}
+			/* followForks: a descendant of one of the pids. */
+			if (p->flags & VIGIL_SEL_PID_F_FOLLOW)
+				found |= (bits >> (p->bit & (VIGIL_MATCH_BITS - 1))) & 1;
 			/* In: one value is the pid; NotIn: none is. */
 			if (found != (p->op == VIGIL_SEL_OP_PID_IN)) {
 				ok = false;
 				break;
 			}
 		}
+		if (ok && (sel->bin_set | sel->bin_clear))
+			ok = id && (bits & sel->bin_set) == sel->bin_set && !(bits & sel->bin_clear);
 		if (ok)
 			mask |= 1U << s;
 	}
@@ -299,6 +335,52 @@ __noinline int vigil_sel_choose(__u32 pids)
 	return -1;
 }
 
+/* Whether action i of selector s (a Post with a rateLimit) must not post
+ * this CPU's record: its key posted less than rate_ms ago. Otherwise the key
+ * is stamped now and the record goes out. */
+__noinline int vigil_sel_rate_limited(__u32 s, __u32 i)
+{
+	const struct vigil_generic_event *e;
+	const struct vigil_selectors *sc;
+	const struct vigil_sel_action *act;
+	struct vigil_rate_key *key;
+	__u32 zero = 0, off = 0, at, k, n;
+	__u64 now, pid_tgid, *last;
+	__s32 len;
+
+	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	key = bpf_map_lookup_elem(&vigil_rate_heap, &zero);
+	if (!e || !sc || !key || s >= VIGIL_SEL_MAX || i >= VIGIL_SEL_ACTIONS_MAX)
+		return 0;
+	act = &sc->sel[s].actions[i];
+	__builtin_memset(key, 0, sizeof(*key));
+	key->sel = s;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (act->rate_scope == VIGIL_SEL_RATE_THREAD)
+		key->scope_id = (__u32)pid_tgid;
+	else if (act->rate_scope == VIGIL_SEL_RATE_PROCESS)
+		key->scope_id = pid_tgid >> 32;
+	for (k = 0; k < VIGIL_GENERIC_ARGS_MAX; k++) {
+		if (k >= e->nargs)
+			break;
+		at = off;
+		len = *(const __s32 *)&e->data[VIGIL_MASK(at, VIGIL_GENERIC_OFF_MASK)];
+		n = 4 + (__u32)(len > 0 ? len : 0);
+		off += (n + 7) & ~7U;
+		if (n > VIGIL_RATE_ARG_BYTES)
+			n = VIGIL_RATE_ARG_BYTES;
+		bpf_probe_read_kernel(&key->data[k * VIGIL_RATE_ARG_BYTES], n,
+				      &e->data[VIGIL_MASK(at, VIGIL_GENERIC_OFF_MASK)]);
+	}
+	now = bpf_ktime_get_ns();
+	last = bpf_map_lookup_elem(&vigil_rate_limits, key);
+	if (last && now - *last < (__u64)act->rate_ms * 1000000)
+		return 1;
+	bpf_map_update_elem(&vigil_rate_limits, key, &now, BPF_ANY);
+	return 0;
+}
+
 /* Runs the actions of selector s on this CPU's record, signals here, before
  * the program returns; returns whether to post it. The record names the last
  * action, as Tetragon's do_action() leaves it. */
@@ -322,6 +404,10 @@ __noinline int vigil_sel_actions(__u32 s)
 		if (i >= sel->nactions)
 			break;
 		switch (act->action) {
+		case VIGIL_ACTION_POST:
+			if (act->rate_ms && vigil_sel_rate_limited(s, i))
+				post = false;
+			break;
 		case VIGIL_ACTION_NOPOST:
 			post = false;
 			break;

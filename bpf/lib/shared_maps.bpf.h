@@ -24,6 +24,19 @@ struct {
 	__type(value, struct vigil_exec_identity);
 } vigil_execve_map SEC(".maps");
 
+/* Match bits of processes that were running when a policy was added, keyed
+ * by their identity. Written by user space (sensors/match_bits.py), which
+ * never writes the exec map after start; read by every program through
+ * match_bits(); deleted by the process sensor at exit. Sized by user space
+ * like the exec map; entries are allocated only as they are added. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_proc_key);
+	__type(value, struct vigil_match_bits);
+} vigil_match_seed SEC(".maps");
+
 /* Records for user space, written by every program, read by the agent's
  * batch reader. Size set by user space before load (--ringbuf-size-mb). */
 struct {
@@ -43,6 +56,19 @@ static __always_inline __u64 ringbuf_flags(void)
 		return 0;
 	return bpf_ringbuf_query(&vigil_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* A process's match bits: its identity's and any user space seeded for it. */
+static __always_inline struct vigil_match_bits match_bits(const struct vigil_exec_identity *id)
+{
+	struct vigil_match_bits b = { .bin = id->bin, .follow = id->follow }, *seed;
+
+	seed = bpf_map_lookup_elem(&vigil_match_seed, &id->key);
+	if (seed) {
+		b.bin |= seed->bin;
+		b.follow |= seed->follow;
+	}
+	return b;
 }
 
 #endif

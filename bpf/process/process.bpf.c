@@ -44,6 +44,69 @@ struct {
 	__type(value, struct vigil_path_buf);
 } vigil_path_heap SEC(".maps");
 
+/*
+ * matchBinaries and followForks, kept per process as match bits (events.h,
+ * struct vigil_exec_identity): the filters' paths are looked up once, at
+ * exec, instead of at every hook, and a hook tests two masks. User space
+ * (sensors/match_bits.py) owns the bits and writes these maps; sized here,
+ * allocated only as entries are added.
+ */
+
+/* Exact binary paths (In, NotIn) -> the bits of the filters naming them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_bin_key);
+	__type(value, __u64);
+} vigil_bin_exact SEC(".maps");
+
+/* Path prefixes (Prefix, NotPrefix) -> the bits of every filter naming
+ * that prefix or a shorter one of it (a trie gives the longest match only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_bin_key);
+	__type(value, __u64);
+} vigil_bin_prefix SEC(".maps");
+
+/* Reversed path suffixes (Postfix, NotPostfix) -> bits, as vigil_bin_prefix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_bin_key);
+	__type(value, __u64);
+} vigil_bin_postfix SEC(".maps");
+
+/* Pids of followForks filters -> their bits, given at fork to a new process
+ * with that pid (so a pid that appears after the policy is followed too). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, __u64);
+} vigil_follow_pids SEC(".maps");
+
+/* [0]: the bits of followChildren filters, which an exec adds to `follow`
+ * when its binary matches (written by user space, read at exec). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} vigil_follow_children SEC(".maps");
+
+/* Scratch for the binary maps' keys (written and read here only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_bin_key);
+} vigil_bin_heap SEC(".maps");
+
 static __always_inline void parent_of(struct task_struct *task, __u32 own_tgid,
 				      struct vigil_proc_key *parent, __u32 *flags)
 {
@@ -96,15 +159,26 @@ static __always_inline bool dentry_unlinked(struct dentry *dentry)
 	return BPF_CORE_READ(dentry, d_hash.pprev) == NULL;
 }
 
-/* Stores the process's identity in the exec map and sends the record. */
-static __always_inline void exec_submit(struct vigil_exec_event *e)
+/* Stores the process's identity in the exec map and sends the record.
+ * `bin`: the match bits of the file executed. The follow bits the process
+ * had (from its fork) stay, and followChildren filters it matches now add
+ * theirs. */
+static __always_inline void exec_submit(struct vigil_exec_event *e, __u64 bin)
 {
-	struct vigil_exec_identity id = {};
-	__u32 tgid = e->key.pid, size;
+	struct vigil_exec_identity id = {}, *old;
+	__u32 tgid = e->key.pid, size, zero = 0;
+	__u64 *children;
 
 	id.key = e->key;
 	id.parent = e->parent;
 	id.flags = e->flags;
+	id.bin = bin;
+	old = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
+	if (old)
+		id.follow = match_bits(old).follow;
+	children = bpf_map_lookup_elem(&vigil_follow_children, &zero);
+	if (children)
+		id.follow |= bin & *children;
 	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
 		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
 
@@ -129,11 +203,13 @@ static __always_inline void exec_submit(struct vigil_exec_event *e)
 enum vigil_exec_stage {
 	VIGIL_EXEC_STAGE_CWD = 0,
 	VIGIL_EXEC_STAGE_EXE = 1,
+	VIGIL_EXEC_STAGE_BIN = 2,
 	VIGIL_EXEC_STAGES,
 };
 
 int vigil_exec_cwd(void *ctx);
 int vigil_exec_exe(void *ctx);
+int vigil_exec_bin(void *ctx);
 
 /* The chain's later stages (filled by libbpf at load, read by tail calls).
  * Sizes, not BTF types: the kernel takes no BTF for a prog array's key. */
@@ -146,6 +222,7 @@ struct {
 	.values = {
 		[VIGIL_EXEC_STAGE_CWD] = (void *)&vigil_exec_cwd,
 		[VIGIL_EXEC_STAGE_EXE] = (void *)&vigil_exec_exe,
+		[VIGIL_EXEC_STAGE_BIN] = (void *)&vigil_exec_bin,
 	},
 };
 
@@ -155,7 +232,7 @@ static __always_inline void exec_next(void *ctx, struct vigil_exec_event *e, __u
 {
 	bpf_tail_call(ctx, &vigil_exec_stages, stage);
 	stat_inc(VIGIL_STAT_TAIL_CALL_FAILED);
-	exec_submit(e);
+	exec_submit(e, 0);
 }
 
 static __always_inline int exec_heaps(struct vigil_exec_event **e, struct vigil_path_buf **pb)
@@ -228,7 +305,58 @@ int vigil_exec_exe(void *ctx)
 		stat_inc(VIGIL_STAT_EXE_READ_ERROR);
 	}
 	e->flags = flags;
-	exec_submit(e);
+	exec_next(ctx, e, VIGIL_EXEC_STAGE_BIN);
+	return 0;
+}
+
+static __always_inline __u64 bin_bits(void *map, struct vigil_bin_key *k)
+{
+	__u64 *bits = bpf_map_lookup_elem(map, k);
+
+	return bits ? *bits : 0;
+}
+
+/* The last stage: the executed file's path (the record's exe part) against
+ * the binary maps, then the identity and the record go out. */
+SEC("tp")
+int vigil_exec_bin(void *ctx)
+{
+	__u32 zero = 0, at, len, n, i;
+	struct vigil_exec_event *e;
+	struct vigil_bin_key *k;
+	__u64 bin = 0;
+	char *path;
+
+	e = bpf_map_lookup_elem(&vigil_exec_heap, &zero);
+	k = bpf_map_lookup_elem(&vigil_bin_heap, &zero);
+	if (!e || !k) {
+		stat_inc(VIGIL_STAT_HEAP_MISSING);
+		return 0;
+	}
+	len = e->exe_len;
+	if (!len || len > VIGIL_EXE_MAX)
+		goto out;
+	at = e->filename_len + e->args_len + e->cwd_len;
+	path = data_at(e, at);
+	n = len < VIGIL_BIN_PATH_MAX ? len : VIGIL_BIN_PATH_MAX;
+	__builtin_memset(k, 0, sizeof(*k));
+	if (bpf_probe_read_kernel(k->path, n, path))
+		goto out;
+	if (len <= VIGIL_BIN_PATH_MAX) {
+		k->len = len;
+		bin |= bin_bits(&vigil_bin_exact, k);
+	}
+	k->len = n * 8;
+	bin |= bin_bits(&vigil_bin_prefix, k);
+	/* The last n bytes, reversed: a suffix becomes a prefix. */
+	for (i = 0; i < VIGIL_BIN_PATH_MAX; i++) {
+		if (i >= n)
+			break;
+		k->path[i] = e->data[(at + len - 1 - i) & VIGIL_DATA_OFF_MASK];
+	}
+	bin |= bin_bits(&vigil_bin_postfix, k);
+out:
+	exec_submit(e, bin);
 	return 0;
 }
 
@@ -315,6 +443,8 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	struct vigil_exec_identity id = {}, *pid;
 	struct vigil_clone_event *e;
+	struct vigil_match_bits bits;
+	__u64 *follow;
 
 	if (BPF_CORE_READ(child, pid) != tgid)
 		return 0;
@@ -325,10 +455,17 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	pid = bpf_map_lookup_elem(&vigil_execve_map, &ptgid);
 	if (pid) {
 		id.parent = pid->key;
+		/* Until it execs, the child runs its parent's binary. */
+		bits = match_bits(pid);
+		id.bin = bits.bin;
+		id.follow = bits.follow;
 	} else {
 		id.parent.pid = ptgid;
 		id.flags |= VIGIL_F_NO_PARENT;
 	}
+	follow = bpf_map_lookup_elem(&vigil_follow_pids, &tgid);
+	if (follow)
+		id.follow |= *follow;
 	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
 		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
 
@@ -363,6 +500,9 @@ int vigil_exit(void *ctx)
 	if (!exit_is_group_dead(ctx, task))
 		return 0;
 
+	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
+	if (id)
+		bpf_map_delete_elem(&vigil_match_seed, &id->key);
 	e = bpf_ringbuf_reserve(&vigil_events, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(VIGIL_STAT_RINGBUF_FULL_EXIT);
@@ -373,7 +513,6 @@ int vigil_exit(void *ctx)
 	e->hdr.op = VIGIL_OP_EXIT;
 	e->hdr.size = sizeof(*e);
 	e->hdr.ktime = bpf_ktime_get_ns();
-	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
 	if (id) {
 		e->key = id->key;
 		e->parent = id->parent;

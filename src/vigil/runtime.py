@@ -31,6 +31,7 @@ from vigil.process.clock import Clock
 from vigil.process.procfs import still_running, walk_proc
 from vigil.sensors.base import Sensor, SharedMaps
 from vigil.sensors.generic_tracepoint import TracepointSensor
+from vigil.sensors.match_bits import BIN_MAPS, MatchBits
 from vigil.sensors.plan import TracepointHookPlan
 from vigil.sensors.process import ProcessSensor
 
@@ -73,6 +74,7 @@ class Runtime(Closable):
         self.tick_hooks: list[Callable[[Runtime], None]] = []
         self._ring: RingBuffer | None = None
         self._shared: SharedMaps | None = None
+        self._match: MatchBits | None = None
         self._next_tick = self._next_sweep = 0.0
         self._next_hook = 1
 
@@ -90,6 +92,9 @@ class Runtime(Closable):
             _, self.seed_failed = self.base.seed(entries)
             self.procfs_entries = len(entries)
             self._shared = self.base.shared_maps()
+            maps = self.base.obj.maps
+            self._match = MatchBits({name: maps[name] for name in (
+                *BIN_MAPS, "vigil_execve_map", "vigil_match_seed")}, self.cache)
             self._ring = RingBuffer(self.base.obj.maps["vigil_events"])
         except BaseException:
             self.close()
@@ -132,14 +137,23 @@ class Runtime(Closable):
 
     def add_tracepoint(self, plan: TracepointHookPlan) -> TracepointSensor:
         """Start one policy tracepoint hook; its events flow from now on."""
+        if self._match is None:
+            raise RuntimeError("add_tracepoint() before start()")
         hook_id = self._next_hook
         self._next_hook += 1
-        sensor = TracepointSensor(plan, hook_id)
+        wants = plan.match_wants()
+        if wants:
+            # The cache must know every process the kernel has told of, so
+            # the processes running now are seeded with their bits.
+            self.step(0)
+        bits = self._match.add(wants) if wants else []
+        sensor = TracepointSensor(plan, hook_id, bits)
         self.agent.add_hook(hook_id, plan)
         try:
             self.add_sensor(sensor, {})
         except BaseException:
             self.agent.remove_hook(hook_id)
+            self._match.remove(bits)
             raise
         return sensor
 
@@ -149,6 +163,8 @@ class Runtime(Closable):
             self.remove_sensor(sensor.name)
         finally:
             self.agent.remove_hook(sensor.hook_id)
+            if self._match is not None:
+                self._match.remove(sensor.match_bits)
 
     def step(self, timeout_ms: int) -> None:
         """Wait up to timeout_ms for records, handle every one there is, and
@@ -191,4 +207,5 @@ class Runtime(Closable):
             self._ring.close()
             self._ring = None
         self._shared = None
+        self._match = None
         self.base.close()

@@ -104,7 +104,6 @@ def test_a_few_reports_exactly() -> None:
         "21:13: spec.tracepoints[0].args[0].type: syscall64 is not supported yet (issue 8)",
         "25:19: spec.tracepoints[0].selectors[0].matchArgs[0].operator: InMap is not supported "
         "yet (issue 8)",
-        "28:7: spec.tracepoints[0].selectors[0].matchBinaries: not supported yet (issue 8)",
         "33:17: spec.tracepoints[0].selectors[0].matchActions[0].action: NotifyEnforcer is not "
         "supported yet (issue 9)",
         "34:9: spec.tracepoints[0].selectors[0].matchActions[0].argError: not supported yet "

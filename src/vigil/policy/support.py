@@ -35,9 +35,9 @@ _INTEGERS = ("int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint
 WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
 
 # Fields implemented: the generic tracepoint sensor so far (issue 8): a
-# tracepoint's arguments read, selectors on pids and arguments evaluated in the
-# kernel, Post/NoPost/Sigkill/Signal. Lists, raw tracepoints, the other
-# selectors and rate limits are the rest of issue 8.
+# tracepoint's arguments read; selectors on pids (followForks too), binaries
+# (followChildren too) and arguments evaluated in the kernel; Post (with
+# rateLimit)/NoPost/Sigkill/Signal.
 SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "kind",
     "spec",
@@ -45,10 +45,12 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args")),
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label")),
     f"{_TP}.selectors",
-    *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions")),
+    *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions", "matchBinaries")),
     *(f"{_SEL}.matchArgs[].{f}" for f in ("index", "operator", "values")),
-    *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values")),
-    *(f"{_SEL}.matchActions[].{f}" for f in ("action", "argSig")),
+    *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values", "followForks")),
+    *(f"{_SEL}.matchBinaries[].{f}" for f in ("operator", "values", "followChildren")),
+    *(f"{_SEL}.matchActions[].{f}" for f in ("action", "argSig", "rateLimit",
+                                             "rateLimitScope")),
     "spec.options",
     *(f"spec.options[].{f}" for f in ("name", "value")),
 })
@@ -72,11 +74,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
 PLANNED: Mapping[str, str] = {
     "kind=TracingPolicyNamespaced": "issue 10",
     f"{_SEL}": "issue 8",
-    f"{_SEL}.matchPIDs[].followForks": "issue 8",
     f"{_SEL}.matchPIDs[].isNamespacePID": "issue 8",
     f"{_SEL}.matchArgs[].args": "issue 8",
-    f"{_SEL}.matchActions[].rateLimit": "issue 8",
-    f"{_SEL}.matchActions[].rateLimitScope": "issue 8",
     **{f"{_SEL}.matchArgs[].operator={op}": "issue 8" for op in ("InMap", "NotInMap")},
     # Tetragon has these; no issue plans them for vigil yet.
     f"{_SEL}.matchParentBinaries": "no issue yet",

@@ -3,7 +3,7 @@ per hook of a policy's spec.tracepoints, on the runtime's shared maps."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from vigil.bpf_objects import object_path
 from vigil.libbpf import Link, Object, open_object
@@ -14,15 +14,22 @@ from vigil.wire.records import GENERIC_ARGS_MAX
 __all__ = ["TracepointSensor"]
 
 OBJECT = "generic/tracepoint.bpf.o"
+# Keys (selector, scope, argument bytes) a rate-limited hook remembers; an
+# LRU map, so a key forgotten under pressure lets an event through early.
+# 512 keys of 216 bytes: about 150 KiB of kernel memory, only when used.
+RATE_LIMIT_ENTRIES = 512
 
 
 class TracepointSensor(Sensor):
     """One hook. Its records share one op with every generic tracepoint hook;
     the agent tells them apart by hook_id (Agent.add_hook)."""
 
-    def __init__(self, plan: TracepointHookPlan, hook_id: int) -> None:
+    def __init__(self, plan: TracepointHookPlan, hook_id: int,
+                 match_bits: Sequence[int] = ()) -> None:
         self.plan = plan
         self.hook_id = hook_id
+        # The runtime's match bits for the plan's match_wants(), in order.
+        self.match_bits = tuple(match_bits)
         self.name = f"{plan.policy_name}/tracepoint/{plan.subsys}/{plan.event}#{hook_id}"
         self._obj: Object | None = None
         self._link: Link | None = None
@@ -45,9 +52,12 @@ class TracepointSensor(Sensor):
                     a.offset.to_bytes(2, "little") for a in args) + bytes(2 * pad))
                 spec.set_rodata("arg_size", b"".join(
                     a.size.to_bytes(2, "little") for a in args) + bytes(2 * pad))
+                if self.plan.rate_limited:
+                    spec.maps["vigil_rate_limits"].max_entries = RATE_LIMIT_ENTRIES
                 self._obj = spec.load()
             # Before attach: no hit escapes the selectors.
-            self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors())
+            self._obj.maps["vigil_selectors"].update(
+                bytes(4), self.plan.compiled_selectors(self.match_bits))
             self._link = self._obj.programs["vigil_generic_tp"].attach_tracepoint(
                 self.plan.subsys, self.plan.event)
         except BaseException:

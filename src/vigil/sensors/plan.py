@@ -8,9 +8,11 @@ agent turns the hook's records back into events with it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vigil.sensors.selectors import SelectorPlan, compile_selectors
+from vigil.sensors.match_bits import Wanted
+from vigil.sensors.selectors import SelectorPlan, compile_selectors, match_wants
 from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind
 
 __all__ = ["INT_SIZES", "TETRAGON_INT_KEYS", "ArgPlan", "TracepointHookPlan"]
@@ -63,6 +65,16 @@ class TracepointHookPlan:
             raise ValueError(f"{len(self.args)} arguments; a hook reads at most {GENERIC_ARGS_MAX}")
         self.compiled_selectors()  # what cannot be compiled fails here, not at start
 
-    def compiled_selectors(self) -> bytes:
-        """The value of the hook's vigil_selectors map."""
-        return compile_selectors(self.selectors, self.args)
+    def compiled_selectors(self, bits: Sequence[int] | None = None) -> bytes:
+        """The value of the hook's vigil_selectors map, with the match bits
+        the runtime gave the hook's match_wants() (None: placeholders)."""
+        return compile_selectors(self.selectors, self.args, bits)
+
+    def match_wants(self) -> list[Wanted]:
+        """What each match bit the hook needs stands for (matchBinaries,
+        followForks), in the order compiled_selectors() takes them."""
+        return [w for _, w, _ in match_wants(self.selectors)]
+
+    @property
+    def rate_limited(self) -> bool:
+        return any(sel.rate_limited for sel in self.selectors)

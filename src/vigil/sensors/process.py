@@ -26,7 +26,8 @@ from vigil.wire.records import ExecIdentity, ProcKey, Stat
 __all__ = ["ProcessSensor"]
 
 OBJECT = "process/process.bpf.o"
-# Attached programs; vigil_exec_cwd and vigil_exec_exe are reached by tail calls.
+# Attached programs; vigil_exec_cwd, vigil_exec_exe and vigil_exec_bin are
+# reached by tail calls.
 PROGRAMS = ("vigil_exec", "vigil_fork", "vigil_exit")
 
 
@@ -59,6 +60,7 @@ class ProcessSensor(Sensor):
         with open_object(object_path(OBJECT)) as spec:
             spec.maps["vigil_events"].max_entries = self.ringbuf_bytes
             spec.maps["vigil_execve_map"].max_entries = self.exec_map_entries
+            spec.maps["vigil_match_seed"].max_entries = self.exec_map_entries
             # A wake-up threshold the buffer cannot reach would leave only
             # poll()'s timer to drain it: wake at a quarter full at most.
             spec.set_rodata("wakeup_bytes", min(self.wakeup_bytes, self.ringbuf_bytes // 4))

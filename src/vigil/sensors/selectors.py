@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vigil.sensors.match_bits import PidFollow, Wanted, binary_match
 from vigil.wire.records import (
     SEL_ACTIONS_MAX,
     SEL_ARGS_MAX,
@@ -33,7 +34,9 @@ from vigil.wire.records import (
     Selectors,
     SelFlag,
     SelOp,
+    SelPidFlag,
     SelPids,
+    SelRateScope,
 )
 
 if TYPE_CHECKING:
@@ -43,9 +46,12 @@ __all__ = [
     "TETRAGON_ACTIONS",
     "ActionPlan",
     "ArgFilter",
+    "BinaryFilter",
     "PidFilter",
     "SelectorPlan",
     "compile_selectors",
+    "match_wants",
+    "parse_rate_limit",
 ]
 
 # enum vigil_action -> Tetragon's KprobeAction name, as its events show it.
@@ -111,9 +117,22 @@ class ArgFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class BinaryFilter:
+    """matchBinaries: the file the process executes (not the path it was
+    asked to run: a symlink or a script's interpreter is matched as the
+    kernel resolved it)."""
+
+    operator: str
+    values: tuple[str, ...]
+    follow_children: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActionPlan:
     action: str  # "Post", "NoPost", "Sigkill", "Signal" (any case, as Tetragon)
     arg_sig: int = 0
+    rate_limit: str = ""  # Post: "10", "10s", "5m", "1h"
+    rate_limit_scope: str = ""  # "thread" (default), "process", "global"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +140,11 @@ class SelectorPlan:
     pids: tuple[PidFilter, ...] = ()
     args: tuple[ArgFilter, ...] = ()
     actions: tuple[ActionPlan, ...] = ()
+    binaries: tuple[BinaryFilter, ...] = ()
+
+    @property
+    def rate_limited(self) -> bool:
+        return any(a.rate_limit for a in self.actions)
 
 
 def parse_int(text: str) -> int:
@@ -171,11 +195,12 @@ class _Pool:
         return word
 
 
-def _compile_pids(where: str, f: PidFilter, out: SelPids) -> None:
+def _compile_pids(where: str, f: PidFilter, out: SelPids, bit: int | None) -> None:
     if f.operator not in _PID_OPS:
         raise ValueError(f"{where}.operator: {f.operator!r}; matchPIDs takes In or NotIn")
-    if f.follow_forks:
-        raise ValueError(f"{where}.followForks: not supported yet")
+    if bit is not None:
+        out.flags = SelPidFlag.FOLLOW
+        out.bit = bit
     if f.is_namespace_pid:
         raise ValueError(f"{where}.isNamespacePID: not supported yet")
     if not 1 <= len(f.values) <= SEL_VALUES_MAX:
@@ -238,6 +263,29 @@ def _signed(value: int, arg: ArgPlan) -> int:
     return value - (1 << 64) if arg.signed and value >= 1 << 63 else value
 
 
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
+_RATE_SCOPES = {"thread": SelRateScope.THREAD, "process": SelRateScope.PROCESS,
+                "global": SelRateScope.GLOBAL}
+
+
+def parse_rate_limit(where: str, text: str, scope: str) -> tuple[int, SelRateScope]:
+    """rateLimit and rateLimitScope as Tetragon reads them
+    (pkg/selectors/kernel.go parseRateLimit): a count of seconds, or of
+    minutes or hours with an m or h suffix (s for seconds; any case), kept
+    in milliseconds and capped at 2^32-1; the scope thread by default."""
+    t = text.strip()
+    unit = _RATE_UNITS.get(t[-1:].lower(), 0)
+    digits = t[:-1] if unit else t
+    if not digits.isascii() or not digits.isdigit() or int(digits) >= 1 << 32:
+        raise ValueError(f"{where}.rateLimit: {text!r}; give seconds (10), or minutes or "
+                         "hours (5m, 1h)")
+    if scope and scope not in _RATE_SCOPES:
+        raise ValueError(f"{where}.rateLimitScope: {scope!r}; one of "
+                         f"{', '.join(_RATE_SCOPES)}")
+    ms = min(int(digits) * (unit or 1) * 1000, (1 << 32) - 1)
+    return ms, _RATE_SCOPES[scope or "thread"]
+
+
 def _compile_action(where: str, a: ActionPlan, out: SelAction) -> None:
     name = a.action.lower()
     if name not in _ACTIONS:
@@ -245,6 +293,13 @@ def _compile_action(where: str, a: ActionPlan, out: SelAction) -> None:
             raise ValueError(f"{where}.action: {a.action} is not supported yet")
         raise ValueError(f"{where}.action: unknown action {a.action!r}")
     out.action = _ACTIONS[name]
+    if a.rate_limit:
+        if out.action != Action.POST:
+            raise ValueError(f"{where}.rateLimit: only a Post action takes a rate limit "
+                             f"(this is {a.action}), as in Tetragon")
+        out.rate_ms, out.rate_scope = parse_rate_limit(where, a.rate_limit, a.rate_limit_scope)
+    elif a.rate_limit_scope:
+        raise ValueError(f"{where}.rateLimitScope: given without a rateLimit")
     if out.action == Action.SIGNAL:
         if not 1 <= a.arg_sig <= SIGNAL_MAX:
             raise ValueError(f"{where}.argSig: {a.arg_sig}; Signal needs a signal number "
@@ -252,16 +307,51 @@ def _compile_action(where: str, a: ActionPlan, out: SelAction) -> None:
         out.arg = a.arg_sig
 
 
-def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]) -> bytes:
-    """The value of the hook's vigil_selectors map."""
+def match_wants(selectors: Sequence[SelectorPlan]) -> list[tuple[tuple[int, ...], Wanted, bool]]:
+    """The match bits a hook's selectors need, in order: (where: (selector,)
+    for matchBinaries, (selector, filter) for a followForks matchPIDs
+    filter; what the bit means; whether the selector wants it clear).
+    Raises ValueError for a filter that cannot be kept as a bit."""
+    out: list[tuple[tuple[int, ...], Wanted, bool]] = []
+    for s, sel in enumerate(selectors):
+        for f, p in enumerate(sel.pids):
+            if p.follow_forks:
+                out.append(((s, f), PidFollow(tuple(p.values)), False))
+        if len(sel.binaries) > 1:
+            raise ValueError(f"selectors[{s}].matchBinaries: {len(sel.binaries)} filters; a "
+                             "selector takes one (as Tetragon)")
+        for b in sel.binaries:
+            m, negated = binary_match(f"selectors[{s}].matchBinaries[0]", b.operator, b.values,
+                                      b.follow_children)
+            out.append(((s,), m, negated))
+    return out
+
+
+def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan],
+                      bits: Sequence[int] | None = None) -> bytes:
+    """The value of the hook's vigil_selectors map. `bits`: the match bit
+    of each of match_wants(selectors), from the runtime's MatchBits; None
+    to check that the selectors compile (the bits are then placeholders)."""
     if len(selectors) > SEL_MAX:
         raise ValueError(f"{len(selectors)} selectors; a hook takes at most {SEL_MAX}")
+    wants = match_wants(selectors)  # at most 5 * (4 + 1): the 64 bits are the runtime's
+    if bits is None:
+        bits = range(len(wants))
+    if len(bits) != len(wants):
+        raise ValueError(f"{len(bits)} match bits for {len(wants)} filters")
+    bit_at = {where: (bit, negated) for (where, _, negated), bit in zip(wants, bits, strict=True)}
     rec = Selectors()
     rec.nsel = len(selectors)
     pool = _Pool()
     for s, sel in enumerate(selectors):
         where = f"selectors[{s}]"
         out = rec.sel[s]
+        if (s,) in bit_at:
+            bit, negated = bit_at[(s,)]
+            if negated:
+                out.bin_clear = 1 << bit
+            else:
+                out.bin_set = 1 << bit
         for name, items, limit in (("matchPIDs", sel.pids, SEL_PIDS_MAX),
                                    ("matchArgs", sel.args, SEL_ARGS_MAX),
                                    ("matchActions", sel.actions, SEL_ACTIONS_MAX)):
@@ -270,7 +360,9 @@ def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]
                                  f"takes at most {limit}")
         out.npids, out.nargs, out.nactions = len(sel.pids), len(sel.args), len(sel.actions)
         for i, pf in enumerate(sel.pids):
-            _compile_pids(f"{where}.matchPIDs[{i}]", pf, out.pids[i])
+            follow = bit_at.get((s, i))
+            _compile_pids(f"{where}.matchPIDs[{i}]", pf, out.pids[i],
+                          None if follow is None else follow[0])
         for i, af in enumerate(sel.args):
             _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i])
         for i, act in enumerate(sel.actions):

@@ -15,7 +15,7 @@ from vigil.kernel.tracepoint_args import ReadKind, ResolvedArg, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.policy.model.hooks import TracepointSpec
 from vigil.sensors.plan import ArgPlan, TracepointHookPlan
-from vigil.sensors.selectors import ActionPlan, ArgFilter, PidFilter, SelectorPlan
+from vigil.sensors.selectors import ActionPlan, ArgFilter, BinaryFilter, PidFilter, SelectorPlan
 from vigil.wire.records import ArgKind
 
 __all__ = ["INT_TYPES", "compile_tracepoints"]
@@ -70,7 +70,10 @@ def _selectors(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, .
                                  p.is_namespace_pid) for p in sel.match_pids),
             args=tuple(ArgFilter(_arg_index(a.index, args), a.operator, tuple(a.values))
                        for a in sel.match_args),
-            actions=tuple(ActionPlan(a.action, a.arg_sig) for a in sel.match_actions),
+            actions=tuple(ActionPlan(a.action, a.arg_sig, a.rate_limit, a.rate_limit_scope)
+                          for a in sel.match_actions),
+            binaries=tuple(BinaryFilter(b.operator, tuple(b.values), b.follow_children)
+                           for b in sel.match_binaries),
         )
         for sel in tp.selectors
     )

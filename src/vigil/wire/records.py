@@ -15,10 +15,14 @@ from ctypes import c_char, c_uint8, c_uint16, c_uint32, c_uint64
 __all__ = [
     "ABI_SIZES",
     "ARGS_MAX",
+    "BIN_PATH_MAX",
     "CWD_MAX",
     "FILENAME_MAX",
+    "MATCH_BITS",
     "MESSAGE_ENUMS",
     "MESSAGE_STRUCTS",
+    "RATE_ARG_BYTES",
+    "BinKey",
     "CloneRecord",
     "Creds",
     "ExecIdentity",
@@ -29,11 +33,14 @@ __all__ = [
     "Op",
     "ProcFlag",
     "ProcKey",
+    "RateKey",
     "SelAction",
     "SelArg",
     "SelFlag",
     "SelOp",
+    "SelPidFlag",
     "SelPids",
+    "SelRateScope",
     "Selector",
     "Selectors",
     "Stat",
@@ -57,6 +64,10 @@ SEL_VALUES_MAX = 4
 SEL_ACTIONS_MAX = 3
 SEL_STR_MAX = 256
 SEL_POOL_WORDS = 1024
+# Match bits (matchBinaries, followForks) and the binary maps' keys.
+BIN_PATH_MAX = 256
+MATCH_BITS = 64
+RATE_ARG_BYTES = 40
 
 
 class Op(enum.IntEnum):
@@ -152,6 +163,20 @@ class SelFlag(enum.IntFlag):
     SIGNED = 1
 
 
+class SelPidFlag(enum.IntFlag):
+    """enum vigil_sel_pid_flag."""
+
+    FOLLOW = 1
+
+
+class SelRateScope(enum.IntEnum):
+    """enum vigil_sel_rate_scope: Tetragon's rateLimitScope numbers."""
+
+    THREAD = 0
+    PROCESS = 1
+    GLOBAL = 2
+
+
 class MsgHeader(ctypes.Structure):
     """struct vigil_msg_header { __u16 op; __u16 pad; __u32 size; __u64 ktime; };"""
 
@@ -165,9 +190,17 @@ class ProcKey(ctypes.Structure):
 
 
 class ExecIdentity(ctypes.Structure):
-    """struct vigil_exec_identity { key; parent; __u32 flags; __u32 pad; };"""
+    """struct vigil_exec_identity { key; parent; __u32 flags; __u32 pad;
+    __u64 bin; __u64 follow; };"""
 
-    _fields_ = [("key", ProcKey), ("parent", ProcKey), ("flags", c_uint32), ("pad", c_uint32)]
+    _fields_ = [("key", ProcKey), ("parent", ProcKey), ("flags", c_uint32), ("pad", c_uint32),
+                ("bin", c_uint64), ("follow", c_uint64)]
+
+
+class BinKey(ctypes.Structure):
+    """struct vigil_bin_key { __u32 len; char path[256]; }: a binary map's key."""
+
+    _fields_ = [("len", c_uint32), ("path", c_char * BIN_PATH_MAX)]
 
 
 class Creds(ctypes.Structure):
@@ -298,9 +331,9 @@ class _GenericFixed(ctypes.Structure):
 
 
 class SelPids(ctypes.Structure):
-    """struct vigil_sel_pids { __u8 op, nvalues; __u16 pad; __u32 values[4]; };"""
+    """struct vigil_sel_pids { __u8 op, nvalues, flags, bit; __u32 values[4]; };"""
 
-    _fields_ = [("op", c_uint8), ("nvalues", c_uint8), ("pad", c_uint16),
+    _fields_ = [("op", c_uint8), ("nvalues", c_uint8), ("flags", c_uint8), ("bit", c_uint8),
                 ("values", c_uint32 * SEL_VALUES_MAX)]
 
 
@@ -314,18 +347,27 @@ class SelArg(ctypes.Structure):
 
 
 class SelAction(ctypes.Structure):
-    """struct vigil_sel_action { __u32 action; __u32 arg; };"""
+    """struct vigil_sel_action { __u32 action, arg, rate_ms, rate_scope; };"""
 
-    _fields_ = [("action", c_uint32), ("arg", c_uint32)]
+    _fields_ = [("action", c_uint32), ("arg", c_uint32), ("rate_ms", c_uint32),
+                ("rate_scope", c_uint32)]
+
+
+class RateKey(ctypes.Structure):
+    """struct vigil_rate_key { __u32 sel; __u32 pad; __u64 scope_id; __u8 data[5 * 40]; }"""
+
+    _fields_ = [("sel", c_uint32), ("pad", c_uint32), ("scope_id", c_uint64),
+                ("data", c_uint8 * (GENERIC_ARGS_MAX * RATE_ARG_BYTES))]
 
 
 class Selector(ctypes.Structure):
     """struct vigil_selector { __u8 npids, nargs, nactions, pad; pids[4];
-    args[5]; actions[3]; };"""
+    args[5]; actions[3]; __u64 bin_set, bin_clear; };"""
 
     _fields_ = [("npids", c_uint8), ("nargs", c_uint8), ("nactions", c_uint8),
                 ("pad", c_uint8), ("pids", SelPids * SEL_PIDS_MAX),
-                ("args", SelArg * SEL_ARGS_MAX), ("actions", SelAction * SEL_ACTIONS_MAX)]
+                ("args", SelArg * SEL_ARGS_MAX), ("actions", SelAction * SEL_ACTIONS_MAX),
+                ("bin_set", c_uint64), ("bin_clear", c_uint64)]
 
 
 class Selectors(ctypes.Structure):
@@ -352,6 +394,8 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_sel_action": SelAction,
     "vigil_selector": Selector,
     "vigil_selectors": Selectors,
+    "vigil_bin_key": BinKey,
+    "vigil_rate_key": RateKey,
 }
 
 
@@ -364,6 +408,8 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_action": (Action, "VIGIL_ACTION_"),
     "vigil_sel_op": (SelOp, "VIGIL_SEL_OP_"),
     "vigil_sel_flag": (SelFlag, "VIGIL_SEL_F_"),
+    "vigil_sel_pid_flag": (SelPidFlag, "VIGIL_SEL_PID_F_"),
+    "vigil_sel_rate_scope": (SelRateScope, "VIGIL_SEL_RATE_"),
 }
 
 # events.h's size macros, anchored in abi.bpf.c as enum vigil_abi_sizes.
@@ -381,4 +427,7 @@ ABI_SIZES = {
     "VIGIL_ABI_SEL_ACTIONS_MAX": SEL_ACTIONS_MAX,
     "VIGIL_ABI_SEL_STR_MAX": SEL_STR_MAX,
     "VIGIL_ABI_SEL_POOL_WORDS": SEL_POOL_WORDS,
+    "VIGIL_ABI_BIN_PATH_MAX": BIN_PATH_MAX,
+    "VIGIL_ABI_MATCH_BITS": MATCH_BITS,
+    "VIGIL_ABI_RATE_ARG_BYTES": RATE_ARG_BYTES,
 }

@@ -1,0 +1,249 @@
+"""Match bits: matchBinaries and matchPIDs followForks, kept per process.
+
+Each matchBinaries filter and each followForks pid filter of the running
+policies owns one of 64 bits (events.h, struct vigil_exec_identity). The
+process sensor sets a process's `bin` bits at exec from the binary maps this
+module writes (bpf/process/process.bpf.c, vigil_exec_bin), copies them at
+fork, and keeps `follow` bits across exec; a hook's selector then tests two
+masks instead of comparing paths.
+
+Processes already running when a filter is added get their bits from user
+space: from the process cache (the file each one executes, its ancestors),
+written into vigil_match_seed keyed by the process's identity. User space
+never rewrites the exec map itself, so an exec racing with a policy load
+cannot be overwritten with the identity it replaced.
+
+The semantics match the kernel's lookups exactly (matches()): an exact path
+of at most 256 bytes, a prefix of the first 256 bytes, a suffix of the last
+256.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from vigil.libbpf import Map, MapError
+from vigil.process.cache import ProcessCache
+from vigil.process.model import Process
+from vigil.wire.records import BIN_PATH_MAX, MATCH_BITS, ExecIdentity, ProcKey
+
+__all__ = ["BIN_MAPS", "BinaryMatch", "MatchBits", "PidFollow", "matches"]
+
+# The process sensor's maps this module writes (bpf/process/process.bpf.c).
+BIN_MAPS = ("vigil_bin_exact", "vigil_bin_prefix", "vigil_bin_postfix",
+            "vigil_follow_pids", "vigil_follow_children")
+
+# operator -> (binary map, negated)
+_KINDS = {"In": ("exact", False), "NotIn": ("exact", True),
+          "Prefix": ("prefix", False), "NotPrefix": ("prefix", True),
+          "Postfix": ("postfix", False), "NotPostfix": ("postfix", True)}
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryMatch:
+    """One matchBinaries filter: a bit is set for a process whose executed
+    file matches any value (for the Not operators too: the selector then
+    wants the bit clear)."""
+
+    kind: str  # "exact", "prefix" or "postfix"
+    values: tuple[bytes, ...]
+    follow_children: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PidFollow:
+    """A matchPIDs followForks filter: the bit marks descendants of the pids."""
+
+    pids: tuple[int, ...]
+
+
+Wanted = BinaryMatch | PidFollow
+
+
+def binary_match(where: str, operator: str, values: Iterable[str],
+                 follow_children: bool) -> tuple[BinaryMatch, bool]:
+    """A matchBinaries filter as the kernel keeps it, and whether the
+    selector wants its bit clear (NotIn, NotPrefix, NotPostfix). Raises
+    ValueError naming what is wrong."""
+    if operator not in _KINDS:
+        raise ValueError(f"{where}.operator: {operator!r}; matchBinaries takes "
+                         f"{', '.join(_KINDS)}")
+    kind, negated = _KINDS[operator]
+    if follow_children and kind != "exact":
+        raise ValueError(f"{where}.followChildren: only with In or NotIn (as Tetragon)")
+    raw: list[bytes] = []
+    for i, value in enumerate(values):
+        b = value.encode()
+        if not b:
+            raise ValueError(f"{where}.values[{i}]: an empty path")
+        if len(b) > BIN_PATH_MAX - 1:
+            raise ValueError(f"{where}.values[{i}]: {len(b)} bytes; a binary path is at most "
+                             f"{BIN_PATH_MAX - 1} (Tetragon's limit too)")
+        raw.append(b)
+    if not raw:
+        raise ValueError(f"{where}.values: matchBinaries needs at least one path")
+    return BinaryMatch(kind, tuple(raw), follow_children), negated
+
+
+def matches(m: BinaryMatch, path: bytes) -> bool:
+    """What the kernel's lookup in the binary maps finds for `path`."""
+    if m.kind == "exact":
+        return len(path) <= BIN_PATH_MAX and path in m.values
+    if m.kind == "prefix":
+        head = path[:BIN_PATH_MAX]
+        return any(head.startswith(v) for v in m.values)
+    tail = path[-BIN_PATH_MAX:]
+    return any(tail.endswith(v) for v in m.values)
+
+
+def _key(path: bytes, length: int) -> bytes:
+    """A struct vigil_bin_key: `length` (bytes, or bits for a trie), the
+    path zero-padded."""
+    return bytes(ctypes.c_uint32(length)) + path.ljust(BIN_PATH_MAX, b"\0")
+
+
+class MatchBits:
+    """Owns the 64 match bits and the maps that give them meaning.
+
+    `maps` are the process sensor's maps (BIN_MAPS, vigil_execve_map,
+    vigil_match_seed); `cache` tells what each running process executes.
+    """
+
+    def __init__(self, maps: Mapping[str, Map], cache: ProcessCache) -> None:
+        self._maps = maps
+        self._cache = cache
+        self._owned: dict[int, Wanted] = {}
+
+    @property
+    def free(self) -> int:
+        return MATCH_BITS - len(self._owned)
+
+    def add(self, wanted: list[Wanted]) -> list[int]:
+        """Give each filter a bit, make the kernel set it from now on, and
+        seed it for the processes running now. Raises ValueError when the
+        bits run out (nothing is changed then)."""
+        if len(wanted) > self.free:
+            raise ValueError(f"the running policies' matchBinaries and followForks filters need "
+                             f"{len(self._owned) + len(wanted)} match bits; vigil has "
+                             f"{MATCH_BITS}")
+        bits = [b for b in range(MATCH_BITS) if b not in self._owned][:len(wanted)]
+        for bit, w in zip(bits, wanted, strict=True):
+            self._owned[bit] = w
+        try:
+            self._write_maps()
+            self._seed(dict(zip(bits, wanted, strict=True)))
+        except BaseException:
+            self.remove(bits)
+            raise
+        return bits
+
+    def remove(self, bits: Iterable[int]) -> None:
+        """Free the bits: the kernel stops setting them; seeds of them are
+        cleared, so a later owner of a bit starts from nothing."""
+        gone = [b for b in bits if self._owned.pop(b, None) is not None]
+        if not gone:
+            return
+        self._write_maps()
+        mask = ~sum(1 << b for b in gone) & ((1 << 64) - 1)
+        seeds = self._maps["vigil_match_seed"]
+        for key in list(seeds.keys()):
+            with contextlib.suppress(KeyError, MapError):
+                v = (ctypes.c_uint64 * 2).from_buffer_copy(seeds.lookup(key))
+                v[0] &= mask
+                v[1] &= mask
+                if v[0] or v[1]:
+                    seeds.update(key, bytes(v))
+                else:
+                    seeds.delete(key)
+
+    # --- the kernel's maps ----------------------------------------------------
+
+    def _write_maps(self) -> None:
+        """Rewrite every binary map from the owned filters. An entry is
+        written before a stale one is deleted, so a path the filters name
+        never goes unmatched while this runs."""
+        exact: dict[bytes, int] = {}
+        prefix: dict[bytes, int] = {}
+        postfix: dict[bytes, int] = {}
+        pids: dict[int, int] = {}
+        children = 0
+        for bit, w in self._owned.items():
+            if isinstance(w, PidFollow):
+                for pid in w.pids:
+                    pids[pid] = pids.get(pid, 0) | 1 << bit
+                continue
+            if w.follow_children:
+                children |= 1 << bit
+            table = {"exact": exact, "prefix": prefix, "postfix": postfix}[w.kind]
+            for v in w.values:
+                table[v] = table.get(v, 0) | 1 << bit
+        # A trie returns the longest match only: each entry carries the bits
+        # of every shorter value it extends.
+        prefix = {v: _or(b for u, b in prefix.items() if v.startswith(u)) for v in prefix}
+        postfix = {v: _or(b for u, b in postfix.items() if v.endswith(u)) for v in postfix}
+        self._sync("vigil_bin_exact", {_key(v, len(v)): b for v, b in exact.items()})
+        self._sync("vigil_bin_prefix", {_key(v, 8 * len(v)): b for v, b in prefix.items()})
+        self._sync("vigil_bin_postfix",
+                   {_key(v[::-1], 8 * len(v)): b for v, b in postfix.items()})
+        self._sync("vigil_follow_pids", {bytes(ctypes.c_uint32(p)): b for p, b in pids.items()})
+        self._maps["vigil_follow_children"].update(bytes(4), bytes(ctypes.c_uint64(children)))
+
+    def _sync(self, name: str, want: dict[bytes, int]) -> None:
+        m = self._maps[name]
+        have = set(m.keys())
+        for key, bits in want.items():
+            m.update(key, bytes(ctypes.c_uint64(bits)))
+        for key in have - set(want):
+            with contextlib.suppress(KeyError):
+                m.delete(key)
+
+    # --- processes already running --------------------------------------------
+
+    def _seed(self, new: dict[int, Wanted]) -> None:
+        execs = self._maps["vigil_execve_map"]
+        seeds = self._maps["vigil_match_seed"]
+        for tgid in list(execs.keys()):
+            try:
+                ident = ExecIdentity.from_buffer_copy(execs.lookup(tgid))
+            except KeyError:
+                continue  # exited meanwhile
+            proc = self._cache.get((ident.key.pid, ident.key.ktime))
+            if proc is None:
+                continue  # not known yet: its exec or fork ran with the maps written
+            lineage = [proc, *self._cache.ancestors(proc)]
+            add_bin = add_follow = 0
+            for bit, w in new.items():
+                if isinstance(w, PidFollow):
+                    if any(p.pid in w.pids for p in lineage):
+                        add_follow |= 1 << bit
+                    continue
+                if proc.exe and matches(w, _path(proc)):
+                    add_bin |= 1 << bit
+                if w.follow_children and any(p.exe and matches(w, _path(p)) for p in lineage):
+                    add_follow |= 1 << bit
+            if not add_bin and not add_follow:
+                continue
+            key = bytes(ProcKey(pid=ident.key.pid, ktime=ident.key.ktime))
+            old = (ctypes.c_uint64 * 2)()
+            with contextlib.suppress(KeyError):
+                old = (ctypes.c_uint64 * 2).from_buffer_copy(seeds.lookup(key))
+            old[0] |= add_bin
+            old[1] |= add_follow
+            with contextlib.suppress(MapError):  # full: that process goes unmatched
+                seeds.update(key, bytes(old))
+
+
+def _or(bits: Iterable[int]) -> int:
+    out = 0
+    for b in bits:
+        out |= b
+    return out
+
+
+def _path(p: Process) -> bytes:
+    # The cache holds paths decoded with backslashreplace: a path that is not
+    # UTF-8 does not come back byte for byte, and is seeded as not matching.
+    return p.exe.encode()
