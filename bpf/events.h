@@ -117,11 +117,19 @@ struct vigil_exec_identity {
 };
 
 /* Match bits user space found for a process already running when a policy
- * was added (the value of vigil_match_seed, keyed by the process's identity
- * so it never applies to a later image of the same pid). */
+ * was added, or bits of its identity that were freed since (the value of
+ * vigil_match_seed, keyed by the process's identity so it never applies to a
+ * later image of the same pid). */
 struct vigil_match_bits {
 	__u64 bin;
 	__u64 follow;
+	__u64 clear;		/* bits of the identity that no longer mean anything */
+};
+
+/* [0] of the process sensor's vigil_match_config: which bits mean something. */
+struct vigil_match_config {
+	__u64 follow_children;	/* bits an exec adds to `follow` when its binary matches */
+	__u64 valid;		/* bits some filter owns: no other bit is passed on */
 };
 
 /* A binary path as the binary maps key it: an exact path with `len` its

@@ -65,8 +65,8 @@ static __always_inline struct vigil_match_bits match_bits(const struct vigil_exe
 
 	seed = bpf_map_lookup_elem(&vigil_match_seed, &id->key);
 	if (seed) {
-		b.bin |= seed->bin;
-		b.follow |= seed->follow;
+		b.bin = (b.bin & ~seed->clear) | seed->bin;
+		b.follow = (b.follow & ~seed->clear) | seed->follow;
 	}
 	return b;
 }

@@ -80,8 +80,9 @@ struct {
 	__type(value, __u64);
 } vigil_bin_postfix SEC(".maps");
 
-/* Pids of followForks filters -> their bits, given at fork to a new process
- * with that pid (so a pid that appears after the policy is followed too). */
+/* Pids of followForks filters -> their bits, given at fork and exec to the
+ * process with that pid (so a pid that appears after the policy is followed
+ * too). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -90,14 +91,15 @@ struct {
 	__type(value, __u64);
 } vigil_follow_pids SEC(".maps");
 
-/* [0]: the bits of followChildren filters, which an exec adds to `follow`
- * when its binary matches (written by user space, read at exec). */
+/* [0]: which bits are followChildren filters' and which are owned at all
+ * (written by user space, read at fork and exec: a freed bit is never passed
+ * on, so it means nothing when a new filter gets it). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} vigil_follow_children SEC(".maps");
+	__type(value, struct vigil_match_config);
+} vigil_match_config SEC(".maps");
 
 /* Scratch for the binary maps' keys (written and read here only). */
 struct {
@@ -167,18 +169,24 @@ static __always_inline void exec_submit(struct vigil_exec_event *e, __u64 bin)
 {
 	struct vigil_exec_identity id = {}, *old;
 	__u32 tgid = e->key.pid, size, zero = 0;
-	__u64 *children;
+	struct vigil_match_config *cfg;
+	__u64 *pids;
 
 	id.key = e->key;
 	id.parent = e->parent;
 	id.flags = e->flags;
 	id.bin = bin;
 	old = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
-	if (old)
-		id.follow = match_bits(old).follow;
-	children = bpf_map_lookup_elem(&vigil_follow_children, &zero);
-	if (children)
-		id.follow |= bin & *children;
+	cfg = bpf_map_lookup_elem(&vigil_match_config, &zero);
+	if (old && cfg)
+		id.follow = match_bits(old).follow & cfg->valid;
+	if (cfg)
+		id.follow |= bin & cfg->follow_children;
+	/* A followForks pid execs: as at its fork (user space seeds only the
+	 * processes it knew of when the policy came). */
+	pids = bpf_map_lookup_elem(&vigil_follow_pids, &tgid);
+	if (pids)
+		id.follow |= *pids;
 	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
 		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
 
@@ -443,7 +451,9 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	struct vigil_exec_identity id = {}, *pid;
 	struct vigil_clone_event *e;
+	struct vigil_match_config *cfg;
 	struct vigil_match_bits bits;
+	__u32 zero = 0;
 	__u64 *follow;
 
 	if (BPF_CORE_READ(child, pid) != tgid)
@@ -456,9 +466,12 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	if (pid) {
 		id.parent = pid->key;
 		/* Until it execs, the child runs its parent's binary. */
-		bits = match_bits(pid);
-		id.bin = bits.bin;
-		id.follow = bits.follow;
+		cfg = bpf_map_lookup_elem(&vigil_match_config, &zero);
+		if (cfg) {
+			bits = match_bits(pid);
+			id.bin = bits.bin & cfg->valid;
+			id.follow = bits.follow & cfg->valid;
+		}
 	} else {
 		id.parent.pid = ptgid;
 		id.flags |= VIGIL_F_NO_PARENT;

@@ -142,11 +142,9 @@ class Runtime(Closable):
         hook_id = self._next_hook
         self._next_hook += 1
         wants = plan.match_wants()
-        if wants:
-            # The cache must know every process the kernel has told of, so
-            # the processes running now are seeded with their bits.
-            self.step(0)
-        bits = self._match.add(wants) if wants else []
+        # Between writing the binary maps and seeding the processes running
+        # now, the cache takes in every record the kernel wrote so far.
+        bits = self._match.add(wants, settle=lambda: self.step(0)) if wants else []
         sensor = TracepointSensor(plan, hook_id, bits)
         self.agent.add_hook(hook_id, plan)
         try:

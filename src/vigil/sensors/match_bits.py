@@ -22,19 +22,27 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 from vigil.libbpf import Map, MapError
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
-from vigil.wire.records import BIN_PATH_MAX, MATCH_BITS, ExecIdentity, ProcKey
+from vigil.wire.records import (
+    BIN_PATH_MAX,
+    MATCH_BITS,
+    ExecIdentity,
+    MatchConfig,
+    ProcFlag,
+    ProcKey,
+)
+from vigil.wire.records import MatchBits as Seed
 
 __all__ = ["BIN_MAPS", "BinaryMatch", "MatchBits", "PidFollow", "matches"]
 
 # The process sensor's maps this module writes (bpf/process/process.bpf.c).
 BIN_MAPS = ("vigil_bin_exact", "vigil_bin_prefix", "vigil_bin_postfix",
-            "vigil_follow_pids", "vigil_follow_children")
+            "vigil_follow_pids", "vigil_match_config")
 
 # operator -> (binary map, negated)
 _KINDS = {"In": ("exact", False), "NotIn": ("exact", True),
@@ -121,10 +129,13 @@ class MatchBits:
     def free(self) -> int:
         return MATCH_BITS - len(self._owned)
 
-    def add(self, wanted: list[Wanted]) -> list[int]:
+    def add(self, wanted: list[Wanted], settle: Callable[[], None] = lambda: None) -> list[int]:
         """Give each filter a bit, make the kernel set it from now on, and
-        seed it for the processes running now. Raises ValueError when the
-        bits run out (nothing is changed then)."""
+        seed it for the processes running now. `settle` runs between the two:
+        it must bring every record the kernel wrote so far into the cache,
+        so every exec is either in the cache (seeded here) or came after the
+        maps (the kernel set its bits). Raises ValueError when the bits run
+        out (nothing is changed then)."""
         if len(wanted) > self.free:
             raise ValueError(f"the running policies' matchBinaries and followForks filters need "
                              f"{len(self._owned) + len(wanted)} match bits; vigil has "
@@ -134,6 +145,7 @@ class MatchBits:
             self._owned[bit] = w
         try:
             self._write_maps()
+            settle()
             self._seed(dict(zip(bits, wanted, strict=True)))
         except BaseException:
             self.remove(bits)
@@ -141,23 +153,32 @@ class MatchBits:
         return bits
 
     def remove(self, bits: Iterable[int]) -> None:
-        """Free the bits: the kernel stops setting them; seeds of them are
-        cleared, so a later owner of a bit starts from nothing."""
+        """Free the bits. The kernel stops setting and passing them on first;
+        then every process that still has one (its identity, or a seed) gets
+        it cleared through its seed, so a later owner of a bit starts from
+        nothing."""
         gone = [b for b in bits if self._owned.pop(b, None) is not None]
         if not gone:
             return
         self._write_maps()
-        mask = ~sum(1 << b for b in gone) & ((1 << 64) - 1)
+        mask = sum(1 << b for b in gone)
+        execs = self._maps["vigil_execve_map"]
         seeds = self._maps["vigil_match_seed"]
-        for key in list(seeds.keys()):
-            with contextlib.suppress(KeyError, MapError):
-                v = (ctypes.c_uint64 * 2).from_buffer_copy(seeds.lookup(key))
-                v[0] &= mask
-                v[1] &= mask
-                if v[0] or v[1]:
-                    seeds.update(key, bytes(v))
-                else:
-                    seeds.delete(key)
+        for tgid in list(execs.keys()):
+            try:
+                ident = ExecIdentity.from_buffer_copy(execs.lookup(tgid))
+            except KeyError:
+                continue
+            key = bytes(ProcKey(pid=ident.key.pid, ktime=ident.key.ktime))
+            seed = _lookup_seed(seeds, key)
+            stale = (ident.bin | ident.follow) & mask
+            if not stale and not (seed.bin | seed.follow) & mask:
+                continue
+            seed.bin &= ~mask
+            seed.follow &= ~mask
+            seed.clear |= stale
+            with contextlib.suppress(MapError):  # full: see _seed
+                seeds.update(key, bytes(seed))
 
     # --- the kernel's maps ----------------------------------------------------
 
@@ -189,7 +210,8 @@ class MatchBits:
         self._sync("vigil_bin_postfix",
                    {_key(v[::-1], 8 * len(v)): b for v, b in postfix.items()})
         self._sync("vigil_follow_pids", {bytes(ctypes.c_uint32(p)): b for p, b in pids.items()})
-        self._maps["vigil_follow_children"].update(bytes(4), bytes(ctypes.c_uint64(children)))
+        config = MatchConfig(follow_children=children, valid=_or(1 << b for b in self._owned))
+        self._maps["vigil_match_config"].update(bytes(4), bytes(config))
 
     def _sync(self, name: str, want: dict[bytes, int]) -> None:
         m = self._maps[name]
@@ -212,8 +234,16 @@ class MatchBits:
                 continue  # exited meanwhile
             proc = self._cache.get((ident.key.pid, ident.key.ktime))
             if proc is None:
-                continue  # not known yet: its exec or fork ran with the maps written
-            lineage = [proc, *self._cache.ancestors(proc)]
+                # Not known yet, so it came after the maps were written: an
+                # exec then got its bits from the kernel, but a fork copied
+                # them from a parent that may not have been seeded yet.
+                parent = self._cache.get((ident.parent.pid, ident.parent.ktime))
+                if ident.flags & ProcFlag.EXECVE or parent is None:
+                    continue
+                proc = replace(parent, pid=ident.key.pid, key=(ident.key.pid, ident.key.ktime))
+                lineage = [proc, parent, *self._cache.ancestors(parent)]
+            else:
+                lineage = [proc, *self._cache.ancestors(proc)]
             add_bin = add_follow = 0
             for bit, w in new.items():
                 if isinstance(w, PidFollow):
@@ -227,13 +257,18 @@ class MatchBits:
             if not add_bin and not add_follow:
                 continue
             key = bytes(ProcKey(pid=ident.key.pid, ktime=ident.key.ktime))
-            old = (ctypes.c_uint64 * 2)()
-            with contextlib.suppress(KeyError):
-                old = (ctypes.c_uint64 * 2).from_buffer_copy(seeds.lookup(key))
-            old[0] |= add_bin
-            old[1] |= add_follow
+            seed = _lookup_seed(seeds, key)
+            seed.bin |= add_bin
+            seed.follow |= add_follow
             with contextlib.suppress(MapError):  # full: that process goes unmatched
-                seeds.update(key, bytes(old))
+                seeds.update(key, bytes(seed))
+
+
+def _lookup_seed(seeds: Map, key: bytes) -> Seed:
+    try:
+        return Seed.from_buffer_copy(seeds.lookup(key))
+    except KeyError:
+        return Seed()
 
 
 def _or(bits: Iterable[int]) -> int:

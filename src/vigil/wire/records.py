@@ -28,6 +28,8 @@ __all__ = [
     "ExecIdentity",
     "ExecRecord",
     "ExitRecord",
+    "MatchBits",
+    "MatchConfig",
     "MsgHeader",
     "Namespaces",
     "Op",
@@ -195,6 +197,18 @@ class ExecIdentity(ctypes.Structure):
 
     _fields_ = [("key", ProcKey), ("parent", ProcKey), ("flags", c_uint32), ("pad", c_uint32),
                 ("bin", c_uint64), ("follow", c_uint64)]
+
+
+class MatchBits(ctypes.Structure):
+    """struct vigil_match_bits { __u64 bin, follow, clear; }: a vigil_match_seed value."""
+
+    _fields_ = [("bin", c_uint64), ("follow", c_uint64), ("clear", c_uint64)]
+
+
+class MatchConfig(ctypes.Structure):
+    """struct vigil_match_config { __u64 follow_children, valid; }."""
+
+    _fields_ = [("follow_children", c_uint64), ("valid", c_uint64)]
 
 
 class BinKey(ctypes.Structure):
@@ -395,6 +409,8 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_selector": Selector,
     "vigil_selectors": Selectors,
     "vigil_bin_key": BinKey,
+    "vigil_match_bits": MatchBits,
+    "vigil_match_config": MatchConfig,
     "vigil_rate_key": RateKey,
 }
 
