@@ -85,12 +85,12 @@ def test_an_unsupported_policy_is_refused_not_half_loaded(tmp_path: Path) -> Non
     policy = tmp_path / "selectors.yaml"
     policy.write_text(OPENAT_POLICY + textwrap.indent(textwrap.dedent("""\
         selectors:
-        - matchBinaries:
+        - matchParentBinaries:
           - {operator: In, values: [/usr/bin/cat]}
         """), "    "))
     err = vigil_run_fails(["--tracing-policy", str(policy)])
-    assert (f"{policy}:18:7: spec.tracepoints[0].selectors[0].matchBinaries: not supported yet "
-            "(issue 8)") in err
+    assert (f"{policy}:18:7: spec.tracepoints[0].selectors[0].matchParentBinaries: not "
+            "supported yet (no issue yet)") in err
 
 
 KILL_ON_OPEN = OPENAT_POLICY + textwrap.indent(textwrap.dedent("""\
