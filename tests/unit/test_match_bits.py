@@ -66,18 +66,24 @@ def test_a_wrong_number_of_bits_is_refused() -> None:
     (BinaryFilter("Prefix", ("/x",), True), "followChildren: only with In or NotIn"),
     (BinaryFilter("In", ("",)), r"values\[0\]: an empty path"),
     (BinaryFilter("In", ()), "needs at least one path"),
-    (BinaryFilter("In", ("/" + "a" * (BIN_PATH_MAX - 1),)), "256 bytes; a binary path is at "
-     "most 255"),
+    (BinaryFilter("In", ("/" + "a" * (BIN_PATH_MAX - 1),)), "256 bytes; a binary path for In "
+     "is at most 255"),
+    (BinaryFilter("Prefix", ("/" + "a" * BIN_PATH_MAX,)), "257 bytes; a binary path for Prefix "
+     "is at most 256"),
+    (BinaryFilter("NotPostfix", ("/" + "a" * BIN_PATH_MAX,)), "257 bytes; a binary path for "
+     "NotPostfix is at most 256"),
 ])
 def test_bad_binary_filters(f: BinaryFilter, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         compiled([SelectorPlan(binaries=(f,))])
 
 
-def test_the_longest_binary_path_compiles() -> None:
+def test_the_longest_binary_paths_compile() -> None:
     value = "/" + "a" * (BIN_PATH_MAX - 2)
     m, negated = binary_match("w", "In", [value], False)
     assert m.values == (value.encode(),) and not negated
+    m, negated = binary_match("w", "NotPrefix", [value + "a"], False)
+    assert m == BinaryMatch("prefix", ((value + "a").encode(),)) and negated
 
 
 def test_one_matchbinaries_per_selector() -> None:

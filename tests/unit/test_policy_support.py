@@ -120,3 +120,20 @@ def test_the_table_names_only_real_fields() -> None:
     paths |= {p.split("=")[0] for p in PLANNED}
     assert sorted(p for p in paths if not exists(p)) == []
     assert TracingPolicySpec.model_fields  # the spec model is what the paths walk
+
+
+@pytest.mark.parametrize(("size", "reported"), [(256, False), (257, True)])
+def test_a_string_value_longer_than_vigil_compares_is_reported(size: int,
+                                                               reported: bool) -> None:
+    value = "a" * size
+    text = policy(f"""
+    tracepoints:
+    - subsystem: syscalls
+      event: sys_enter_openat
+      args: [{{index: 6, type: string}}]
+      selectors:
+      - matchArgs: [{{index: 6, operator: Equal, values: ["x", "{value}"]}}]
+    """)
+    want = [f"11:61: spec.tracepoints[0].selectors[0].matchArgs[0].values[1]: {size} bytes: "
+            "vigil compares string values of at most 256 bytes (not supported yet)"]
+    assert lines(text, Severity.UNSUPPORTED) == (want if reported else [])

@@ -23,6 +23,7 @@ from vigil.policy.enums import OPTIONS
 from vigil.policy.errors import PathPart, Severity
 from vigil.policy.findings import Finding
 from vigil.policy.model import AnyPolicy
+from vigil.wire.records import SEL_STR_MAX
 
 __all__ = ["PLANNED", "SUPPORTED_FIELDS", "SUPPORTED_VALUES", "WHOLE", "unsupported"]
 
@@ -178,8 +179,33 @@ def _descend(value: Any, path: tuple[PathPart, ...], schema: str, out: list[Find
             _descend(item, (*path, k), f"{schema}{{}}", out)
 
 
+# Operators whose values are always strings; Equal and NotEqual may be either.
+_STRING_OPS = frozenset({"Prefix", "NotPrefix", "Postfix", "NotPostfix"})
+
+
+def _narrower_limits(policy: AnyPolicy, out: list[Finding]) -> None:
+    """Values Tetragon takes and vigil's kernel side cannot hold: a string
+    value of a tracepoint's matchArgs is compared in at most SEL_STR_MAX
+    bytes (Tetragon: 4096 for Equal). Integer values are never that long."""
+    for t, tp in enumerate(policy.spec.tracepoints):
+        for s, sel in enumerate(tp.selectors):
+            for a, arg in enumerate(sel.match_args):
+                if arg.operator not in _STRING_OPS | {"Equal", "NotEqual"}:
+                    continue
+                for v, value in enumerate(arg.values):
+                    n = len(value.encode())
+                    if n > SEL_STR_MAX and not value.startswith("list:"):
+                        out.append(Finding(
+                            ("spec", "tracepoints", t, "selectors", s, "matchArgs", a,
+                             "values", v),
+                            f"{n} bytes: vigil compares string values of at most "
+                            f"{SEL_STR_MAX} bytes (not supported yet)",
+                            Severity.UNSUPPORTED, at_value=True))
+
+
 def unsupported(policy: AnyPolicy) -> list[Finding]:
     """Every use in ``policy`` of a field or value vigil does not implement yet."""
     out: list[Finding] = []
     _walk(policy, (), "", out)
+    _narrower_limits(policy, out)
     return out

@@ -82,14 +82,17 @@ def binary_match(where: str, operator: str, values: Iterable[str],
     kind, negated = _KINDS[operator]
     if follow_children and kind != "exact":
         raise ValueError(f"{where}.followChildren: only with In or NotIn (as Tetragon)")
+    # Tetragon's limits: an exact path below BINARY_PATH_MAX_LEN, a prefix of
+    # StringPrefixMaxLength; vigil's postfix trie takes as much as its prefix.
+    longest = BIN_PATH_MAX - 1 if kind == "exact" else BIN_PATH_MAX
     raw: list[bytes] = []
     for i, value in enumerate(values):
         b = value.encode()
         if not b:
             raise ValueError(f"{where}.values[{i}]: an empty path")
-        if len(b) > BIN_PATH_MAX - 1:
-            raise ValueError(f"{where}.values[{i}]: {len(b)} bytes; a binary path is at most "
-                             f"{BIN_PATH_MAX - 1} (Tetragon's limit too)")
+        if len(b) > longest:
+            raise ValueError(f"{where}.values[{i}]: {len(b)} bytes; a binary path for "
+                             f"{operator} is at most {longest}")
         raw.append(b)
     if not raw:
         raise ValueError(f"{where}.values: matchBinaries needs at least one path")
