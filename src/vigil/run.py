@@ -93,7 +93,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def build_filter(args: argparse.Namespace) -> EventFilter:
     types: set[str] = set()
     for item in args.event_types or [",".join(EVENT_TYPES)]:
-        types.update(t.strip() for t in item.split(",") if t.strip())
+        # Tetragon's own spellings are the EventType names (PROCESS_EXEC)
+        # as `tetra getevents --event-types` takes them; both are accepted.
+        types.update(t.strip().lower() for t in item.split(",") if t.strip())
     unknown = types - set(EVENT_TYPES)
     if unknown:
         raise UsageError(

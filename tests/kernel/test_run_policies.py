@@ -128,3 +128,43 @@ def test_sigkill_on_a_matching_open_kills_the_opener(tmp_path: Path) -> None:
     assert body["args"][1] == {"string_arg": str(forbidden), "label": "path"}
     kills = [e for e in run.events() if "process_tracepoint" in e]
     assert len(kills) == 1  # the bystander's opens did not match: nothing sent
+
+
+BINARY_POLICY = OPENAT_POLICY + textwrap.indent(textwrap.dedent("""\
+    selectors:
+    - matchBinaries:
+      - {{operator: In, values: ["{binary}"], followChildren: true}}
+      matchArgs:
+      - {{index: 6, operator: Prefix, values: ["{prefix}"]}}
+      matchActions:
+      - {{action: Post, rateLimit: "1h", rateLimitScope: process}}
+    """), "    ")
+
+
+def test_match_binaries_follow_children_and_a_rate_limit(tmp_path: Path) -> None:
+    """A copy of the shell is watched with its children: each cat it runs
+    reports its open of a target once (rate limit per process and file, and
+    the first cat opens its target three times); the system's cat run
+    directly, and the unwatched shell's cat, report nothing."""
+    mysh = tmp_path / "mysh"
+    mysh.write_bytes(Path("/bin/dash").read_bytes())
+    mysh.chmod(0o755)
+    a, b, c = (tmp_path / f"target-{n}" for n in "abc")
+    for t in (a, b, c):
+        t.write_text("x")
+    policy = tmp_path / "binaries.yaml"
+    policy.write_text(BINARY_POLICY.format(binary=mysh, prefix=tmp_path / "target-"))
+    run = VigilRun(tmp_path, ["--tracing-policy", str(policy)])
+    try:
+        for argv in (["/bin/cat", str(c)], ["/bin/sh", "-c", f"/bin/cat {c}; exit 0"],
+                     [str(mysh), "-c", f"/bin/cat {a} {a} {a}; /bin/cat {b}; exit 0"]):
+            subprocess.run(argv, capture_output=True, timeout=60, check=True)
+        run.wait_for(lambda e: "process_tracepoint" in e
+                     and e["process_tracepoint"]["args"][1]["string_arg"] == str(b),
+                     "the second cat's open")
+    finally:
+        run.stop()
+    got = [(e["process_tracepoint"]["process"]["binary"],
+            e["process_tracepoint"]["args"][1]["string_arg"])
+           for e in run.events() if "process_tracepoint" in e]
+    assert got == [("/bin/cat", str(a)), ("/bin/cat", str(b))]
