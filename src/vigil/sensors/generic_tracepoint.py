@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from vigil.bpf_objects import object_path
 from vigil.libbpf import Link, Object, open_object
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
-from vigil.sensors.plan import TracepointHookPlan
+from vigil.sensors.plan import HOOK_PROGRAMS, TracepointHookPlan
 from vigil.wire.records import GENERIC_ARGS_MAX
 
 __all__ = ["TracepointSensor"]
@@ -35,9 +35,15 @@ class TracepointSensor(Sensor):
             raise ValueError("a generic sensor runs on the runtime's shared maps")
         args = self.plan.args
         pad = GENERIC_ARGS_MAX - len(args)
+        program = HOOK_PROGRAMS[self.plan.program]
         try:
             with open_object(object_path(OBJECT)) as spec:
                 shared.reuse_in(spec)
+                # One entry point per program type: only the plan's loads.
+                for name, entry in spec.programs.items():
+                    entry.autoload = name == program
+                if self.plan.program == "tp_btf":
+                    spec.programs[program].set_attach_target(self.plan.event)
                 spec.set_rodata("hook_id", self.hook_id)
                 spec.set_rodata("nargs", len(args))
                 spec.set_rodata("arg_kind", bytes([int(a.kind) for a in args] + [0] * pad))
@@ -48,8 +54,13 @@ class TracepointSensor(Sensor):
                 self._obj = spec.load()
             # Before attach: no hit escapes the selectors.
             self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors())
-            self._link = self._obj.programs["vigil_generic_tp"].attach_tracepoint(
-                self.plan.subsys, self.plan.event)
+            prog = self._obj.programs[program]
+            if self.plan.program == "tracepoint":
+                self._link = prog.attach_tracepoint(self.plan.subsys, self.plan.event)
+            elif self.plan.program == "raw_tracepoint":
+                self._link = prog.attach_raw_tracepoint(self.plan.event)
+            else:  # tp_btf: its target was fixed at load
+                self._link = prog.attach()
         except BaseException:
             self.close()
             raise
