@@ -35,14 +35,14 @@ _INTEGERS = ("int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint
 WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
 
 # Fields implemented: the generic tracepoint sensor so far (issue 8): a
-# tracepoint's arguments read, selectors on pids and arguments evaluated in the
-# kernel, Post/NoPost/Sigkill/Signal. Lists, raw tracepoints, the other
-# selectors and rate limits are the rest of issue 8.
+# tracepoint's arguments read, from tracefs or (raw) from TP_PROTO, selectors
+# on pids and arguments evaluated in the kernel, Post/NoPost/Sigkill/Signal.
+# Lists, the other selectors and rate limits are the rest of issue 8.
 SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "kind",
     "spec",
     "spec.tracepoints",
-    *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args")),
+    *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args", "raw")),
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label")),
     f"{_TP}.selectors",
     *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions")),
@@ -83,7 +83,6 @@ PLANNED: Mapping[str, str] = {
     **{f"{_SEL}.matchArgs[].operator={op}": "no issue yet" for op in (
         "SubString", "SubStringIgnCase", "CelExpr", "FileType", "NotFileType",
         "CapabilitiesGained", "In", "NotIn")},
-    f"{_TP}.raw": "issue 8",
     f"{_TP}.args[].sizeArgIndex": "issue 8",
     "spec.lists": "issue 8",
     **{f"{_TP}.args[].type={ty}": "issue 8" for ty in ("char_buf", "syscall64", "nop")},
