@@ -24,9 +24,10 @@ import pytest
 
 from tests.policy_text import policy
 from vigil.events.model import Arg, TracepointEvent
-from vigil.policy import PolicyError, load_text
+from vigil.policy import Issue, PolicyError, load_text
 from vigil.runtime import Runtime
 from vigil.sensors.plan import TracepointHookPlan
+from vigil.sensors.raw_tracepoint_compile import ProgramChoice, RawPlanner
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 
 from .runtime_sink import Collect
@@ -404,6 +405,25 @@ def test_argument_index_and_type_errors_name_the_argument() -> None:
         "10:67: spec.tracepoints[0].args[2].type: raw tracepoint sched_process_fork argument 1 "
         "(child: struct task_struct *): data_loc is a tracefs record's string; a raw "
         "tracepoint has none (type string reads a char *)"]
+
+
+def test_a_kernel_that_runs_no_raw_program_is_an_error_at_raw() -> None:
+    def none() -> ProgramChoice:
+        raise ValueError("this kernel runs no raw tracepoint program: raw_tracepoint "
+                         "unavailable: EPERM; tp_btf unavailable: EPERM")
+
+    loaded, = load_text(policy("""
+        tracepoints:
+        - {subsystem: sched, event: sched_process_exec, raw: true, args: [{index: 1}]}
+        - {subsystem: sched, event: sched_process_fork, raw: true}
+    """), "raw.yaml")
+    issues: list[Issue] = []
+    planner = RawPlanner(loaded, choose=none)
+    assert [planner.plan(i, tp, issues) for i, tp in
+            enumerate(loaded.policy.spec.tracepoints)] == [None, None]
+    assert [str(i).removeprefix("raw.yaml:") for i in issues] == [
+        f"{7 + i}:56: spec.tracepoints[{i}].raw: this kernel runs no raw tracepoint program: "
+        "raw_tracepoint unavailable: EPERM; tp_btf unavailable: EPERM" for i in (0, 1)]
 
 
 def test_raw_and_tracefs_hooks_of_one_policy_keep_their_order() -> None:

@@ -19,6 +19,10 @@ Tetragon reads with its own type (``struct linux_binprm *`` as
 (issue 9), so it is refused, not shown as an address that would look like the
 answer.
 
+A ``char *`` of a TP_PROTO points to kernel memory: the STR_PTR read tries
+user memory first (a tracefs syscall record's pointers are user space), which
+refuses a kernel address (access_ok), then reads it from the kernel.
+
 Which program type runs the hook is chosen by probing (RAW_PROGRAM_RUNGS) and
 recorded in the plan with the reason, for ``vigil policy explain``.
 """
@@ -171,8 +175,13 @@ class RawPlanner:
         at = ("spec", "tracepoints", i)
         try:  # loads the kernel's BTF for the hook (about 10 ms)
             rt = raw_tracepoint(tp.event, system=tp.subsystem)
-        except (UnknownRawTracepointError, BpfError) as err:
+        except UnknownRawTracepointError as err:
             issues.append(self.loaded.issue((*at, "event"), str(err), value=True))
+            return None
+        except BpfError as err:
+            issues.append(self.loaded.issue(
+                (*at, "raw"), f"a raw tracepoint's arguments come from the kernel's BTF: {err}",
+                value=True))
             return None
         args: list[ArgPlan] = []
         for j, arg in enumerate(tp.args):
