@@ -26,7 +26,7 @@ from tests.policy_text import policy
 from vigil.events.model import Arg, TracepointEvent
 from vigil.policy import Issue, PolicyError, load_text
 from vigil.runtime import Runtime
-from vigil.sensors.plan import TracepointHookPlan
+from vigil.sensors.plan import HOOK_PROGRAMS, TracepointHookPlan
 from vigil.sensors.raw_tracepoint_compile import ProgramChoice, RawPlanner
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 
@@ -37,6 +37,8 @@ pytestmark = pytest.mark.needs("raw_tracepoint", "ringbuf")
 
 # Both program types a raw hook can run as; the plan prefers raw_tracepoint.
 PROGRAMS = ["raw_tracepoint", pytest.param("tp_btf", marks=pytest.mark.needs("tp_btf"))]
+# enum bpf_prog_type: BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_PROG_TYPE_TRACING.
+PROG_TYPES = {"tracepoint": 5, "raw_tracepoint": 17, "tp_btf": 26}
 # getppid(2)'s number: a syscall no Python start-up makes on its own.
 GETPPID = {"x86_64": 110, "aarch64": 173}.get(platform.machine())
 # The lowest kernel address of the architecture (the upper half).
@@ -144,6 +146,11 @@ def test_sched_process_exec_old_pid_and_task_pointer(runtime: tuple[Runtime, Col
           args: [{index: 0}, {index: 1}]
     """, program)
     hook = rt.add_tracepoint(plan)
+    # Only the plan's entry point is in the kernel, as that program type.
+    loaded = {name: p.fd for name, p in hook.programs.items() if p.fd >= 0}
+    assert list(loaded) == [HOOK_PROGRAMS[program]]
+    fdinfo = Path(f"/proc/self/fdinfo/{loaded[HOOK_PROGRAMS[program]]}").read_text()
+    assert f"prog_type:\t{PROG_TYPES[program]}\n" in fdinfo
     binary = tmp_path / "raw-true"
     shutil.copy("/bin/true", binary)
     child = subprocess.Popen([str(binary)])
@@ -436,3 +443,19 @@ def test_raw_and_tracefs_hooks_of_one_policy_keep_their_order() -> None:
     assert [(p.program, p.args[0].tetragon_type, p.args[0].offset) for p in plans] == [
         ("tracepoint", "int", plans[0].args[0].offset), ("raw_tracepoint", "int", 8)]
     assert plans[0].args[0].offset > 8  # past the common_* fields of the record
+
+
+def test_a_tracefs_hook_loads_only_the_tracepoint_program(
+        runtime: tuple[Runtime, Collect]) -> None:
+    rt, _ = runtime
+    plan, = plans_of("""
+        tracepoints:
+        - {subsystem: sched, event: sched_process_exec, args: [{index: 5, type: int}]}
+    """)
+    hook = rt.add_tracepoint(plan)
+    loaded = {name: p.fd for name, p in hook.programs.items() if p.fd >= 0}
+    fdinfo = Path(f"/proc/self/fdinfo/{loaded.get('vigil_generic_tp')}").read_text()
+    rt.remove_tracepoint(hook)
+    assert list(loaded) == ["vigil_generic_tp"]
+    assert f"prog_type:\t{PROG_TYPES['tracepoint']}\n" in fdinfo
+    assert hook.programs == {}  # closed with its hook

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from vigil.bpf_objects import object_path
-from vigil.libbpf import Link, Object, open_object
+from vigil.libbpf import Link, Object, Program, open_object
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
 from vigil.sensors.plan import HOOK_PROGRAMS, TracepointHookPlan
 from vigil.wire.records import GENERIC_ARGS_MAX
@@ -29,6 +29,11 @@ class TracepointSensor(Sensor):
 
     def record_kinds(self) -> Mapping[int, RecordDecoder]:
         return {}  # the generic op is the agent's: see Agent.add_hook
+
+    @property
+    def programs(self) -> Mapping[str, Program]:
+        """The object's entry points while it runs (only the plan's is loaded)."""
+        return {} if self._obj is None else self._obj.programs
 
     def start(self, shared: SharedMaps | None) -> None:
         if shared is None:
