@@ -10,6 +10,14 @@
  * The ctx of a tracepoint program is the trace entry itself (common_* fields
  * first), which is where tracefs's offsets count from.
  *
+ * The same pipeline serves raw tracepoints (`raw: true`): the ctx of a
+ * raw_tp or tp_btf program is the tracepoint's TP_PROTO arguments, each
+ * widened to a __u64 slot (include/trace/bpf_probe.h), so argument i sits at
+ * offset 8 * i and the same read-at-offset code reads it. Each entry point
+ * below is one program type; user space loads only the one its plan chose
+ * (sensors/raw_tracepoint_compile.py), and a tp_btf program is given its
+ * tracepoint before load (SEC("tp_btf") names none).
+ *
  * Its selectors (lib/selectors.bpf.h) run in DESIGN §5's order: the pids of
  * every selector on the process identity before anything is read, the
  * argument filters on the record's arguments, and the first selector that
@@ -89,8 +97,7 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	return (4 + (__u32)n + 7) & ~7U;
 }
 
-SEC("tp")
-int vigil_generic_tp(void *ctx)
+static __always_inline int generic_hook(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size, pids = 0;
@@ -148,4 +155,22 @@ int vigil_generic_tp(void *ctx)
 	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags()))
 		stat_inc(VIGIL_STAT_RINGBUF_FULL_GENERIC);
 	return 0;
+}
+
+SEC("tp")
+int vigil_generic_tp(void *ctx)
+{
+	return generic_hook(ctx);
+}
+
+SEC("raw_tp")
+int vigil_generic_raw_tp(void *ctx)
+{
+	return generic_hook(ctx);
+}
+
+SEC("tp_btf")
+int vigil_generic_tp_btf(void *ctx)
+{
+	return generic_hook(ctx);
 }

@@ -22,8 +22,8 @@ SUPPORTED_TRACEPOINT = """
       args: [{index: 5, type: int, label: dfd}, {index: 6, type: string}, {index: 7}]
 """
 
-# The rest of the tracepoint sensor (issue 8): selectors, lists, raw
-# tracepoints, syscall64 and char_buf arguments.
+# The rest of the tracepoint sensor (issue 8): selectors, lists, syscall64
+# and char_buf arguments (raw: true is implemented).
 REST_OF_ISSUE_8 = """
     lists:
     - {name: dups, type: syscalls, values: [sys_dup]}
@@ -44,10 +44,22 @@ def test_what_the_tracepoint_sensor_implements_is_supported() -> None:
     assert report.supported and len(report.policies) == 1
 
 
+def test_raw_tracepoints_are_supported() -> None:
+    text = policy("""
+        tracepoints:
+        - subsystem: sched
+          event: sched_process_exec
+          raw: true
+          args: [{index: 1, type: int, label: old_pid}, {index: 0}]
+    """)
+    assert lines(text, Severity.UNSUPPORTED, Severity.ERROR) == []
+    assert "spec.tracepoints[].raw" in SUPPORTED_FIELDS
+    assert "spec.tracepoints[].raw" not in PLANNED
+
+
 def test_the_rest_of_the_tracepoint_sensor_is_reported_as_issue_8() -> None:
     assert lines(policy(REST_OF_ISSUE_8), Severity.UNSUPPORTED) == [
         "6:3: spec.lists: not supported yet (issue 8)",
-        "11:5: spec.tracepoints[0].raw: not supported yet (issue 8)",
         "12:29: spec.tracepoints[0].args[0].type: syscall64 is not supported yet (issue 8)",
         "12:69: spec.tracepoints[0].args[1].type: char_buf is not supported yet (issue 8)",
         "12:79: spec.tracepoints[0].args[1].sizeArgIndex: not supported yet (issue 8)",

@@ -66,6 +66,7 @@ class RawTracepointArg:
     is_pointer: bool
     pointee: str | None  # what a pointer points to, in C: "struct task_struct", "const char"
     struct_name: str | None  # the struct (or union) pointed to, typedefs looked through
+    is_integer: bool = False  # an integer, bool or enum (not a pointer, not a struct)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +96,20 @@ def _describe(btf: Btf, index: int, name: str, type_id: int) -> RawTracepointArg
     core = btf.type(btf.strip(type_id))
     is_pointer = core.kind is BtfKind.PTR
     pointee = struct_name = None
-    signed = False
+    signed = is_integer = False
     if is_pointer:
         pointee = btf.type_text(core.ref)
         target = btf.type(btf.strip(core.ref))
         if target.kind in (BtfKind.STRUCT, BtfKind.UNION, BtfKind.FWD):
             struct_name = target.name or None
     elif core.kind is BtfKind.INT:
-        signed = core.int_signed
+        signed, is_integer = core.int_signed, True
     elif core.kind in (BtfKind.ENUM, BtfKind.ENUM64):
-        signed = core.kind_flag
+        signed, is_integer = core.kind_flag, True
     return RawTracepointArg(
         index=index, name=name, type_id=type_id, type_text=btf.type_text(type_id),
         size=btf.size_of(type_id), signed=signed, is_pointer=is_pointer,
-        pointee=pointee, struct_name=struct_name,
+        pointee=pointee, struct_name=struct_name, is_integer=is_integer,
     )
 
 

@@ -69,6 +69,7 @@ _PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "bpf_program__section_name": (c_char_p, (_P,)),
     "bpf_program__autoload": (c_bool, (_P,)),
     "bpf_program__set_autoload": (c_int, (_P, c_bool)),
+    "bpf_program__set_attach_target": (c_int, (_P, c_int, c_char_p)),
     "bpf_program__fd": (c_int, (_P,)),
     "bpf_program__attach": (_P, (_P,)),
     "bpf_program__attach_tracepoint": (_P, (_P, c_char_p, c_char_p)),

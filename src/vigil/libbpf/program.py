@@ -39,6 +39,16 @@ class OpenProgram:
         if ret < 0:
             raise BpfError(f"cannot set autoload of program '{self.name}': {os.strerror(-ret)}")
 
+    def set_attach_target(self, name: str) -> None:
+        """The kernel function or tracepoint a BTF-typed program (tp_btf, fentry,
+        ...) whose section names none attaches to; libbpf resolves it in the
+        kernel's BTF at load (a tp_btf target is the event: btf_trace_<name>)."""
+        self._owner.require(f"set the attach target of program '{self.name}'")
+        ret = int(lib().bpf_program__set_attach_target(self._ptr, 0, name.encode()))
+        if ret < 0:
+            raise BpfError(f"cannot set the attach target of program '{self.name}' to "
+                           f"{name!r}: {os.strerror(-ret)}")
+
     def __repr__(self) -> str:
         return f"<OpenProgram {self.name} section={self.section!r}>"
 

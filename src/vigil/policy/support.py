@@ -36,14 +36,14 @@ _INTEGERS = ("int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint
 WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
 
 # Fields implemented: the generic tracepoint sensor so far (issue 8): a
-# tracepoint's arguments read; selectors on pids (followForks too), binaries
-# (followChildren too) and arguments evaluated in the kernel; Post (with
-# rateLimit)/NoPost/Sigkill/Signal.
+# tracepoint's arguments read, from tracefs or (raw) from TP_PROTO; selectors
+# on pids (followForks too), binaries (followChildren too) and arguments
+# evaluated in the kernel; Post (with rateLimit)/NoPost/Sigkill/Signal.
 SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "kind",
     "spec",
     "spec.tracepoints",
-    *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args")),
+    *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args", "raw")),
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label")),
     f"{_TP}.selectors",
     *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions", "matchBinaries")),
@@ -83,7 +83,6 @@ PLANNED: Mapping[str, str] = {
     **{f"{_SEL}.matchArgs[].operator={op}": "no issue yet" for op in (
         "SubString", "SubStringIgnCase", "CelExpr", "FileType", "NotFileType",
         "CapabilitiesGained", "In", "NotIn")},
-    f"{_TP}.raw": "issue 8",
     f"{_TP}.args[].sizeArgIndex": "issue 8",
     "spec.lists": "issue 8",
     **{f"{_TP}.args[].type={ty}": "issue 8" for ty in ("char_buf", "syscall64", "nop")},

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from vigil.bpf_objects import object_path
-from vigil.libbpf import Link, Object, open_object
+from vigil.libbpf import Link, Object, Program, open_object
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
-from vigil.sensors.plan import TracepointHookPlan
+from vigil.sensors.plan import HOOK_PROGRAMS, TracepointHookPlan
 from vigil.wire.records import GENERIC_ARGS_MAX
 
 __all__ = ["TracepointSensor"]
@@ -37,14 +37,25 @@ class TracepointSensor(Sensor):
     def record_kinds(self) -> Mapping[int, RecordDecoder]:
         return {}  # the generic op is the agent's: see Agent.add_hook
 
+    @property
+    def programs(self) -> Mapping[str, Program]:
+        """The object's entry points while it runs (only the plan's is loaded)."""
+        return {} if self._obj is None else self._obj.programs
+
     def start(self, shared: SharedMaps | None) -> None:
         if shared is None:
             raise ValueError("a generic sensor runs on the runtime's shared maps")
         args = self.plan.args
         pad = GENERIC_ARGS_MAX - len(args)
+        program = HOOK_PROGRAMS[self.plan.program]
         try:
             with open_object(object_path(OBJECT)) as spec:
                 shared.reuse_in(spec)
+                # One entry point per program type: only the plan's loads.
+                for name, entry in spec.programs.items():
+                    entry.autoload = name == program
+                if self.plan.program == "tp_btf":
+                    spec.programs[program].set_attach_target(self.plan.event)
                 spec.set_rodata("hook_id", self.hook_id)
                 spec.set_rodata("nargs", len(args))
                 spec.set_rodata("arg_kind", bytes([int(a.kind) for a in args] + [0] * pad))
@@ -56,10 +67,15 @@ class TracepointSensor(Sensor):
                     spec.maps["vigil_rate_limits"].max_entries = RATE_LIMIT_ENTRIES
                 self._obj = spec.load()
             # Before attach: no hit escapes the selectors.
-            self._obj.maps["vigil_selectors"].update(
-                bytes(4), self.plan.compiled_selectors(self.match_bits))
-            self._link = self._obj.programs["vigil_generic_tp"].attach_tracepoint(
-                self.plan.subsys, self.plan.event)
+            self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors(
+                self.match_bits))
+            prog = self._obj.programs[program]
+            if self.plan.program == "tracepoint":
+                self._link = prog.attach_tracepoint(self.plan.subsys, self.plan.event)
+            elif self.plan.program == "raw_tracepoint":
+                self._link = prog.attach_raw_tracepoint(self.plan.event)
+            else:  # tp_btf: its target was fixed at load
+                self._link = prog.attach()
         except BaseException:
             self.close()
             raise

@@ -15,7 +15,7 @@ from vigil.sensors.match_bits import Wanted
 from vigil.sensors.selectors import SelectorPlan, compile_selectors, match_wants
 from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind
 
-__all__ = ["INT_SIZES", "TETRAGON_INT_KEYS", "ArgPlan", "TracepointHookPlan"]
+__all__ = ["HOOK_PROGRAMS", "INT_SIZES", "TETRAGON_INT_KEYS", "ArgPlan", "TracepointHookPlan"]
 
 INT_SIZES = (1, 2, 4, 8)
 
@@ -29,14 +29,24 @@ TETRAGON_INT_KEYS = {
     "int": "int_arg", "int32": "int_arg", "int16": "int_arg", "int8": "int_arg",
 }
 
+# The program types a tracepoint hook runs as -> the entry point of
+# bpf/generic/tracepoint.bpf.c: a tracefs tracepoint, and the two rungs of a
+# raw one (sensors/raw_tracepoint_compile.py chooses between them).
+HOOK_PROGRAMS = {
+    "tracepoint": "vigil_generic_tp",
+    "raw_tracepoint": "vigil_generic_raw_tp",
+    "tp_btf": "vigil_generic_tp_btf",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ArgPlan:
     """One argument: how the kernel reads it and how the event shows it."""
 
-    index: int  # the policy's index (tracefs field position, common_* included)
+    index: int  # the policy's index (tracefs field position, common_* included;
+    #             for a raw tracepoint the TP_PROTO position)
     kind: ArgKind
-    offset: int  # in the tracepoint's record
+    offset: int  # in the tracepoint's record (raw: its ctx, 8 bytes per argument)
     size: int  # bytes of the field
     tetragon_type: str  # "int", "uint64", "string", ...
     signed: bool = False
@@ -59,8 +69,15 @@ class TracepointHookPlan:
     tags: tuple[str, ...] = ()
     # Tetragon's selectors, ORed; none: every hit is posted.
     selectors: tuple[SelectorPlan, ...] = ()
+    # The program type it runs as (a key of HOOK_PROGRAMS) and why that one,
+    # for `vigil policy explain`.
+    program: str = "tracepoint"
+    program_reason: str = ""
 
     def __post_init__(self) -> None:
+        if self.program not in HOOK_PROGRAMS:
+            raise ValueError(f"program {self.program!r}; a tracepoint hook runs as one of "
+                             f"{', '.join(HOOK_PROGRAMS)}")
         if len(self.args) > GENERIC_ARGS_MAX:
             raise ValueError(f"{len(self.args)} arguments; a hook reads at most {GENERIC_ARGS_MAX}")
         self.compiled_selectors()  # what cannot be compiled fails here, not at start

@@ -18,7 +18,7 @@ from vigil.sensors.plan import ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import ActionPlan, ArgFilter, BinaryFilter, PidFilter, SelectorPlan
 from vigil.wire.records import ArgKind
 
-__all__ = ["INT_TYPES", "compile_tracepoints"]
+__all__ = ["INT_TYPES", "TETRAGON_INT_NAMES", "compile_tracepoints", "selector_plans"]
 
 # Tetragon's integer types -> (bytes read, signed). The width is the type's,
 # not the field's: a syscall tracepoint gives `int dfd` an 8-byte slot, and
@@ -31,8 +31,8 @@ INT_TYPES: dict[str, tuple[int, bool]] = {
     "ulong": (8, False), "uint64": (8, False), "size_t": (8, False),
 }
 # The key of each in the event: what pkg/sensors/tracing emits for it.
-_TETRAGON_NAME = {"sint8": "int8", "sint16": "int16", "sint32": "int32", "sint64": "int64",
-                  "ulong": "uint64", "long": "int64"}
+TETRAGON_INT_NAMES = {"sint8": "int8", "sint16": "int16", "sint32": "int32",
+                      "sint64": "int64", "ulong": "uint64", "long": "int64"}
 
 
 def _arg_plan(r: ResolvedArg, label: str) -> ArgPlan:
@@ -43,7 +43,7 @@ def _arg_plan(r: ResolvedArg, label: str) -> ArgPlan:
                              "give it type string, or omit the type")
         width, signed = INT_TYPES[r.type]
         return ArgPlan(r.index, ArgKind.INT, read.offset, min(width, read.size),
-                       _TETRAGON_NAME.get(r.type, r.type), signed, label)
+                       TETRAGON_INT_NAMES.get(r.type, r.type), signed, label)
     if r.type in ("string", "data_loc"):
         kind = {ReadKind.INLINE: ArgKind.STR_ARRAY, ReadKind.DATA_LOC: ArgKind.STR_DATALOC,
                 ReadKind.POINTER: ArgKind.STR_PTR}.get(read.kind)
@@ -63,7 +63,7 @@ def _arg_index(index: int, args: list[ArgPlan]) -> int:
     return args[index].index
 
 
-def _selectors(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, ...]:
+def selector_plans(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, ...]:
     return tuple(
         SelectorPlan(
             pids=tuple(PidFilter(p.operator, tuple(p.values), p.follow_forks,
@@ -82,9 +82,18 @@ def _selectors(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, .
 def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
     """Every tracepoint hook of a policy, planned; raises PolicyError with all
     problems at once."""
+    # Imported here: it builds on this module's argument types and selectors.
+    from vigil.sensors.raw_tracepoint_compile import RawPlanner
+
     plans: list[TracepointHookPlan] = []
     issues: list[Issue] = []
+    raw = RawPlanner(loaded)
     for i, tp in enumerate(loaded.policy.spec.tracepoints):
+        if tp.raw:
+            raw_plan = raw.plan(i, tp, issues)
+            if raw_plan is not None:
+                plans.append(raw_plan)
+            continue
         at = ("spec", "tracepoints", i)
         try:
             fmt = read_format(tp.subsystem, tp.event)
@@ -103,7 +112,7 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
         try:
             plans.append(TracepointHookPlan(
                 policy_name=loaded.name, subsys=tp.subsystem, event=tp.event, args=tuple(args),
-                message=tp.message, tags=tuple(tp.tags), selectors=_selectors(tp, args)))
+                message=tp.message, tags=tuple(tp.tags), selectors=selector_plans(tp, args)))
         except ValueError as err:  # the selectors do not compile: the message names where
             issues.append(loaded.issue((*at, "selectors"), str(err)))
     if issues:
