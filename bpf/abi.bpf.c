@@ -25,6 +25,8 @@ struct vigil_sel_arg *abi_sel_arg;
 struct vigil_sel_action *abi_sel_action;
 struct vigil_selector *abi_selector;
 struct vigil_selectors *abi_selectors;
+struct vigil_sel_ns *abi_sel_ns;
+struct vigil_sel_caps *abi_sel_caps;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -33,6 +35,8 @@ enum vigil_arg_kind abi_arg_kind;
 enum vigil_action abi_action;
 enum vigil_sel_op abi_sel_op;
 enum vigil_sel_flag abi_sel_flag;
+enum vigil_sel_task abi_sel_task;
+enum vigil_sel_cap_set abi_sel_cap_set;
 
 enum vigil_abi_sizes {
 	VIGIL_ABI_PART_MAX = VIGIL_PART_MAX,
@@ -48,6 +52,8 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_SEL_ACTIONS_MAX = VIGIL_SEL_ACTIONS_MAX,
 	VIGIL_ABI_SEL_STR_MAX = VIGIL_SEL_STR_MAX,
 	VIGIL_ABI_SEL_POOL_WORDS = VIGIL_SEL_POOL_WORDS,
+	VIGIL_ABI_SEL_NS_MAX = VIGIL_SEL_NS_MAX,
+	VIGIL_ABI_SEL_CAPS_MAX = VIGIL_SEL_CAPS_MAX,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

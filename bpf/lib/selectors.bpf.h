@@ -51,7 +51,11 @@ struct {
 	__type(value, struct vigil_selectors);
 } vigil_selectors SEC(".maps");
 
-/* Bit s set: selector s's matchPIDs all accept process `tgid`. */
+#include "lib/sel_task.bpf.h"
+
+/* Bit s set: selector s's matchPIDs all accept process `tgid`, and its
+ * filters on the current task (isNamespacePID, matchNamespaces,
+ * matchCapabilities: lib/sel_task.bpf.h) accept the task. */
 __noinline __u32 vigil_sel_pids(__u32 tgid)
 {
 	const struct vigil_selectors *sc;
@@ -73,6 +77,8 @@ __noinline __u32 vigil_sel_pids(__u32 tgid)
 
 			if (f >= sel->npids)
 				break;
+			if ((sel->nspid >> f) & 1)
+				continue;	/* vigil_sel_task()'s */
 			for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
 				if (v >= p->nvalues)
 					break;
@@ -84,6 +90,8 @@ __noinline __u32 vigil_sel_pids(__u32 tgid)
 				break;
 			}
 		}
+		if (ok && sel->task)
+			ok = vigil_sel_task(s);
 		if (ok)
 			mask |= 1U << s;
 	}

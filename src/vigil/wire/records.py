@@ -31,9 +31,13 @@ __all__ = [
     "ProcKey",
     "SelAction",
     "SelArg",
+    "SelCapSet",
+    "SelCaps",
     "SelFlag",
+    "SelNs",
     "SelOp",
     "SelPids",
+    "SelTask",
     "Selector",
     "Selectors",
     "Stat",
@@ -57,6 +61,8 @@ SEL_VALUES_MAX = 4
 SEL_ACTIONS_MAX = 3
 SEL_STR_MAX = 256
 SEL_POOL_WORDS = 1024
+SEL_NS_MAX = 10
+SEL_CAPS_MAX = 3
 
 
 class Op(enum.IntEnum):
@@ -150,6 +156,22 @@ class SelFlag(enum.IntFlag):
     """enum vigil_sel_flag: how an integer filter widens its argument."""
 
     SIGNED = 1
+
+
+class SelTask(enum.IntFlag):
+    """enum vigil_sel_task: what a selector's filters on the current task read."""
+
+    NSPID = 1
+    NS = 2
+    CAPS = 4
+
+
+class SelCapSet(enum.IntEnum):
+    """enum vigil_sel_cap_set: a capability set, numbered as Tetragon numbers it."""
+
+    PERMITTED = 0
+    EFFECTIVE = 1
+    INHERITABLE = 2
 
 
 class MsgHeader(ctypes.Structure):
@@ -319,13 +341,31 @@ class SelAction(ctypes.Structure):
     _fields_ = [("action", c_uint32), ("arg", c_uint32)]
 
 
+class SelNs(ctypes.Structure):
+    """struct vigil_sel_ns { __u8 kind, not_in, nvalues, pad; __u32 values[4]; };"""
+
+    _fields_ = [("kind", c_uint8), ("not_in", c_uint8), ("nvalues", c_uint8), ("pad", c_uint8),
+                ("values", c_uint32 * SEL_VALUES_MAX)]
+
+
+class SelCaps(ctypes.Structure):
+    """struct vigil_sel_caps { __u8 set, not_in; __u16 pad; __u32 host_user_ns;
+    __u64 mask; };"""
+
+    _fields_ = [("set", c_uint8), ("not_in", c_uint8), ("pad", c_uint16),
+                ("host_user_ns", c_uint32), ("mask", c_uint64)]
+
+
 class Selector(ctypes.Structure):
     """struct vigil_selector { __u8 npids, nargs, nactions, pad; pids[4];
-    args[5]; actions[3]; };"""
+    args[5]; actions[3]; __u8 task, nspid, nns, ncaps; __u32 pad2; ns[10];
+    caps[3]; };"""
 
     _fields_ = [("npids", c_uint8), ("nargs", c_uint8), ("nactions", c_uint8),
                 ("pad", c_uint8), ("pids", SelPids * SEL_PIDS_MAX),
-                ("args", SelArg * SEL_ARGS_MAX), ("actions", SelAction * SEL_ACTIONS_MAX)]
+                ("args", SelArg * SEL_ARGS_MAX), ("actions", SelAction * SEL_ACTIONS_MAX),
+                ("task", c_uint8), ("nspid", c_uint8), ("nns", c_uint8), ("ncaps", c_uint8),
+                ("pad2", c_uint32), ("ns", SelNs * SEL_NS_MAX), ("caps", SelCaps * SEL_CAPS_MAX)]
 
 
 class Selectors(ctypes.Structure):
@@ -352,6 +392,8 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_sel_action": SelAction,
     "vigil_selector": Selector,
     "vigil_selectors": Selectors,
+    "vigil_sel_ns": SelNs,
+    "vigil_sel_caps": SelCaps,
 }
 
 
@@ -364,6 +406,8 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_action": (Action, "VIGIL_ACTION_"),
     "vigil_sel_op": (SelOp, "VIGIL_SEL_OP_"),
     "vigil_sel_flag": (SelFlag, "VIGIL_SEL_F_"),
+    "vigil_sel_task": (SelTask, "VIGIL_SEL_T_"),
+    "vigil_sel_cap_set": (SelCapSet, "VIGIL_SEL_CAP_"),
 }
 
 # events.h's size macros, anchored in abi.bpf.c as enum vigil_abi_sizes.
@@ -381,4 +425,6 @@ ABI_SIZES = {
     "VIGIL_ABI_SEL_ACTIONS_MAX": SEL_ACTIONS_MAX,
     "VIGIL_ABI_SEL_STR_MAX": SEL_STR_MAX,
     "VIGIL_ABI_SEL_POOL_WORDS": SEL_POOL_WORDS,
+    "VIGIL_ABI_SEL_NS_MAX": SEL_NS_MAX,
+    "VIGIL_ABI_SEL_CAPS_MAX": SEL_CAPS_MAX,
 }
