@@ -35,9 +35,10 @@ _INTEGERS = ("int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint
 WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
 
 # Fields implemented: the generic tracepoint sensor so far (issue 8): a
-# tracepoint's arguments read, selectors on pids and arguments evaluated in the
-# kernel, Post/NoPost/Sigkill/Signal. Lists, raw tracepoints, the other
-# selectors and rate limits are the rest of issue 8.
+# tracepoint's arguments read, selectors on pids (host or namespace pids),
+# arguments, namespaces and capabilities evaluated in the kernel,
+# Post/NoPost/Sigkill/Signal. Lists, raw tracepoints, the other selectors and
+# rate limits are the rest of issue 8.
 SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "kind",
     "spec",
@@ -45,9 +46,13 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args")),
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label")),
     f"{_TP}.selectors",
-    *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions")),
+    *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions", "matchNamespaces",
+                              "matchCapabilities")),
     *(f"{_SEL}.matchArgs[].{f}" for f in ("index", "operator", "values")),
-    *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values")),
+    *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values", "isNamespacePID")),
+    *(f"{_SEL}.matchNamespaces[].{f}" for f in ("namespace", "operator", "values")),
+    *(f"{_SEL}.matchCapabilities[].{f}" for f in ("type", "operator", "values",
+                                                  "isNamespaceCapability")),
     *(f"{_SEL}.matchActions[].{f}" for f in ("action", "argSig")),
     "spec.options",
     *(f"spec.options[].{f}" for f in ("name", "value")),
@@ -73,7 +78,8 @@ PLANNED: Mapping[str, str] = {
     "kind=TracingPolicyNamespaced": "issue 10",
     f"{_SEL}": "issue 8",
     f"{_SEL}.matchPIDs[].followForks": "issue 8",
-    f"{_SEL}.matchPIDs[].isNamespacePID": "issue 8",
+    f"{_SEL}.matchNamespaceChanges": "issue 8",
+    f"{_SEL}.matchCapabilityChanges": "issue 8",
     f"{_SEL}.matchArgs[].args": "issue 8",
     f"{_SEL}.matchActions[].rateLimit": "issue 8",
     f"{_SEL}.matchActions[].rateLimitScope": "issue 8",

@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vigil.sensors.sel_task import (
+    CapsFilter,
+    NamespaceChangesFilter,
+    NamespaceFilter,
+    compile_task_filters,
+)
 from vigil.wire.records import (
     SEL_ACTIONS_MAX,
     SEL_ARGS_MAX,
@@ -43,6 +49,9 @@ __all__ = [
     "TETRAGON_ACTIONS",
     "ActionPlan",
     "ArgFilter",
+    "CapsFilter",
+    "NamespaceChangesFilter",
+    "NamespaceFilter",
     "PidFilter",
     "SelectorPlan",
     "compile_selectors",
@@ -93,7 +102,8 @@ _GO_OCTAL = re.compile(r"[+-]?0[0-7_]+")
 
 @dataclass(frozen=True, slots=True)
 class PidFilter:
-    """matchPIDs: the process's thread-group id, as the host sees it."""
+    """matchPIDs: the process's thread-group id, as the host sees it (with
+    is_namespace_pid: as its own pid namespace sees it)."""
 
     operator: str  # "In" or "NotIn"
     values: tuple[int, ...]
@@ -121,6 +131,10 @@ class SelectorPlan:
     pids: tuple[PidFilter, ...] = ()
     args: tuple[ArgFilter, ...] = ()
     actions: tuple[ActionPlan, ...] = ()
+    namespaces: tuple[NamespaceFilter, ...] = ()
+    capabilities: tuple[CapsFilter, ...] = ()
+    namespace_changes: tuple[NamespaceChangesFilter, ...] = ()
+    capability_changes: tuple[CapsFilter, ...] = ()
 
 
 def parse_int(text: str) -> int:
@@ -176,8 +190,6 @@ def _compile_pids(where: str, f: PidFilter, out: SelPids) -> None:
         raise ValueError(f"{where}.operator: {f.operator!r}; matchPIDs takes In or NotIn")
     if f.follow_forks:
         raise ValueError(f"{where}.followForks: not supported yet")
-    if f.is_namespace_pid:
-        raise ValueError(f"{where}.isNamespacePID: not supported yet")
     if not 1 <= len(f.values) <= SEL_VALUES_MAX:
         raise ValueError(f"{where}.values: {len(f.values)} values; a matchPIDs filter "
                          f"takes 1 to {SEL_VALUES_MAX}")
@@ -252,8 +264,10 @@ def _compile_action(where: str, a: ActionPlan, out: SelAction) -> None:
         out.arg = a.arg_sig
 
 
-def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]) -> bytes:
-    """The value of the hook's vigil_selectors map."""
+def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan],
+                      host: Mapping[str, int] | None = None) -> bytes:
+    """The value of the hook's vigil_selectors map; `host` the host's
+    namespaces for host_ns and isNamespaceCapability (default: pid 1's)."""
     if len(selectors) > SEL_MAX:
         raise ValueError(f"{len(selectors)} selectors; a hook takes at most {SEL_MAX}")
     rec = Selectors()
@@ -275,5 +289,7 @@ def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]
             _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i])
         for i, act in enumerate(sel.actions):
             _compile_action(f"{where}.matchActions[{i}]", act, out.actions[i])
+        compile_task_filters(where, sel.pids, sel.namespaces, sel.capabilities,
+                             sel.namespace_changes, sel.capability_changes, out, host)
     ctypes.memmove(ctypes.addressof(rec.pool), bytes(pool.data), len(pool.data))
     return bytes(rec)

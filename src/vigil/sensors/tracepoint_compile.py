@@ -14,8 +14,17 @@ from vigil.kernel.tracefs_format import UnknownTracepointError, read_format
 from vigil.kernel.tracepoint_args import ReadKind, ResolvedArg, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.policy.model.hooks import TracepointSpec
+from vigil.policy.model.selectors import CapabilitiesSelector
 from vigil.sensors.plan import ArgPlan, TracepointHookPlan
-from vigil.sensors.selectors import ActionPlan, ArgFilter, PidFilter, SelectorPlan
+from vigil.sensors.selectors import (
+    ActionPlan,
+    ArgFilter,
+    CapsFilter,
+    NamespaceChangesFilter,
+    NamespaceFilter,
+    PidFilter,
+    SelectorPlan,
+)
 from vigil.wire.records import ArgKind
 
 __all__ = ["INT_TYPES", "compile_tracepoints"]
@@ -63,6 +72,10 @@ def _arg_index(index: int, args: list[ArgPlan]) -> int:
     return args[index].index
 
 
+def _caps(c: CapabilitiesSelector) -> CapsFilter:
+    return CapsFilter(c.type, c.operator, tuple(c.values), c.is_namespace_capability)
+
+
 def _selectors(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, ...]:
     return tuple(
         SelectorPlan(
@@ -71,6 +84,12 @@ def _selectors(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, .
             args=tuple(ArgFilter(_arg_index(a.index, args), a.operator, tuple(a.values))
                        for a in sel.match_args),
             actions=tuple(ActionPlan(a.action, a.arg_sig) for a in sel.match_actions),
+            namespaces=tuple(NamespaceFilter(n.namespace, n.operator, tuple(n.values))
+                             for n in sel.match_namespaces),
+            capabilities=tuple(_caps(c) for c in sel.match_capabilities),
+            namespace_changes=tuple(NamespaceChangesFilter(n.operator, tuple(n.values))
+                                    for n in sel.match_namespace_changes),
+            capability_changes=tuple(_caps(c) for c in sel.match_capability_changes),
         )
         for sel in tp.selectors
     )
