@@ -2,7 +2,13 @@
 (struct vigil_selector's task members; the kernel side is
 bpf/lib/sel_task.bpf.h): matchPIDs' isNamespacePID, matchNamespaces and
 matchCapabilities. matchNamespaceChanges and matchCapabilityChanges are
-typed here and refused as not supported yet.
+typed here and refused as not supported yet: they compare with what the
+process had at exec, which vigil does not keep. Kept in the exec map's value
+(Tetragon's choice) it would cost every user 64 bytes per entry, 2 MiB at
+the default 32768 entries, policy or not; a run-time allocated hash map costs
+only the live processes but is unsafe in tracing programs before Linux 6.1
+(5.10 warns and taints). The home that fits is task storage, freed with the
+task (Linux 5.11 and later).
 
 Value syntax as Tetragon's pkg/selectors/kernel.go takes it: a namespace is
 a decimal inode number or host_ns (the host's namespace: pid 1's, read once
