@@ -29,6 +29,8 @@ struct vigil_bin_key *abi_bin_key;
 struct vigil_match_bits *abi_match_bits;
 struct vigil_match_config *abi_match_config;
 struct vigil_rate_key *abi_rate_key;
+struct vigil_sel_ns *abi_sel_ns;
+struct vigil_sel_caps *abi_sel_caps;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -39,6 +41,8 @@ enum vigil_sel_op abi_sel_op;
 enum vigil_sel_flag abi_sel_flag;
 enum vigil_sel_pid_flag abi_sel_pid_flag;
 enum vigil_sel_rate_scope abi_sel_rate_scope;
+enum vigil_sel_task abi_sel_task;
+enum vigil_sel_cap_set abi_sel_cap_set;
 
 enum vigil_abi_sizes {
 	VIGIL_ABI_PART_MAX = VIGIL_PART_MAX,
@@ -57,6 +61,8 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_BIN_PATH_MAX = VIGIL_BIN_PATH_MAX,
 	VIGIL_ABI_MATCH_BITS = VIGIL_MATCH_BITS,
 	VIGIL_ABI_RATE_ARG_BYTES = VIGIL_RATE_ARG_BYTES,
+	VIGIL_ABI_SEL_NS_MAX = VIGIL_SEL_NS_MAX,
+	VIGIL_ABI_SEL_CAPS_MAX = VIGIL_SEL_CAPS_MAX,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

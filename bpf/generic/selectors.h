@@ -26,10 +26,16 @@
 #define VIGIL_SEL_STR_WORDS (VIGIL_SEL_STR_MAX / 8)
 #define VIGIL_SEL_POOL_WORDS 1024	/* 8 KiB of string values per hook */
 #define VIGIL_SEL_POOL_MASK (VIGIL_SEL_POOL_WORDS - 1)
+#define VIGIL_SEL_NS_MAX 10		/* matchNamespaces filters (Tetragon's ns_max_types) */
+#define VIGIL_SEL_CAPS_MAX 3		/* matchCapabilities filters, one per set type */
+#define VIGIL_SEL_NS_KINDS 10		/* members of struct vigil_namespaces */
 
 _Static_assert((VIGIL_SEL_STR_MAX & 7) == 0, "string values are compared in words");
 _Static_assert((VIGIL_SEL_POOL_WORDS & VIGIL_SEL_POOL_MASK) == 0, "the pool mask is 2^k - 1");
 _Static_assert(VIGIL_SEL_STR_MAX < VIGIL_ARG_STR_MAX, "a value is never longer than an argument");
+_Static_assert(VIGIL_SEL_PIDS_MAX <= 8, "vigil_selector.nspid has a bit per matchPIDs filter");
+_Static_assert(sizeof(struct vigil_namespaces) == VIGIL_SEL_NS_KINDS * 4,
+	       "a namespace kind is an index into struct vigil_namespaces");
 
 enum vigil_sel_op {
 	VIGIL_SEL_OP_NONE = 0,
@@ -91,6 +97,41 @@ enum vigil_sel_rate_scope {
 	VIGIL_SEL_RATE_GLOBAL = 2,
 };
 
+/* What a selector's task filters (lib/sel_task.bpf.h) read from the current
+ * task at the hook; a selector reads nothing it does not need. */
+enum vigil_sel_task {
+	VIGIL_SEL_T_NSPID = 1 << 0,	/* the tgid in its own pid namespace */
+	VIGIL_SEL_T_NS = 1 << 1,	/* namespace inode numbers */
+	VIGIL_SEL_T_CAPS = 1 << 2,	/* capability sets (and the user namespace) */
+};
+
+/* Capability sets, numbered as Tetragon numbers them (kernel.go capsPermitted..). */
+enum vigil_sel_cap_set {
+	VIGIL_SEL_CAP_PERMITTED = 0,
+	VIGIL_SEL_CAP_EFFECTIVE = 1,
+	VIGIL_SEL_CAP_INHERITABLE = 2,
+};
+
+/* matchNamespaces: the task's namespace of one kind In (or NotIn) values. */
+struct vigil_sel_ns {
+	__u8 kind;			/* index into struct vigil_namespaces: uts 0 .. user 9 */
+	__u8 not_in;			/* 1: NotIn (no value may match) */
+	__u8 nvalues;
+	__u8 pad;
+	__u32 values[VIGIL_SEL_VALUES_MAX];	/* inode numbers; host_ns resolved by user space */
+};
+
+/* matchCapabilities: one of the task's capability sets has a bit of `mask`
+ * (In) or none of them (NotIn). */
+struct vigil_sel_caps {
+	__u8 set;			/* enum vigil_sel_cap_set */
+	__u8 not_in;
+	__u16 pad;
+	__u32 host_user_ns;		/* isNamespaceCapability: the host's user namespace
+					 * (a task in it never matches); 0 otherwise */
+	__u64 mask;			/* the values' bits, ORed */
+};
+
 struct vigil_sel_action {
 	__u32 action;			/* enum vigil_action */
 	__u32 arg;			/* Signal: the signal number */
@@ -123,6 +164,14 @@ struct vigil_selector {
 	 * fails both. */
 	__u64 bin_set;
 	__u64 bin_clear;
+	/* Filters on the current task, run from vigil_sel_pids(). */
+	__u8 task;			/* enum vigil_sel_task: what they read; 0: none */
+	__u8 nspid;			/* bit f: pids[f] is isNamespacePID */
+	__u8 nns;
+	__u8 ncaps;
+	__u32 pad2;
+	struct vigil_sel_ns ns[VIGIL_SEL_NS_MAX];
+	struct vigil_sel_caps caps[VIGIL_SEL_CAPS_MAX];
 };
 
 /* The value of a hook's vigil_selectors map (one entry). */

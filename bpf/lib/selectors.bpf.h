@@ -70,9 +70,13 @@ struct {
 	__type(value, struct vigil_rate_key);
 } vigil_rate_heap SEC(".maps");
 
-/* Bit s set: selector s's process filters (matchPIDs, matchBinaries) all
- * accept process `tgid`. Match bits (followForks, matchBinaries) come from
- * the process's exec identity, looked up once. */
+#include "lib/sel_task.bpf.h"
+
+/* Bit s set: selector s's process filters all accept process `tgid`:
+ * matchPIDs and matchBinaries (their match bits, followForks and
+ * followChildren included, come from the process's exec identity, looked
+ * up once), then its filters on the current task (isNamespacePID,
+ * matchNamespaces, matchCapabilities: lib/sel_task.bpf.h). */
 __noinline __u32 vigil_sel_pids(__u32 tgid)
 {
 	const struct vigil_exec_identity *id;
@@ -104,6 +108,8 @@ __noinline __u32 vigil_sel_pids(__u32 tgid)
 
 			if (f >= sel->npids)
 				break;
+			if ((sel->nspid >> f) & 1)
+				continue;	/* vigil_sel_task()'s */
 			for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
 				if (v >= p->nvalues)
 					break;
@@ -120,6 +126,8 @@ __noinline __u32 vigil_sel_pids(__u32 tgid)
 		}
 		if (ok && (sel->bin_set | sel->bin_clear))
 			ok = id && (bits & sel->bin_set) == sel->bin_set && !(bits & sel->bin_clear);
+		if (ok && sel->task)
+			ok = vigil_sel_task(s);
 		if (ok)
 			mask |= 1U << s;
 	}

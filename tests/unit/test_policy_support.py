@@ -68,6 +68,45 @@ def test_the_rest_of_the_tracepoint_sensor_is_reported_as_issue_8() -> None:
     ]
 
 
+TASK_SELECTORS = """
+    tracepoints:
+    - subsystem: syscalls
+      event: sys_enter_lseek
+      selectors:
+      - matchPIDs: [{operator: In, values: [1], isNamespacePID: true}]
+        matchNamespaces:
+        - {namespace: Uts, operator: NotIn, values: [host_ns]}
+        - {namespace: Net, operator: In, values: ["4026531840"]}
+        matchCapabilities:
+        - {type: Permitted, operator: In, values: [CAP_SYS_ADMIN], isNamespaceCapability: true}
+        - {operator: NotIn, values: [CAP_NET_RAW]}
+"""
+
+
+def test_task_selectors_are_supported() -> None:
+    report = check_text(policy(TASK_SELECTORS), "p.yaml")
+    assert [str(i) for i in report.issues] == []
+    assert report.supported
+
+
+def test_namespace_and_capability_changes_are_issue_8() -> None:
+    text = policy("""
+        tracepoints:
+        - subsystem: syscalls
+          event: sys_enter_lseek
+          selectors:
+          - matchNamespaceChanges: [{operator: In, values: [Mnt]}]
+            matchCapabilityChanges: [{operator: In, values: [CAP_SYS_ADMIN]}]
+    """)
+    assert lines(text, Severity.UNSUPPORTED) == [
+        "10:7: spec.tracepoints[0].selectors[0].matchNamespaceChanges: not supported yet "
+        "(issue 8)",
+        "11:7: spec.tracepoints[0].selectors[0].matchCapabilityChanges: not supported yet "
+        "(issue 8)",
+    ]
+    assert lines(text) == []
+
+
 def test_unsupported_fields_and_values_name_their_issue() -> None:
     text = policy("""
         kprobes: [{call: f}]

@@ -207,7 +207,8 @@ def test_integer_operator_on_a_string() -> None:
 
 
 @pytest.mark.parametrize(("f", "message"), [
-    (PidFilter("In", (1,), is_namespace_pid=True), "isNamespacePID: not supported yet"),
+    (PidFilter("In", (1,), follow_forks=True, is_namespace_pid=True),
+     r"matchPIDs\[0\].followForks: not supported yet together with isNamespacePID"),
     (PidFilter("Equal", (1,)), "matchPIDs takes In or NotIn"),
     (PidFilter("In", (-1,)), "-1 is not a pid"),
     (PidFilter("In", (1 << 32,)), "is not a pid"),

@@ -37,8 +37,9 @@ WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
 
 # Fields implemented: the generic tracepoint sensor so far (issue 8): a
 # tracepoint's arguments read, from tracefs or (raw) from TP_PROTO; selectors
-# on pids (followForks too), binaries (followChildren too) and arguments
-# evaluated in the kernel; Post (with rateLimit)/NoPost/Sigkill/Signal.
+# on pids (host or namespace pids, followForks), binaries (followChildren),
+# arguments, namespaces and capabilities evaluated in the kernel; Post (with
+# rateLimit)/NoPost/Sigkill/Signal.
 SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "kind",
     "spec",
@@ -46,10 +47,15 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args", "raw")),
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label")),
     f"{_TP}.selectors",
-    *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions", "matchBinaries")),
+    *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions", "matchBinaries",
+                              "matchNamespaces", "matchCapabilities")),
     *(f"{_SEL}.matchArgs[].{f}" for f in ("index", "operator", "values")),
-    *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values", "followForks")),
+    *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values", "followForks",
+                                          "isNamespacePID")),
     *(f"{_SEL}.matchBinaries[].{f}" for f in ("operator", "values", "followChildren")),
+    *(f"{_SEL}.matchNamespaces[].{f}" for f in ("namespace", "operator", "values")),
+    *(f"{_SEL}.matchCapabilities[].{f}" for f in ("type", "operator", "values",
+                                                  "isNamespaceCapability")),
     *(f"{_SEL}.matchActions[].{f}" for f in ("action", "argSig", "rateLimit",
                                              "rateLimitScope")),
     "spec.options",
@@ -75,7 +81,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
 PLANNED: Mapping[str, str] = {
     "kind=TracingPolicyNamespaced": "issue 10",
     f"{_SEL}": "issue 8",
-    f"{_SEL}.matchPIDs[].isNamespacePID": "issue 8",
+    f"{_SEL}.matchNamespaceChanges": "issue 8",
+    f"{_SEL}.matchCapabilityChanges": "issue 8",
     f"{_SEL}.matchArgs[].args": "issue 8",
     **{f"{_SEL}.matchArgs[].operator={op}": "issue 8" for op in ("InMap", "NotInMap")},
     # Tetragon has these; no issue plans them for vigil yet.

@@ -16,7 +16,8 @@ from vigil.process.clock import Clock, rfc3339
 from vigil.process.model import Process, exec_id, quote_args
 from vigil.wire.records import NAMESPACE_NAMES, ProcFlag
 
-__all__ = ["TICK_NS", "ProcEntry", "read_process", "still_running", "walk_proc"]
+__all__ = ["TICK_NS", "ProcEntry", "host_namespaces", "read_process", "still_running",
+           "walk_proc"]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 # /proc/<pid>/stat counts start times in clock ticks: what one tick is in ns.
@@ -54,6 +55,14 @@ def _ns_inodes(proc_dir: str) -> dict[str, int]:
         # "net:[4026531840]"
         inodes[name] = int(link[link.index("[") + 1 : -1])
     return inodes
+
+
+def host_namespaces(proc_root: str = "/proc") -> dict[str, int]:
+    """The host's namespace inode numbers, by NAMESPACE_NAMES (a kind this
+    kernel lacks is absent): pid 1's, as Tetragon takes them for host_ns, or,
+    where pid 1's cannot be read at all (a sandbox that denies reading
+    another process's ns links), vigil's own: an agent runs in the host's."""
+    return _ns_inodes(f"{proc_root}/1") or _ns_inodes(f"{proc_root}/self")
 
 
 def read_process(pid: int, node_name: str, clock: Clock, proc_root: str = "/proc") -> ProcEntry:

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vigil.sensors.match_bits import PidFollow, Wanted, binary_match
+from vigil.sensors.sel_task import (
+    CapsFilter,
+    NamespaceChangesFilter,
+    NamespaceFilter,
+    compile_task_filters,
+)
 from vigil.wire.records import (
     SEL_ACTIONS_MAX,
     SEL_ARGS_MAX,
@@ -47,6 +53,9 @@ __all__ = [
     "ActionPlan",
     "ArgFilter",
     "BinaryFilter",
+    "CapsFilter",
+    "NamespaceChangesFilter",
+    "NamespaceFilter",
     "PidFilter",
     "SelectorPlan",
     "compile_selectors",
@@ -99,7 +108,8 @@ _GO_OCTAL = re.compile(r"[+-]?0[0-7_]+")
 
 @dataclass(frozen=True, slots=True)
 class PidFilter:
-    """matchPIDs: the process's thread-group id, as the host sees it."""
+    """matchPIDs: the process's thread-group id, as the host sees it (with
+    is_namespace_pid: as its own pid namespace sees it)."""
 
     operator: str  # "In" or "NotIn"
     values: tuple[int, ...]
@@ -145,6 +155,10 @@ class SelectorPlan:
     @property
     def rate_limited(self) -> bool:
         return any(a.rate_limit for a in self.actions)
+    namespaces: tuple[NamespaceFilter, ...] = ()
+    capabilities: tuple[CapsFilter, ...] = ()
+    namespace_changes: tuple[NamespaceChangesFilter, ...] = ()
+    capability_changes: tuple[CapsFilter, ...] = ()
 
 
 def parse_int(text: str) -> int:
@@ -199,10 +213,11 @@ def _compile_pids(where: str, f: PidFilter, out: SelPids, bit: int | None) -> No
     if f.operator not in _PID_OPS:
         raise ValueError(f"{where}.operator: {f.operator!r}; matchPIDs takes In or NotIn")
     if bit is not None:
+        if f.is_namespace_pid:
+            raise ValueError(f"{where}.followForks: not supported yet together with "
+                             "isNamespacePID")
         out.flags = SelPidFlag.FOLLOW
         out.bit = bit
-    if f.is_namespace_pid:
-        raise ValueError(f"{where}.isNamespacePID: not supported yet")
     if not 1 <= len(f.values) <= SEL_VALUES_MAX:
         raise ValueError(f"{where}.values: {len(f.values)} values; a matchPIDs filter "
                          f"takes 1 to {SEL_VALUES_MAX}")
@@ -328,10 +343,13 @@ def match_wants(selectors: Sequence[SelectorPlan]) -> list[tuple[tuple[int, ...]
 
 
 def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan],
-                      bits: Sequence[int] | None = None) -> bytes:
+                      bits: Sequence[int] | None = None, *,
+                      host: Mapping[str, int] | None = None) -> bytes:
     """The value of the hook's vigil_selectors map. `bits`: the match bit
     of each of match_wants(selectors), from the runtime's MatchBits; None
-    to check that the selectors compile (the bits are then placeholders)."""
+    to check that the selectors compile (the bits are then placeholders).
+    `host`: the host's namespaces for host_ns and isNamespaceCapability
+    (default: pid 1's)."""
     if len(selectors) > SEL_MAX:
         raise ValueError(f"{len(selectors)} selectors; a hook takes at most {SEL_MAX}")
     wants = match_wants(selectors)  # at most 5 * (4 + 1): the 64 bits are the runtime's
@@ -367,5 +385,7 @@ def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]
             _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i])
         for i, act in enumerate(sel.actions):
             _compile_action(f"{where}.matchActions[{i}]", act, out.actions[i])
+        compile_task_filters(where, sel.pids, sel.namespaces, sel.capabilities,
+                             sel.namespace_changes, sel.capability_changes, out, host)
     ctypes.memmove(ctypes.addressof(rec.pool), bytes(pool.data), len(pool.data))
     return bytes(rec)

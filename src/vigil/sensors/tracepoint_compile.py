@@ -14,8 +14,18 @@ from vigil.kernel.tracefs_format import UnknownTracepointError, read_format
 from vigil.kernel.tracepoint_args import ReadKind, ResolvedArg, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.policy.model.hooks import TracepointSpec
+from vigil.policy.model.selectors import CapabilitiesSelector
 from vigil.sensors.plan import ArgPlan, TracepointHookPlan
-from vigil.sensors.selectors import ActionPlan, ArgFilter, BinaryFilter, PidFilter, SelectorPlan
+from vigil.sensors.selectors import (
+    ActionPlan,
+    ArgFilter,
+    BinaryFilter,
+    CapsFilter,
+    NamespaceChangesFilter,
+    NamespaceFilter,
+    PidFilter,
+    SelectorPlan,
+)
 from vigil.wire.records import ArgKind
 
 __all__ = ["INT_TYPES", "TETRAGON_INT_NAMES", "compile_tracepoints", "selector_plans"]
@@ -63,6 +73,10 @@ def _arg_index(index: int, args: list[ArgPlan]) -> int:
     return args[index].index
 
 
+def _caps(c: CapabilitiesSelector) -> CapsFilter:
+    return CapsFilter(c.type, c.operator, tuple(c.values), c.is_namespace_capability)
+
+
 def selector_plans(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, ...]:
     return tuple(
         SelectorPlan(
@@ -74,6 +88,12 @@ def selector_plans(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPla
                           for a in sel.match_actions),
             binaries=tuple(BinaryFilter(b.operator, tuple(b.values), b.follow_children)
                            for b in sel.match_binaries),
+            namespaces=tuple(NamespaceFilter(n.namespace, n.operator, tuple(n.values))
+                             for n in sel.match_namespaces),
+            capabilities=tuple(_caps(c) for c in sel.match_capabilities),
+            namespace_changes=tuple(NamespaceChangesFilter(n.operator, tuple(n.values))
+                                    for n in sel.match_namespace_changes),
+            capability_changes=tuple(_caps(c) for c in sel.match_capability_changes),
         )
         for sel in tp.selectors
     )

@@ -38,11 +38,15 @@ __all__ = [
     "RateKey",
     "SelAction",
     "SelArg",
+    "SelCapSet",
+    "SelCaps",
     "SelFlag",
+    "SelNs",
     "SelOp",
     "SelPidFlag",
     "SelPids",
     "SelRateScope",
+    "SelTask",
     "Selector",
     "Selectors",
     "Stat",
@@ -70,6 +74,8 @@ SEL_POOL_WORDS = 1024
 BIN_PATH_MAX = 256
 MATCH_BITS = 64
 RATE_ARG_BYTES = 40
+SEL_NS_MAX = 10
+SEL_CAPS_MAX = 3
 
 
 class Op(enum.IntEnum):
@@ -177,6 +183,22 @@ class SelRateScope(enum.IntEnum):
     THREAD = 0
     PROCESS = 1
     GLOBAL = 2
+
+
+class SelTask(enum.IntFlag):
+    """enum vigil_sel_task: what a selector's filters on the current task read."""
+
+    NSPID = 1
+    NS = 2
+    CAPS = 4
+
+
+class SelCapSet(enum.IntEnum):
+    """enum vigil_sel_cap_set: a capability set, numbered as Tetragon numbers it."""
+
+    PERMITTED = 0
+    EFFECTIVE = 1
+    INHERITABLE = 2
 
 
 class MsgHeader(ctypes.Structure):
@@ -374,14 +396,32 @@ class RateKey(ctypes.Structure):
                 ("data", c_uint8 * (GENERIC_ARGS_MAX * RATE_ARG_BYTES))]
 
 
+class SelNs(ctypes.Structure):
+    """struct vigil_sel_ns { __u8 kind, not_in, nvalues, pad; __u32 values[4]; };"""
+
+    _fields_ = [("kind", c_uint8), ("not_in", c_uint8), ("nvalues", c_uint8), ("pad", c_uint8),
+                ("values", c_uint32 * SEL_VALUES_MAX)]
+
+
+class SelCaps(ctypes.Structure):
+    """struct vigil_sel_caps { __u8 set, not_in; __u16 pad; __u32 host_user_ns;
+    __u64 mask; };"""
+
+    _fields_ = [("set", c_uint8), ("not_in", c_uint8), ("pad", c_uint16),
+                ("host_user_ns", c_uint32), ("mask", c_uint64)]
+
+
 class Selector(ctypes.Structure):
     """struct vigil_selector { __u8 npids, nargs, nactions, pad; pids[4];
-    args[5]; actions[3]; __u64 bin_set, bin_clear; };"""
+    args[5]; actions[3]; __u64 bin_set, bin_clear; __u8 task, nspid, nns, ncaps;
+    __u32 pad2; ns[10]; caps[3]; };"""
 
     _fields_ = [("npids", c_uint8), ("nargs", c_uint8), ("nactions", c_uint8),
                 ("pad", c_uint8), ("pids", SelPids * SEL_PIDS_MAX),
                 ("args", SelArg * SEL_ARGS_MAX), ("actions", SelAction * SEL_ACTIONS_MAX),
-                ("bin_set", c_uint64), ("bin_clear", c_uint64)]
+                ("bin_set", c_uint64), ("bin_clear", c_uint64),
+                ("task", c_uint8), ("nspid", c_uint8), ("nns", c_uint8), ("ncaps", c_uint8),
+                ("pad2", c_uint32), ("ns", SelNs * SEL_NS_MAX), ("caps", SelCaps * SEL_CAPS_MAX)]
 
 
 class Selectors(ctypes.Structure):
@@ -412,6 +452,8 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_match_bits": MatchBits,
     "vigil_match_config": MatchConfig,
     "vigil_rate_key": RateKey,
+    "vigil_sel_ns": SelNs,
+    "vigil_sel_caps": SelCaps,
 }
 
 
@@ -426,6 +468,8 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_sel_flag": (SelFlag, "VIGIL_SEL_F_"),
     "vigil_sel_pid_flag": (SelPidFlag, "VIGIL_SEL_PID_F_"),
     "vigil_sel_rate_scope": (SelRateScope, "VIGIL_SEL_RATE_"),
+    "vigil_sel_task": (SelTask, "VIGIL_SEL_T_"),
+    "vigil_sel_cap_set": (SelCapSet, "VIGIL_SEL_CAP_"),
 }
 
 # events.h's size macros, anchored in abi.bpf.c as enum vigil_abi_sizes.
@@ -446,4 +490,6 @@ ABI_SIZES = {
     "VIGIL_ABI_BIN_PATH_MAX": BIN_PATH_MAX,
     "VIGIL_ABI_MATCH_BITS": MATCH_BITS,
     "VIGIL_ABI_RATE_ARG_BYTES": RATE_ARG_BYTES,
+    "VIGIL_ABI_SEL_NS_MAX": SEL_NS_MAX,
+    "VIGIL_ABI_SEL_CAPS_MAX": SEL_CAPS_MAX,
 }

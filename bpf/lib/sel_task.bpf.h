@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A selector's filters on the current task: matchPIDs with isNamespacePID,
+ * matchNamespaces and matchCapabilities, read from the task at the hook (not
+ * from what the process had at exec: a process that unshares or drops a
+ * capability after exec is seen as it is now, as Tetragon sees it).
+ *
+ * Tetragon's semantics (bpf/process/pfilter.h): a filter's values are ORed
+ * (NotIn: none may match), the filters ANDed with the selector's others.
+ *   - isNamespacePID compares the pid the process has in its own pid
+ *     namespace (Tetragon's nspid, taken at exec; here the thread group
+ *     leader's, which is the exec'd thread).
+ *   - matchNamespaces compares one namespace's inode number.
+ *   - matchCapabilities tests one capability set against the ORed bits of
+ *     its values; with isNamespaceCapability a task in the host's user
+ *     namespace never matches. Tetragon evaluates only a selector's first
+ *     matchCapabilities filter; vigil ANDs all of them, as its docs say
+ *     filters combine.
+ *
+ * Included by lib/selectors.bpf.h after the selector map. Global functions
+ * for the reason that file gives; each looks the selectors up itself (5.10:
+ * scalars only).
+ */
+#ifndef VIGIL_LIB_SEL_TASK_BPF_H
+#define VIGIL_LIB_SEL_TASK_BPF_H
+
+#include <bpf/bpf_core_read.h>
+#include "events.h"
+#include "lib/core_fixes.bpf.h"
+#include "lib/task.bpf.h"
+
+/* The thread group's pid as its own pid namespace numbers it: the leader's
+ * pid at the level of its deepest namespace (0 when unreadable). */
+static __always_inline __u32 sel_ns_tgid(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid upid = {};
+
+	/* Nesting is capped at 32 levels (MAX_PID_NS_LEVEL). */
+	bpf_core_read(&upid, sizeof(upid), &pid->numbers[level & 31]);
+	return (__u32)upid.nr;
+}
+
+/* The current task's namespace of one kind (an index into struct
+ * vigil_namespaces), reading only that one. */
+__noinline __u32 vigil_sel_ns_inum(__u32 kind)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+
+	switch (kind) {
+	case 0:
+		return BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	case 1:
+		return BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	case 2:
+		return BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	case 3:
+		return read_pid_ns(task);
+	case 4:
+		return BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
+	case 5:
+		return BPF_CORE_READ(nsp, net_ns, ns.inum);
+	case 6:
+		/* Time namespaces arrived in Linux 5.6. */
+		if (bpf_core_field_exists(nsp->time_ns))
+			return BPF_CORE_READ(nsp, time_ns, ns.inum);
+		return 0;
+	case 7:
+		if (bpf_core_field_exists(nsp->time_ns_for_children))
+			return BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
+		return 0;
+	case 8:
+		return BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+	case 9:
+		return BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	}
+	return 0;
+}
+
+/* Selector s's isNamespacePID filters against the current task. */
+static __always_inline bool sel_nspids(const struct vigil_selector *sel,
+				       struct task_struct *task)
+{
+	__u32 nspid = sel_ns_tgid(task);
+	int f, v;
+
+	/* Tetragon: a process whose namespace pid is unknown never matches. */
+	if (!nspid)
+		return false;
+	for (f = 0; f < VIGIL_SEL_PIDS_MAX; f++) {
+		const struct vigil_sel_pids *p = &sel->pids[f];
+		bool found = false;
+
+		if (f >= sel->npids)
+			break;
+		if (!((sel->nspid >> f) & 1))
+			continue;
+		for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
+			if (v >= p->nvalues)
+				break;
+			found |= p->values[v] == nspid;
+		}
+		if (found != (p->op == VIGIL_SEL_OP_PID_IN))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool sel_namespaces(const struct vigil_selector *sel)
+{
+	int f, v;
+
+	for (f = 0; f < VIGIL_SEL_NS_MAX; f++) {
+		const struct vigil_sel_ns *n = &sel->ns[f];
+		bool found = false;
+		__u32 inum;
+
+		if (f >= sel->nns)
+			break;
+		inum = vigil_sel_ns_inum(n->kind);
+		for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
+			if (v >= n->nvalues)
+				break;
+			found |= n->values[v] == inum;
+		}
+		if (found == (n->not_in != 0))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool sel_caps(const struct vigil_selector *sel, struct task_struct *task)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u32 user_ns = 0;
+	int f;
+
+	for (f = 0; f < VIGIL_SEL_CAPS_MAX; f++) {
+		const struct vigil_sel_caps *c = &sel->caps[f];
+		__u64 set;
+
+		if (f >= sel->ncaps)
+			break;
+		if (c->host_user_ns) {
+			if (!user_ns)
+				user_ns = BPF_CORE_READ(cred, user_ns, ns.inum);
+			if (user_ns == c->host_user_ns)
+				return false;
+		}
+		switch (c->set) {
+		case VIGIL_SEL_CAP_PERMITTED:
+			set = read_cap(&cred->cap_permitted);
+			break;
+		case VIGIL_SEL_CAP_EFFECTIVE:
+			set = read_cap(&cred->cap_effective);
+			break;
+		case VIGIL_SEL_CAP_INHERITABLE:
+			set = read_cap(&cred->cap_inheritable);
+			break;
+		default:
+			return false;
+		}
+		if (((set & c->mask) != 0) == (c->not_in != 0))
+			return false;
+	}
+	return true;
+}
+
+/* 1 when selector s's filters on the current task all accept it. Cheapest
+ * first, and only what the selector's `task` bits say it needs is read. */
+__noinline int vigil_sel_task(__u32 s)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct vigil_selectors *sc;
+	const struct vigil_selector *sel;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc || s >= VIGIL_SEL_MAX)
+		return 0;
+	sel = &sc->sel[s];
+	if ((sel->task & VIGIL_SEL_T_NSPID) && !sel_nspids(sel, task))
+		return 0;
+	if ((sel->task & VIGIL_SEL_T_NS) && !sel_namespaces(sel))
+		return 0;
+	if ((sel->task & VIGIL_SEL_T_CAPS) && !sel_caps(sel, task))
+		return 0;
+	return 1;
+}
+
+#endif /* VIGIL_LIB_SEL_TASK_BPF_H */
