@@ -139,6 +139,10 @@ struct vigil_match_config {
  * exactly. Tetragon's BINARY_PATH_MAX_LEN is 256 as well. */
 #define VIGIL_BIN_PATH_MAX 256
 #define VIGIL_MATCH_BITS 64		/* bits of bin and follow */
+_Static_assert((VIGIL_BIN_PATH_MAX & (VIGIL_BIN_PATH_MAX - 1)) == 0,
+	       "a binary key's length is masked with VIGIL_BIN_PATH_MAX - 1");
+_Static_assert((VIGIL_MATCH_BITS & (VIGIL_MATCH_BITS - 1)) == 0,
+	       "a match bit's index is masked with VIGIL_MATCH_BITS - 1");
 
 struct vigil_bin_key {
 	__u32 len;

@@ -347,6 +347,10 @@ int vigil_exec_bin(void *ctx)
 	at = e->filename_len + e->args_len + e->cwd_len;
 	path = data_at(e, at);
 	n = len < VIGIL_BIN_PATH_MAX ? len : VIGIL_BIN_PATH_MAX;
+	/* The same n in [1, 256], in a form the verifier bounds: 5.10's loses
+	 * the bound of clang's min() (the compare and the use are different
+	 * registers). */
+	n = ((n - 1) & (VIGIL_BIN_PATH_MAX - 1)) + 1;
 	__builtin_memset(k, 0, sizeof(*k));
 	if (bpf_probe_read_kernel(k->path, n, path))
 		goto out;
