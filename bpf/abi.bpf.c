@@ -25,6 +25,7 @@ struct vigil_sel_arg *abi_sel_arg;
 struct vigil_sel_action *abi_sel_action;
 struct vigil_selector *abi_selector;
 struct vigil_selectors *abi_selectors;
+struct vigil_sel_value_key *abi_sel_value_key;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -48,6 +49,8 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_SEL_ACTIONS_MAX = VIGIL_SEL_ACTIONS_MAX,
 	VIGIL_ABI_SEL_STR_MAX = VIGIL_SEL_STR_MAX,
 	VIGIL_ABI_SEL_POOL_WORDS = VIGIL_SEL_POOL_WORDS,
+	VIGIL_ABI_CHAR_BUF_MAX = VIGIL_CHAR_BUF_MAX,
+	VIGIL_ABI_CONST_BUF_MASK = VIGIL_CONST_BUF_MASK,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -14,6 +14,7 @@ from vigil.wire.records import GENERIC_ARGS_MAX
 __all__ = ["TracepointSensor"]
 
 OBJECT = "generic/tracepoint.bpf.o"
+META_SIGNED = 0x80  # arg_meta_size: the length field is signed (tracepoint.bpf.c)
 
 
 class TracepointSensor(Sensor):
@@ -35,6 +36,7 @@ class TracepointSensor(Sensor):
             raise ValueError("a generic sensor runs on the runtime's shared maps")
         args = self.plan.args
         pad = GENERIC_ARGS_MAX - len(args)
+        values = self.plan.selector_values()
         try:
             with open_object(object_path(OBJECT)) as spec:
                 shared.reuse_in(spec)
@@ -45,8 +47,19 @@ class TracepointSensor(Sensor):
                     a.offset.to_bytes(2, "little") for a in args) + bytes(2 * pad))
                 spec.set_rodata("arg_size", b"".join(
                     a.size.to_bytes(2, "little") for a in args) + bytes(2 * pad))
+                spec.set_rodata("arg_meta_off", b"".join(
+                    a.meta_offset.to_bytes(2, "little") for a in args) + bytes(2 * pad))
+                spec.set_rodata("arg_meta_size", bytes(
+                    [a.meta_size | (META_SIGNED if a.meta_signed else 0) for a in args]
+                    + [0] * pad))
+                # Sized to the policy: one entry (the least a map takes) when it
+                # has no InMap value.
+                spec.maps["vigil_sel_values"].max_entries = max(1, len(values))
                 self._obj = spec.load()
             # Before attach: no hit escapes the selectors.
+            in_map = self._obj.maps["vigil_sel_values"]
+            for key in values:
+                in_map.update(key, b"\x01")
             self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors())
             self._link = self._obj.programs["vigil_generic_tp"].attach_tracepoint(
                 self.plan.subsys, self.plan.event)

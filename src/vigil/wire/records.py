@@ -34,6 +34,7 @@ __all__ = [
     "SelFlag",
     "SelOp",
     "SelPids",
+    "SelValueKey",
     "Selector",
     "Selectors",
     "Stat",
@@ -57,6 +58,10 @@ SEL_VALUES_MAX = 4
 SEL_ACTIONS_MAX = 3
 SEL_STR_MAX = 256
 SEL_POOL_WORDS = 1024
+# A char_buf's bytes after its 4-byte original length; a const_buf's mask.
+CHAR_BUF_MAX = ARG_STR_MAX - 4
+CONST_BUF_MASK = 0x3FF
+SYSCALL64_32BIT = 0x8000_0000
 
 
 class Op(enum.IntEnum):
@@ -114,6 +119,9 @@ class ArgKind(enum.IntEnum):
     STR_ARRAY = 2
     STR_DATALOC = 3
     STR_PTR = 4
+    SYSCALL64 = 5
+    CONST_BUF = 6
+    CHAR_BUF = 7
 
 
 class Action(enum.IntEnum):
@@ -144,6 +152,8 @@ class SelOp(enum.IntEnum):
     NOT_PREFIX = 13
     POSTFIX = 14
     NOT_POSTFIX = 15
+    IN_MAP = 16
+    NOT_IN_MAP = 17
 
 
 class SelFlag(enum.IntFlag):
@@ -336,6 +346,13 @@ class Selectors(ctypes.Structure):
                 ("pool", c_uint64 * SEL_POOL_WORDS)]
 
 
+class SelValueKey(ctypes.Structure):
+    """struct vigil_sel_value_key { __u32 set; __u32 pad; __u64 value; }: a key of
+    a hook's vigil_sel_values map (InMap/NotInMap values)."""
+
+    _fields_ = [("set", c_uint32), ("pad", c_uint32), ("value", c_uint64)]
+
+
 # C struct name -> mirror, for the layout check against BTF.
 MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_msg_header": MsgHeader,
@@ -352,6 +369,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_sel_action": SelAction,
     "vigil_selector": Selector,
     "vigil_selectors": Selectors,
+    "vigil_sel_value_key": SelValueKey,
 }
 
 
@@ -381,4 +399,6 @@ ABI_SIZES = {
     "VIGIL_ABI_SEL_ACTIONS_MAX": SEL_ACTIONS_MAX,
     "VIGIL_ABI_SEL_STR_MAX": SEL_STR_MAX,
     "VIGIL_ABI_SEL_POOL_WORDS": SEL_POOL_WORDS,
+    "VIGIL_ABI_CHAR_BUF_MAX": CHAR_BUF_MAX,
+    "VIGIL_ABI_CONST_BUF_MASK": CONST_BUF_MASK,
 }
