@@ -84,9 +84,12 @@ static __always_inline long read_char_buf(void *ctx, char *val, __u16 off, __u16
 	*(__u32 *)val = want < 0xFFFFFFFFULL ? want : 0xFFFFFFFFU;
 	rd = want < VIGIL_CHAR_BUF_MAX ? want : VIGIL_CHAR_BUF_MAX;
 	rd = VIGIL_MASK(rd, VIGIL_CONST_BUF_MASK);
+	/* A kernel buffer where the user read fails; if both fail, the user
+	 * read's errno (the kernel read refuses a user address with ERANGE,
+	 * which would hide the fault). */
 	err = bpf_probe_read_user(val + 4, rd, (void *)ptr);
-	if (err < 0)
-		err = bpf_probe_read_kernel(val + 4, rd, (void *)ptr);
+	if (err < 0 && !bpf_probe_read_kernel(val + 4, rd, (void *)ptr))
+		err = 0;
 	return err < 0 ? err : 4 + rd;
 }
 
