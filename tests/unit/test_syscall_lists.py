@@ -236,5 +236,21 @@ def test_bad_in_map_filters(f: ArgFilter, message: str) -> None:
         compile_selectors((SelectorPlan(args=(f,)),), (ID, BUF, FLAGS))
 
 
+VALUE = st.integers(-(2**31), 2**31 - 1)
+
+
+@given(st.lists(st.one_of(VALUE.map(lambda v: (v, v)),
+                          st.tuples(VALUE, st.integers(0, 50)).map(
+                              lambda t: (t[0], max(-(2**31), min(2**31 - 1, t[0] + t[1]))))),
+                min_size=1, max_size=8),
+       st.booleans())
+def test_in_map_values_are_the_values_and_ranges_written(spans: list[tuple[int, int]],
+                                                          swap: bool) -> None:
+    texts = tuple(str(a) if a == b else (f"{b}:{a}" if swap else f"{a}:{b}") for a, b in spans)
+    want = sorted({v & ((1 << 64) - 1) for a, b in spans for v in range(a, b + 1)})
+    sels = (SelectorPlan(args=(ArgFilter(7, "InMap", texts),)),)
+    assert keys(selector_values(sels, (FLAGS,))) == [(0, v) for v in want]
+
+
 def test_the_value_key_is_the_kernels() -> None:
     assert ctypes.sizeof(SelValueKey) == 16

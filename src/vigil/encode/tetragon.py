@@ -133,10 +133,12 @@ def arg_json(arg: Arg) -> dict[str, Any]:
     elif isinstance(value, bytes):
         value = _b64(value)
     elif isinstance(value, TruncatedBytes):
-        # orig_size is a uint64: a string in protobuf's JSON
-        value = {"bytes_arg": _b64(value.data), "orig_size": str(value.orig_size)}
+        # orig_size is a uint64: a string in protobuf's JSON; fields at their
+        # default (no bytes, id 0: read on x64) are left out, as protobuf does
+        cut = {"bytes_arg": _b64(value.data)} if value.data else {}
+        value = {**cut, "orig_size": str(value.orig_size)}
     elif isinstance(value, SyscallId):
-        value = {"id": value.id, "abi": value.abi}
+        value = {"id": value.id, "abi": value.abi} if value.id else {"abi": value.abi}
     out = {arg.key: value}
     if arg.label:
         out["label"] = arg.label
