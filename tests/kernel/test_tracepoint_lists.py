@@ -396,3 +396,38 @@ def test_vigil_run_with_tetragons_raw_syscalls_example(tmp_path: Path) -> None:
     assert {(b["subsys"], b["event"], b["policy_name"], b["action"]) for b in calls} == {
         ("raw_syscalls", "sys_enter", "raw-syscalls", "KPROBE_ACTION_POST")}
     assert all(len(b["args"]) == 1 and set(b["args"][0]) == {"syscall_id"} for b in ours)
+
+
+def refusals(body: str) -> list[str]:
+    (loaded,) = load_text(policy(body), "p.yaml")
+    with pytest.raises(PolicyError) as err:
+        compile_tracepoints(loaded)
+    return [str(i).split(": ", 1)[1] for i in err.value.issues]
+
+
+def test_buffer_arguments_the_plan_refuses() -> None:
+    assert refusals("""
+        tracepoints:
+        - subsystem: syscalls
+          event: sys_enter_write
+          args:
+          - {index: 6, type: char_buf}
+          - {index: 6, sizeArgIndex: 7}
+          - {index: 5, type: char_buf, sizeArgIndex: 8}
+        """) == [
+        "spec.tracepoints[0].args[0].index: char_buf field buf needs sizeArgIndex: the 1-based "
+        "index of the field holding its length (common_* fields counted)",
+        "spec.tracepoints[0].args[1].index: sizeArgIndex 7 names field buf (const char *), "
+        "which is not an integer",
+        "spec.tracepoints[0].args[2].index: field fd (unsigned int) is not a char pointer; "
+        "char_buf reads the buffer a char * points to"]
+    # `char comm[16]` is an array Tetragon reads and drops: no argument, no filter
+    assert refusals("""
+        tracepoints:
+        - subsystem: sched
+          event: sched_wakeup
+          args: [{index: 4}]
+          selectors:
+          - matchArgs: [{index: 4, operator: Equal, values: ["x"]}]
+        """) == ["spec.tracepoints[0].selectors: selectors[0].matchArgs[0].index: filters on "
+                 "const_buf arguments are not supported yet"]
