@@ -76,7 +76,6 @@ _STR_OPS = {
     "postfix": SelOp.POSTFIX, "Postfix": SelOp.POSTFIX,
     "notpostfix": SelOp.NOT_POSTFIX, "NotPostfix": SelOp.NOT_POSTFIX,
 }
-# Tetragon operators this sensor does not evaluate yet.
 _MAP_OPS = {"InMap": SelOp.IN_MAP, "NotInMap": SelOp.NOT_IN_MAP}
 # InMap/NotInMap values of one hook, all filters together (ranges expanded):
 # each is an entry of the hook's vigil_sel_values map. Its memlock on 6.18:
@@ -84,6 +83,7 @@ _MAP_OPS = {"InMap": SelOp.IN_MAP, "NotInMap": SelOp.NOT_IN_MAP}
 # 1.4 MB at this limit (about 88 bytes an entry).
 SEL_MAP_VALUES_MAX = 16384
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
+# Tetragon operators this sensor does not evaluate yet.
 _LATER_OPS = frozenset({
     "In", "NotIn", "SubString", "SubStringIgnCase", "CelExpr",
     "FileType", "NotFileType", "CapabilitiesGained",
