@@ -45,6 +45,10 @@ def _is_int_field(read: FieldRead) -> bool:
 
 
 def _char_buf(r: ResolvedArg, fmt: TracepointFormat, label: str) -> ArgPlan:
+    """A char pointer whose length is the field sizeArgIndex names. vigil
+    reads up to CHAR_BUF_MAX bytes and says when it cut (truncated_bytes_arg,
+    as Tetragon's kprobes do); Tetragon's tracepoints read up to 4095 and show
+    what they read as a plain bytes_arg (generictracepoint.go drops OrigSize)."""
     read, field = r.read, r.field
     if read.kind is not ReadKind.POINTER or "char" not in field.type_text:
         raise ValueError(f"field {field.name} ({field.type_text}) is not a char pointer; "
