@@ -30,6 +30,7 @@ from vigil.libbpf.maps import map_info
 from vigil.policy import PolicyError, load_text
 from vigil.runtime import Runtime
 from vigil.sensors.generic_tracepoint import TracepointSensor
+from vigil.sensors.lists import kernel_functions
 from vigil.sensors.selectors import SEL_MAP_VALUES_MAX
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 from vigil.wire.records import CHAR_BUF_MAX
@@ -431,3 +432,28 @@ def test_buffer_arguments_the_plan_refuses() -> None:
           - matchArgs: [{index: 4, operator: Equal, values: ["x"]}]
         """) == ["spec.tracepoints[0].selectors: selectors[0].matchArgs[0].index: filters on "
                  "const_buf arguments are not supported yet"]
+
+
+def test_a_generated_list_holds_the_kernels_syscalls(runtime: tuple[Runtime, Collect]) -> None:
+    """generated_syscalls: every syscall whose __x64_sys_ function the running
+    kernel's BTF has; NotInMap of it keeps the calls no kernel has. As for
+    Tetragon (btf.GetSyscallsList), a call without arguments whose function
+    the BTF lacks (getppid on 6.18) is not in the list."""
+    rt, sink = runtime
+    got = run(rt, sink, [["syscall", X64["dup"], 9999], ["syscall", 1000],
+                         ["syscall", X64["getppid"]], ["syscall", 1001]], """
+        lists:
+        - {name: all, type: generated_syscalls}
+        tracepoints:
+        - subsystem: raw_syscalls
+          event: sys_enter
+          args: [{index: 4, type: syscall64}]
+          selectors:
+          - matchPIDs: [{operator: In, values: [{pid}]}]
+            matchArgs:
+            - {index: 4, operator: NotInMap, values: ["list:all"]}
+            - {index: 4, operator: NotInRange, values: ["1999:1999"]}
+        """)
+    in_btf = "__x64_sys_getppid" in kernel_functions(["__x64_sys_getppid"])
+    assert [e.args[0].value.id for e in got] == [  # type: ignore[union-attr]
+        1000, *([] if in_btf else [X64["getppid"]]), 1001]
