@@ -31,6 +31,7 @@ enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
 enum vigil_stat abi_stat;
 enum vigil_arg_kind abi_arg_kind;
+enum vigil_arg_meta abi_arg_meta;
 enum vigil_action abi_action;
 enum vigil_sel_op abi_sel_op;
 enum vigil_sel_flag abi_sel_flag;

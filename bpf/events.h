@@ -205,6 +205,12 @@ enum vigil_arg_kind {
 	VIGIL_ARG_CHAR_BUF = 7,
 };
 
+/* The knob arg_meta_size of a char_buf (tracepoint.bpf.c): the length
+ * field's size in bytes, or'ed with these. */
+enum vigil_arg_meta {
+	VIGIL_ARG_META_SIGNED = 0x80,	/* the length field is signed: negative reads nothing */
+};
+
 /* What a generic hook's selector did (Tetragon's KPROBE_ACTION_* in user
  * space). A record carries the last action its selector ran, as Tetragon's
  * do_action() leaves it; NoPost sends no record. */

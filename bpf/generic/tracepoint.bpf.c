@@ -31,10 +31,9 @@ const volatile __u8 arg_kind[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile __u16 arg_offset[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile __u16 arg_size[VIGIL_GENERIC_ARGS_MAX] = {};
 /* char_buf: the field holding each buffer's length (sizeArgIndex): its
- * offset, and its size in bytes with VIGIL_META_SIGNED when it is signed. */
+ * offset, and its size in bytes with enum vigil_arg_meta's flags. */
 const volatile __u16 arg_meta_off[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile __u8 arg_meta_size[VIGIL_GENERIC_ARGS_MAX] = {};
-#define VIGIL_META_SIGNED 0x80
 
 /* The record is 9 KiB: built in this per-CPU heap (written and read here). */
 struct {
@@ -77,9 +76,9 @@ static __always_inline long read_char_buf(void *ctx, char *val, __u16 off, __u16
 		err = bpf_probe_read_kernel(&want, meta_size & 0xF, ctx + meta_off);
 	if (err)
 		return err;
-	if ((meta_size & VIGIL_META_SIGNED) && bits && bits < 64)
+	if ((meta_size & VIGIL_ARG_META_SIGNED) && bits && bits < 64)
 		want = (__u64)((__s64)(want << (64 - bits)) >> (64 - bits));
-	if ((meta_size & VIGIL_META_SIGNED) && (__s64)want < 0)
+	if ((meta_size & VIGIL_ARG_META_SIGNED) && (__s64)want < 0)
 		want = 0;
 	*(__u32 *)val = want < 0xFFFFFFFFULL ? want : 0xFFFFFFFFU;
 	rd = want < VIGIL_CHAR_BUF_MAX ? want : VIGIL_CHAR_BUF_MAX;

@@ -9,12 +9,11 @@ from vigil.bpf_objects import object_path
 from vigil.libbpf import Link, Object, open_object
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
 from vigil.sensors.plan import TracepointHookPlan
-from vigil.wire.records import GENERIC_ARGS_MAX
+from vigil.wire.records import GENERIC_ARGS_MAX, ArgMeta
 
 __all__ = ["TracepointSensor"]
 
 OBJECT = "generic/tracepoint.bpf.o"
-META_SIGNED = 0x80  # arg_meta_size: the length field is signed (tracepoint.bpf.c)
 
 
 class TracepointSensor(Sensor):
@@ -50,7 +49,7 @@ class TracepointSensor(Sensor):
                 spec.set_rodata("arg_meta_off", b"".join(
                     a.meta_offset.to_bytes(2, "little") for a in args) + bytes(2 * pad))
                 spec.set_rodata("arg_meta_size", bytes(
-                    [a.meta_size | (META_SIGNED if a.meta_signed else 0) for a in args]
+                    [a.meta_size | (ArgMeta.SIGNED if a.meta_signed else 0) for a in args]
                     + [0] * pad))
                 # Sized to the policy: one entry (the least a map takes) when it
                 # has no InMap value.

@@ -19,6 +19,7 @@ __all__ = [
     "FILENAME_MAX",
     "MESSAGE_ENUMS",
     "MESSAGE_STRUCTS",
+    "ArgMeta",
     "CloneRecord",
     "Creds",
     "ExecIdentity",
@@ -122,6 +123,12 @@ class ArgKind(enum.IntEnum):
     SYSCALL64 = 5
     CONST_BUF = 6
     CHAR_BUF = 7
+
+
+class ArgMeta(enum.IntFlag):
+    """enum vigil_arg_meta: flags of a char_buf's length knob (arg_meta_size)."""
+
+    SIGNED = 0x80
 
 
 class Action(enum.IntEnum):
@@ -379,6 +386,7 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_proc_flag": (ProcFlag, "VIGIL_F_"),
     "vigil_stat": (Stat, "VIGIL_STAT_"),
     "vigil_arg_kind": (ArgKind, "VIGIL_ARG_"),
+    "vigil_arg_meta": (ArgMeta, "VIGIL_ARG_META_"),
     "vigil_action": (Action, "VIGIL_ACTION_"),
     "vigil_sel_op": (SelOp, "VIGIL_SEL_OP_"),
     "vigil_sel_flag": (SelFlag, "VIGIL_SEL_F_"),
