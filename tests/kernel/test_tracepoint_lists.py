@@ -65,6 +65,9 @@ for c in calls:
         libc.syscall(*(ctypes.c_long(a) for a in c[1:]))
     elif c[0] == "int80":
         int80(c[1], c[2])
+    elif c[0] == "buf":  # syscall(nr, bytes 0, 1, 2, ... (4096 of them), length)
+        data = bytes(i % 251 for i in range(4096))
+        libc.syscall(ctypes.c_long(c[1]), ctypes.c_char_p(data), ctypes.c_long(c[2]))
     elif c[0] == "write":  # write(77, bytes 0, 1, 2, ... of the given length)
         data = bytes(i % 251 for i in range(c[1]))
         libc.syscall(ctypes.c_long(1), ctypes.c_long(77), ctypes.c_char_p(data),
@@ -457,3 +460,25 @@ def test_a_generated_list_holds_the_kernels_syscalls(runtime: tuple[Runtime, Col
     in_btf = "__x64_sys_getppid" in kernel_functions(["__x64_sys_getppid"])
     assert [e.args[0].value.id for e in got] == [  # type: ignore[union-attr]
         1000, *([] if in_btf else [X64["getppid"]]), 1001]
+
+
+def test_char_buf_with_a_signed_length_reads_nothing_when_it_is_negative(
+        runtime: tuple[Runtime, Collect]) -> None:
+    """sethostname(name, int len): the slot is 8 unsigned bytes, the length an
+    int. Every length here is refused by the kernel (EINVAL: not 0..64) after
+    the tracepoint fired, so the host's name stays."""
+    rt, sink = runtime
+    nr = X64["sethostname"]
+    got = run(rt, sink, [["buf", nr, -1], ["buf", nr, 5000], ["buf", nr, -5000]], """
+        tracepoints:
+        - subsystem: syscalls
+          event: sys_enter_sethostname
+          args: [{index: 5, sizeArgIndex: 7}, {index: 6, type: int}]
+          selectors:
+          - matchPIDs: [{operator: In, values: [{pid}]}]
+        """)
+    assert [e.args for e in got] == [
+        [Arg("bytes_arg", b""), Arg("int_arg", -1)],
+        [Arg("truncated_bytes_arg", TruncatedBytes(pattern(CHAR_BUF_MAX), 5000)),
+         Arg("int_arg", 5000)],
+        [Arg("bytes_arg", b""), Arg("int_arg", -5000)]]

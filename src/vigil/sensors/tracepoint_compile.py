@@ -37,6 +37,12 @@ _TETRAGON_NAME = {"sint8": "int8", "sint16": "int16", "sint32": "int32", "sint64
                   "ulong": "uint64", "long": "int64"}
 
 
+# C integer types a length field is declared with -> (bytes, signed)
+_C_INTS = {"int": (4, True), "unsigned int": (4, False), "long": (8, True),
+           "unsigned long": (8, False), "size_t": (8, False), "ssize_t": (8, True),
+           "u32": (4, False), "u64": (8, False), "s32": (4, True), "s64": (8, True)}
+
+
 def _is_int_field(read: FieldRead) -> bool:
     """A scalar, or a fixed array of integers (an integer type then reads its
     first element, as Tetragon reads the type's width at the field's offset)."""
@@ -61,8 +67,12 @@ def _char_buf(r: ResolvedArg, fmt: TracepointFormat, label: str) -> ArgPlan:
     if meta.kind is not ReadKind.SCALAR or meta.size not in (1, 2, 4, 8):
         raise ValueError(f"sizeArgIndex {r.size_field + 1} names field {size_field.name} "
                          f"({size_field.type_text}), which is not an integer")
+    # The C type's width and sign where it has one: a syscall tracepoint gives
+    # `int len` an 8-byte unsigned slot, in which -1 would be 2^64 - 1.
+    width, signed = _C_INTS.get(size_field.type_text.removeprefix("const "),
+                                (meta.size, meta.signed))
     return ArgPlan(r.index, ArgKind.CHAR_BUF, read.offset, read.size, "char_buf", False,
-                   label, meta.offset, meta.size, meta.signed)
+                   label, meta.offset, min(width, meta.size), signed)
 
 
 def _const_buf(r: ResolvedArg, label: str) -> ArgPlan:
