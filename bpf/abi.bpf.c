@@ -31,11 +31,13 @@ struct vigil_match_config *abi_match_config;
 struct vigil_rate_key *abi_rate_key;
 struct vigil_sel_ns *abi_sel_ns;
 struct vigil_sel_caps *abi_sel_caps;
+struct vigil_sel_value_key *abi_sel_value_key;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
 enum vigil_stat abi_stat;
 enum vigil_arg_kind abi_arg_kind;
+enum vigil_arg_meta abi_arg_meta;
 enum vigil_action abi_action;
 enum vigil_sel_op abi_sel_op;
 enum vigil_sel_flag abi_sel_flag;
@@ -63,6 +65,8 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_RATE_ARG_BYTES = VIGIL_RATE_ARG_BYTES,
 	VIGIL_ABI_SEL_NS_MAX = VIGIL_SEL_NS_MAX,
 	VIGIL_ABI_SEL_CAPS_MAX = VIGIL_SEL_CAPS_MAX,
+	VIGIL_ABI_CHAR_BUF_MAX = VIGIL_CHAR_BUF_MAX,
+	VIGIL_ABI_CONST_BUF_MASK = VIGIL_CONST_BUF_MASK,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -238,6 +238,19 @@ enum vigil_arg_kind {
 	VIGIL_ARG_STR_ARRAY = 2,	/* char field[N] inside the tracepoint record */
 	VIGIL_ARG_STR_DATALOC = 3,	/* __data_loc char[]: offset and length in a __u32 */
 	VIGIL_ARG_STR_PTR = 4,		/* a char * into user (else kernel) memory */
+	/* syscall64: 8 bytes, bit 31 set when the task makes a 32-bit (compat)
+	 * call, as Tetragon's syscall64_set_32bit() marks it */
+	VIGIL_ARG_SYSCALL64 = 5,
+	VIGIL_ARG_CONST_BUF = 6,	/* `size` bytes of a fixed array in the record (at most 1023) */
+	/* char_buf: a pointer whose length is another field (the knobs arg_meta_*);
+	 * sent as a __u32 original length, then at most VIGIL_CHAR_BUF_MAX bytes */
+	VIGIL_ARG_CHAR_BUF = 7,
+};
+
+/* The knob arg_meta_size of a char_buf (tracepoint.bpf.c): the length
+ * field's size in bytes, or'ed with these. */
+enum vigil_arg_meta {
+	VIGIL_ARG_META_SIGNED = 0x80,	/* the length field is signed: negative reads nothing */
 };
 
 /* What a generic hook's selector did (Tetragon's KPROBE_ACTION_* in user
@@ -252,6 +265,12 @@ enum vigil_action {
 
 #define VIGIL_GENERIC_ARGS_MAX 5	/* Tetragon's limit of arguments per hook */
 #define VIGIL_ARG_STR_MAX 1024		/* longest string argument read (as Tetragon's MAX_STRING) */
+/* A char_buf's bytes share the argument's VIGIL_ARG_STR_MAX with its 4-byte
+ * original length; a const_buf copies at most its mask, as Tetragon's 0x3ff. */
+#define VIGIL_CHAR_BUF_MAX (VIGIL_ARG_STR_MAX - 4)
+#define VIGIL_CONST_BUF_MASK 0x3FF
+/* A syscall64 made by a 32-bit (compat) task: Tetragon's IS_32BIT. */
+#define VIGIL_SYSCALL64_32BIT 0x80000000ULL
 /* An argument takes its 4-byte length and at most VIGIL_ARG_STR_MAX bytes,
  * rounded up to 8; the offset of the next one is masked like an exec part. */
 #define VIGIL_ARG_SLOT_MAX (4 + VIGIL_ARG_STR_MAX + 4)
@@ -260,6 +279,8 @@ enum vigil_action {
 
 _Static_assert((VIGIL_GENERIC_ARGS_MAX - 1) * VIGIL_ARG_SLOT_MAX <= VIGIL_GENERIC_OFF_MASK,
 	       "the mask must exceed the last argument's largest offset");
+_Static_assert(VIGIL_CONST_BUF_MASK < VIGIL_ARG_STR_MAX && VIGIL_CHAR_BUF_MAX + 4 <= VIGIL_ARG_STR_MAX,
+	       "a buffer argument fits an argument's slot");
 _Static_assert(((VIGIL_GENERIC_OFF_MASK + 1) & VIGIL_GENERIC_OFF_MASK) == 0,
 	       "the offset mask is 2^k - 1");
 

@@ -57,6 +57,10 @@ enum vigil_sel_op {
 	VIGIL_SEL_OP_NOT_PREFIX = 13,
 	VIGIL_SEL_OP_POSTFIX = 14,
 	VIGIL_SEL_OP_NOT_POSTFIX = 15,
+	/* matchArgs InMap/NotInMap on integers: lo[0] names the filter's set in
+	 * the hook's vigil_sel_values map (struct vigil_sel_value_key.set) */
+	VIGIL_SEL_OP_IN_MAP = 16,
+	VIGIL_SEL_OP_NOT_IN_MAP = 17,
 };
 
 /* An integer filter's flags: how to widen the argument before comparing. */
@@ -172,6 +176,16 @@ struct vigil_selector {
 	__u32 pad2;
 	struct vigil_sel_ns ns[VIGIL_SEL_NS_MAX];
 	struct vigil_sel_caps caps[VIGIL_SEL_CAPS_MAX];
+};
+
+/* A key of the hook's vigil_sel_values hash map: one entry per value of an
+ * InMap/NotInMap filter (the value itself is a byte, unused), all the hook's
+ * filters in one map told apart by `set`. User space sizes the map to the
+ * policy's values. */
+struct vigil_sel_value_key {
+	__u32 set;			/* the filter's lo[0] */
+	__u32 pad;
+	__u64 value;			/* the argument widened to 64 bits, as sel_int widens it */
 };
 
 /* The value of a hook's vigil_selectors map (one entry). */

@@ -26,6 +26,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "events.h"
 #include "lib/stats.bpf.h"
 #include "lib/shared_maps.bpf.h"
@@ -37,6 +38,10 @@ const volatile __u32 nargs = 0;
 const volatile __u8 arg_kind[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile __u16 arg_offset[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile __u16 arg_size[VIGIL_GENERIC_ARGS_MAX] = {};
+/* char_buf: the field holding each buffer's length (sizeArgIndex): its
+ * offset, and its size in bytes with enum vigil_arg_meta's flags. */
+const volatile __u16 arg_meta_off[VIGIL_GENERIC_ARGS_MAX] = {};
+const volatile __u8 arg_meta_size[VIGIL_GENERIC_ARGS_MAX] = {};
 
 /* The record is 9 KiB: built in this per-CPU heap (written and read here). */
 struct {
@@ -48,10 +53,58 @@ struct {
 
 #include "lib/selectors.bpf.h"
 
+/* The current task is in a 32-bit (compat) syscall: what Tetragon's
+ * syscall64_set_32bit() tests, TS_COMPAT on x86 and TIF_32BIT on arm64
+ * (arch/x86/include/asm/thread_info.h, arch/arm64/include/asm/thread_info.h). */
+static __always_inline bool syscall_compat(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(task, thread_info.status) & 0x0002;
+#elif defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ(task, thread_info.flags) & (1UL << 22);
+#else
+	return false;
+#endif
+}
+
+/* A char_buf: the original length (a __u32, clamped) then the first
+ * VIGIL_CHAR_BUF_MAX bytes at most; returns the bytes written or an errno.
+ * A negative length (a signed field) reads nothing. */
+static __always_inline long read_char_buf(void *ctx, char *val, __u16 off, __u16 meta_off,
+					  __u8 meta_size)
+{
+	__u32 bits = (meta_size & 0xF) * 8, rd;
+	__u64 ptr = 0, want = 0;
+	long err;
+
+	err = bpf_probe_read_kernel(&ptr, sizeof(ptr), ctx + off);
+	if (!err)
+		err = bpf_probe_read_kernel(&want, meta_size & 0xF, ctx + meta_off);
+	if (err)
+		return err;
+	if ((meta_size & VIGIL_ARG_META_SIGNED) && bits && bits < 64)
+		want = (__u64)((__s64)(want << (64 - bits)) >> (64 - bits));
+	if ((meta_size & VIGIL_ARG_META_SIGNED) && (__s64)want < 0)
+		want = 0;
+	*(__u32 *)val = want < 0xFFFFFFFFULL ? want : 0xFFFFFFFFU;
+	rd = want < VIGIL_CHAR_BUF_MAX ? want : VIGIL_CHAR_BUF_MAX;
+	rd = VIGIL_MASK(rd, VIGIL_CONST_BUF_MASK);
+	/* A kernel buffer where the user read fails; if both fail, the user
+	 * read's errno (the kernel read refuses a user address with ERANGE,
+	 * which would hide the fault). */
+	err = bpf_probe_read_user(val + 4, rd, (void *)ptr);
+	if (err < 0 && !bpf_probe_read_kernel(val + 4, rd, (void *)ptr))
+		err = 0;
+	return err < 0 ? err : 4 + rd;
+}
+
 /* Reads one argument into the record at `used`; returns the bytes it took
  * (its length word, its bytes, padding to 8). */
 static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, __u32 used,
-				      __u8 kind, __u16 off, __u16 size)
+				      __u8 kind, __u16 off, __u16 size, __u16 meta_off,
+				      __u8 meta_size)
 {
 	char *slot = &e->data[used & VIGIL_GENERIC_OFF_MASK];
 	char *val = slot + 4;
@@ -65,6 +118,20 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 		*(__u64 *)val = 0;
 		n = bpf_probe_read_kernel(val, size & 0xF, ctx + off);
 		n = n ? n : 8;
+		break;
+	case VIGIL_ARG_SYSCALL64:
+		*(__u64 *)val = 0;
+		n = bpf_probe_read_kernel(val, size & 0xF, ctx + off);
+		if (!n && syscall_compat())
+			*(__u64 *)val |= VIGIL_SYSCALL64_32BIT;
+		n = n ? n : 8;
+		break;
+	case VIGIL_ARG_CONST_BUF:
+		n = bpf_probe_read_kernel(val, size & VIGIL_CONST_BUF_MASK, ctx + off);
+		n = n ? n : (size & VIGIL_CONST_BUF_MASK);
+		break;
+	case VIGIL_ARG_CHAR_BUF:
+		n = read_char_buf(ctx, val, off, meta_off, meta_size);
 		break;
 	case VIGIL_ARG_STR_ARRAY:
 		/* Never past the field: a full array has no NUL of its own. */
@@ -131,7 +198,8 @@ static __always_inline int generic_hook(void *ctx)
 	for (i = 0; i < VIGIL_GENERIC_ARGS_MAX; i++) {
 		if (i >= nargs)
 			break;
-		used += read_arg(ctx, e, used, arg_kind[i], arg_offset[i], arg_size[i]);
+		used += read_arg(ctx, e, used, arg_kind[i], arg_offset[i], arg_size[i],
+				 arg_meta_off[i], arg_meta_size[i]);
 	}
 	e->nargs = nargs;
 	e->data_len = used;

@@ -70,6 +70,16 @@ struct {
 	__type(value, struct vigil_rate_key);
 } vigil_rate_heap SEC(".maps");
 
+/* The values of the hook's InMap/NotInMap filters: written once by user
+ * space before the program is attached, sized by it to what the policy
+ * needs (one entry when it has none), read by sel_in_map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct vigil_sel_value_key);
+	__type(value, __u8);
+} vigil_sel_values SEC(".maps");
+
 #include "lib/sel_task.bpf.h"
 
 /* Bit s set: selector s's process filters all accept process `tgid`:
@@ -134,6 +144,15 @@ __noinline __u32 vigil_sel_pids(__u32 tgid)
 	return mask;
 }
 
+/* InMap: the widened argument is one of the filter's set; NotInMap: it is not. */
+static __always_inline int sel_in_map(const struct vigil_sel_arg *a, __u64 x)
+{
+	struct vigil_sel_value_key key = { .set = (__u32)a->lo[0], .value = x };
+	bool found = bpf_map_lookup_elem(&vigil_sel_values, &key) != NULL;
+
+	return found == (a->op == VIGIL_SEL_OP_IN_MAP);
+}
+
 /* The argument at data offset `off` (its bytes, after the length) against an
  * integer filter; the argument was read into 8 zeroed bytes. */
 static __always_inline int sel_int(const struct vigil_generic_event *e,
@@ -153,6 +172,8 @@ static __always_inline int sel_int(const struct vigil_generic_event *e,
 		else
 			x &= (1ULL << bits) - 1;
 	}
+	if (a->op == VIGIL_SEL_OP_IN_MAP || a->op == VIGIL_SEL_OP_NOT_IN_MAP)
+		return sel_in_map(a, x);
 	for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
 		__u64 lo = a->lo[v], hi = a->hi[v];
 		bool r = false;
@@ -306,7 +327,7 @@ __noinline int vigil_sel_arg(__u32 s, __u32 f)
 	len = *(const __s32 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)];
 	if (len < 0)
 		return 0;
-	if (a->op >= VIGIL_SEL_OP_STR_EQ)
+	if (a->op >= VIGIL_SEL_OP_STR_EQ && a->op <= VIGIL_SEL_OP_NOT_POSTFIX)
 		return sel_str(a, off + 4, (__u32)len);
 	return sel_int(e, a, off + 4);
 }

@@ -21,8 +21,10 @@ from vigil.events.model import (
     Arg,
     Event,
     TracepointEvent,
+    TruncatedBytes,
 )
 from vigil.export.writers import Writer
+from vigil.kernel.syscalls import syscall_name
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
 from vigil.sensors.plan import TETRAGON_INT_KEYS, ArgPlan, TracepointHookPlan
@@ -61,10 +63,28 @@ def _action_name(action: int) -> str:
         return "KPROBE_ACTION_UNKNOWN"
 
 
+def arg_values(plan: ArgPlan, raw: bytes | ArgError) -> list[Arg]:
+    """A raw argument as Tetragon shows it: one argument, or none (nop, an
+    array Tetragon drops), or one uint64 per element of an array of longs."""
+    if isinstance(raw, ArgError) or plan.kind not in (ArgKind.NONE, ArgKind.CONST_BUF):
+        return [arg_value(plan, raw)]
+    if plan.kind is ArgKind.NONE:
+        return []
+    return [Arg("size_arg", int.from_bytes(raw[i * 8:i * 8 + 8], "little"), plan.label)
+            for i in range(min(plan.elements, len(raw) // 8))]
+
+
 def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
     """A raw argument as Tetragon shows its type."""
     if isinstance(raw, ArgError):
         return Arg("error_arg", f"could not read argument: errno {raw.errno}", plan.label)
+    if plan.kind is ArgKind.SYSCALL64:
+        return Arg("syscall_id", syscall_name(int.from_bytes(raw[:8], "little")), plan.label)
+    if plan.kind is ArgKind.CHAR_BUF:
+        orig, data = int.from_bytes(raw[:4], "little"), raw[4:]
+        if orig > len(data):
+            return Arg("truncated_bytes_arg", TruncatedBytes(data, orig), plan.label)
+        return Arg("bytes_arg", data, plan.label)
     if plan.kind is ArgKind.INT:
         value = int.from_bytes(raw[: plan.size], "little", signed=plan.signed)
         key = TETRAGON_INT_KEYS.get(plan.tetragon_type, "size_arg" if not plan.signed
@@ -181,7 +201,8 @@ class Agent:
             parent=self.cache.parent(proc),
             subsys=plan.subsys,
             event=plan.event,
-            args=[arg_value(a, raw) for a, raw in zip(plan.args, msg.args, strict=True)],
+            args=[out for a, raw in zip(plan.args, msg.args, strict=True)
+                  for out in arg_values(a, raw)],
             policy_name=plan.policy_name,
             message=plan.message,
             tags=plan.tags,

@@ -7,7 +7,16 @@ import orjson
 from vigil.agent import EventFilter, exit_status
 from vigil.encode.compact import CompactEncoder
 from vigil.encode.tetragon import JsonEncoder, RenderOptions
-from vigil.events.model import PROCESS_EXEC, PROCESS_EXIT, Event
+from vigil.events.model import (
+    PROCESS_EXEC,
+    PROCESS_EXIT,
+    PROCESS_TRACEPOINT,
+    Arg,
+    Event,
+    SyscallId,
+    TracepointEvent,
+)
+from vigil.kernel.syscalls import default_abi
 from vigil.process.model import Process
 from vigil.wire.records import ProcFlag
 
@@ -70,6 +79,32 @@ def test_compact_lines() -> None:
     assert enc.line(Event(PROCESS_EXIT, 0, proc(), signal="SIGKILL")) == (
         "💥 exit    vm /usr/bin/curl https://example.org SIGKILL")
     assert enc.line(Event(PROCESS_EXEC, 0, proc(args=""))) == "🚀 process vm /usr/bin/curl"
+
+
+def test_compact_raw_syscalls_name_the_call() -> None:
+    """tetra's compact line for raw_syscalls/sys_enter: the syscall by name,
+    its ABI when not the machine's (pkg/encoder/raw_syscall_enter.go)."""
+    enc = CompactEncoder("vm")
+    native = default_abi()
+    other = "i386" if native == "x64" else "arm32"
+
+    def line(subsys: str, event: str, *args: Arg) -> str:
+        return enc.line(TracepointEvent(PROCESS_TRACEPOINT, 0, proc(args=""), subsys=subsys,
+                                        event=event, args=list(args)))
+
+    dup = {"x64": 32, "arm64": 23}[native]
+    assert line("raw_syscalls", "sys_enter", Arg("syscall_id", SyscallId(dup, native))) == (
+        "☎  syscall vm /usr/bin/curl dup")
+    if other == "i386":
+        assert line("raw_syscalls", "sys_enter", Arg("syscall_id", SyscallId(41, other))) == (
+            "☎  syscall vm /usr/bin/curl i386/dup")
+    assert line("raw_syscalls", "sys_enter", Arg("long_arg", dup)) == (
+        "☎  syscall vm /usr/bin/curl dup")
+    assert line("raw_syscalls", "sys_enter", Arg("syscall_id", SyscallId(1000, native))) == (
+        "☎  syscall vm /usr/bin/curl unknown")
+    assert line("raw_syscalls", "sys_enter") == "☎  syscall vm /usr/bin/curl unknown"
+    assert line("syscalls", "sys_enter_dup", Arg("int_arg", 3)) == (
+        "⁉️ tracepoint vm /usr/bin/curl syscalls sys_enter_dup")
 
 
 def test_compact_colour_only_when_asked() -> None:

@@ -22,19 +22,33 @@ SUPPORTED_TRACEPOINT = """
       args: [{index: 5, type: int, label: dfd}, {index: 6, type: string}, {index: 7}]
 """
 
-# The rest of the tracepoint sensor (issue 8): selectors, lists, syscall64
-# and char_buf arguments (raw: true is implemented).
+# Syscall lists, InMap/NotInMap, syscall64, char_buf with sizeArgIndex and nop.
+SUPPORTED_LISTS = """
+    lists:
+    - {name: dups, type: syscalls, values: [sys_dup, __x64_sys_dup2, __ia32_sys_dup]}
+    - {name: all, type: generated_syscalls}
+    tracepoints:
+    - subsystem: raw_syscalls
+      event: sys_enter
+      args: [{index: 4, type: syscall64, label: id}, {index: 5, type: nop}]
+      selectors:
+      - matchArgs: [{index: 4, operator: InMap, values: ["list:dups", "1000:1010"]}]
+        matchActions: [{action: Sigkill}]
+      - matchArgs: [{index: 4, operator: NotInMap, values: ["list:all"]}]
+    - subsystem: syscalls
+      event: sys_enter_write
+      args: [{index: 6, type: char_buf, sizeArgIndex: 8}]
+"""
+
+# What is left of lists: kprobe lists (issue 9).
 REST_OF_ISSUE_8 = """
     lists:
-    - {name: dups, type: syscalls, values: [sys_dup]}
+    - {name: funcs, type: generated_ftrace, pattern: "^vfs_"}
     tracepoints:
     - subsystem: raw_syscalls
       event: sys_enter
       raw: true
-      args: [{index: 4, type: syscall64, label: id}, {index: 5, type: char_buf, sizeArgIndex: 6}]
-      selectors:
-      - matchArgs: [{index: 4, operator: InMap, values: ["list:dups"]}]
-        matchActions: [{action: Sigkill}]
+      args: [{index: 4, type: syscall64, label: id}]
 """
 
 
@@ -57,14 +71,36 @@ def test_raw_tracepoints_are_supported() -> None:
     assert "spec.tracepoints[].raw" not in PLANNED
 
 
-def test_the_rest_of_the_tracepoint_sensor_is_reported_as_issue_8() -> None:
+def test_lists_in_map_syscall64_char_buf_and_nop_are_supported() -> None:
+    report = check_text(policy(SUPPORTED_LISTS), "p.yaml")
+    assert [i for i in report.issues if i.severity is not Severity.WARNING] == []
+    assert report.supported and len(report.policies) == 1
+
+
+def test_the_rest_of_the_tracepoint_sensor_is_reported_with_its_issue() -> None:
     assert lines(policy(REST_OF_ISSUE_8), Severity.UNSUPPORTED) == [
-        "6:3: spec.lists: not supported yet (issue 8)",
-        "12:29: spec.tracepoints[0].args[0].type: syscall64 is not supported yet (issue 8)",
-        "12:69: spec.tracepoints[0].args[1].type: char_buf is not supported yet (issue 8)",
-        "12:79: spec.tracepoints[0].args[1].sizeArgIndex: not supported yet (issue 8)",
-        "14:40: spec.tracepoints[0].selectors[0].matchArgs[0].operator: InMap is not supported "
-        "yet (issue 8)",
+        "7:25: spec.lists[0].type: generated_ftrace is not supported yet (issue 9)",
+        "7:43: spec.lists[0].pattern: not supported yet (issue 9)",
+    ]
+
+
+def test_notify_enforcer_is_reported_once_with_its_enforcers_and_arguments() -> None:
+    text = policy("""
+        lists:
+        - {name: dups, type: syscalls, values: [sys_dup]}
+        enforcers:
+        - calls: ["list:dups"]
+        tracepoints:
+        - subsystem: raw_syscalls
+          event: sys_enter
+          args: [{index: 4, type: syscall64}]
+          selectors:
+          - matchArgs: [{index: 4, operator: InMap, values: ["list:dups"]}]
+            matchActions: [{action: NotifyEnforcer, argError: -1, argSig: 9}]
+    """)
+    assert lines(text, Severity.UNSUPPORTED) == [
+        "16:31: spec.tracepoints[0].selectors[0].matchActions[0].action: NotifyEnforcer is not "
+        "supported yet (issue 9)",
     ]
 
 

@@ -135,7 +135,8 @@ def test_types_that_do_not_fit_the_argument_say_why() -> None:
         raw_arg_plan(tp(pointer("char")), 0, "data_loc")
     with pytest.raises(ValueError, match=r"type file is not supported yet \(issue 9\)"):
         raw_arg_plan(tp(pointer("struct file", "file")), 0, "file")
-    with pytest.raises(ValueError, match=r"type syscall64 is not supported yet \(issue 8\)"):
+    with pytest.raises(ValueError, match=r"type syscall64 is read from a tracefs record only, "
+                                         r"not yet from a raw tracepoint \(use raw: false\)"):
         raw_arg_plan(tp(integer("long", 8, True)), 0, "syscall64")
 
 

@@ -236,11 +236,14 @@ def main() -> int:
     status["probe"] = run_probe(python, args.repo)
 
     # The repository is read-only in the guest: no bytecode, no pytest cache.
+    # Its own src/ first: the venv's editable install may point at another
+    # checkout (a git worktree shares the main one's venv).
     env = dict(
         os.environ,
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONPATH=os.pathsep.join(
-            filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")])
+            filter(None, [str(Path(__file__).resolve().parent), str(Path(args.repo) / "src"),
+                          os.environ.get("PYTHONPATH")])
         ),
     )
     if args.vm:

@@ -19,8 +19,11 @@ from vigil.events.model import (
     PROCESS_EXIT,
     PROCESS_TRACEPOINT,
     Event,
+    SyscallId,
     TracepointEvent,
 )
+from vigil.kernel.syscall_table import SYSCALLS
+from vigil.kernel.syscalls import default_abi
 
 __all__ = ["CompactEncoder", "escape"]
 
@@ -29,6 +32,28 @@ _COLOURS = {PROCESS_EXEC: "\x1b[32m", PROCESS_EXIT: "\x1b[35m"}  # green, magent
 # As `tetra getevents -o compact` prints them (Tetragon's pkg/encoder).
 _LABELS = {PROCESS_EXEC: ("🚀", "process"), PROCESS_EXIT: ("💥", "exit   "),
            PROCESS_TRACEPOINT: ("⁉️", "tracepoint")}
+
+
+# ABI -> syscall number -> name, for raw_syscalls lines
+_NAMES = {abi: {nr: name for name, nr in table.items()} for abi, table in SYSCALLS.items()}
+
+
+def syscall_label(ev: TracepointEvent) -> str:
+    """What Tetragon's compact line names a raw_syscalls/sys_enter event by
+    (pkg/encoder/raw_syscall_enter.go): the syscall its first argument names,
+    with its ABI when that is not the machine's, or "unknown". (Tetragon adds
+    the call's prototype from its own table, which vigil does not have.)"""
+    nr, abi = -1, default_abi()
+    native = abi
+    first = ev.args[0].value if ev.args else None
+    if isinstance(first, SyscallId):
+        nr, abi = first.id, first.abi
+    elif ev.args and ev.args[0].key == "long_arg" and isinstance(first, int):
+        nr = first
+    name = _NAMES.get(abi, {}).get(nr)
+    if name is None:
+        return "unknown"
+    return name if abi == native else f"{abi}/{name}"
 
 
 def _escape_char(ch: str) -> str:
@@ -63,6 +88,10 @@ class CompactEncoder:
 
     def line(self, ev: Event) -> str:
         icon, label = _LABELS.get(ev.kind, ("❓", ev.kind))
+        raw_syscall = isinstance(ev, TracepointEvent) and (ev.subsys, ev.event) == (
+            "raw_syscalls", "sys_enter")
+        if raw_syscall:
+            icon, label = "☎ ", "syscall"
         p = ev.process
         binary = escape(p.binary)
         # quote_args already doubled every backslash of an argument (and
@@ -71,6 +100,8 @@ class CompactEncoder:
         text = f"{icon} {label} {self.node_name} {command}"
         if ev.kind == PROCESS_EXIT:
             text += f" {escape(ev.signal) or ev.status}"
+        elif isinstance(ev, TracepointEvent) and raw_syscall:
+            text += f" {syscall_label(ev)}"
         elif isinstance(ev, TracepointEvent):
             text += f" {escape(ev.subsys)} {escape(ev.event)}"
         if self.colour and ev.kind in _COLOURS:

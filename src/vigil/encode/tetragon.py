@@ -7,6 +7,7 @@ Tetragon wraps, always appear.
 
 from __future__ import annotations
 
+import base64
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,14 @@ from typing import Any
 
 import orjson
 
-from vigil.events.model import PROCESS_EXIT, Arg, Event, TracepointEvent
+from vigil.events.model import (
+    PROCESS_EXIT,
+    Arg,
+    Event,
+    SyscallId,
+    TracepointEvent,
+    TruncatedBytes,
+)
 from vigil.process.caps import cap_names
 from vigil.process.clock import rfc3339
 from vigil.process.model import Process, flag_string
@@ -111,12 +119,26 @@ def event_json(ev: Event, opts: RenderOptions,
 _STRING_INTS = frozenset({"size_arg", "long_arg"})
 
 
+def _b64(data: bytes) -> str:
+    """protobuf's JSON for bytes: standard base64, padded."""
+    return base64.b64encode(data).decode("ascii")
+
+
 def arg_json(arg: Arg) -> dict[str, Any]:
     value: Any = arg.value
     if arg.key in _STRING_INTS:
         value = str(value)
     elif arg.key == "error_arg":
         value = {"Message": value}
+    elif isinstance(value, bytes):
+        value = _b64(value)
+    elif isinstance(value, TruncatedBytes):
+        # orig_size is a uint64: a string in protobuf's JSON; fields at their
+        # default (no bytes, id 0: read on x64) are left out, as protobuf does
+        cut = {"bytes_arg": _b64(value.data)} if value.data else {}
+        value = {**cut, "orig_size": str(value.orig_size)}
+    elif isinstance(value, SyscallId):
+        value = {"id": value.id, "abi": value.abi} if value.id else {"abi": value.abi}
     out = {arg.key: value}
     if arg.label:
         out["label"] = arg.label

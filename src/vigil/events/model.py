@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vigil.kernel.syscalls import SyscallId
 from vigil.process.model import Process
 
 __all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_TRACEPOINT", "Arg", "Event",
-           "TracepointEvent"]
+           "SyscallId", "TracepointEvent", "TruncatedBytes"]
 
 PROCESS_EXEC = "process_exec"
 PROCESS_EXIT = "process_exit"
@@ -26,12 +27,21 @@ class Event:
 
 
 @dataclass(slots=True, frozen=True)
+class TruncatedBytes:
+    """A buffer read in part: its first bytes and the length it had."""
+
+    data: bytes
+    orig_size: int
+
+
+@dataclass(slots=True, frozen=True)
 class Arg:
     """One argument of a policy event, under Tetragon's key for its type
-    ("int_arg", "size_arg", "string_arg", "error_arg", ...)."""
+    ("int_arg", "size_arg", "string_arg", "error_arg", "bytes_arg",
+    "truncated_bytes_arg", "syscall_id", ...)."""
 
     key: str
-    value: int | str
+    value: int | str | bytes | SyscallId | TruncatedBytes
     label: str = ""
 
 

@@ -9,7 +9,7 @@ from vigil.bpf_objects import object_path
 from vigil.libbpf import Link, Object, Program, open_object
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
 from vigil.sensors.plan import HOOK_PROGRAMS, TracepointHookPlan
-from vigil.wire.records import GENERIC_ARGS_MAX
+from vigil.wire.records import GENERIC_ARGS_MAX, ArgMeta
 
 __all__ = ["TracepointSensor"]
 
@@ -48,6 +48,7 @@ class TracepointSensor(Sensor):
         args = self.plan.args
         pad = GENERIC_ARGS_MAX - len(args)
         program = HOOK_PROGRAMS[self.plan.program]
+        values = self.plan.selector_values()
         try:
             with open_object(object_path(OBJECT)) as spec:
                 shared.reuse_in(spec)
@@ -63,10 +64,21 @@ class TracepointSensor(Sensor):
                     a.offset.to_bytes(2, "little") for a in args) + bytes(2 * pad))
                 spec.set_rodata("arg_size", b"".join(
                     a.size.to_bytes(2, "little") for a in args) + bytes(2 * pad))
+                spec.set_rodata("arg_meta_off", b"".join(
+                    a.meta_offset.to_bytes(2, "little") for a in args) + bytes(2 * pad))
+                spec.set_rodata("arg_meta_size", bytes(
+                    [a.meta_size | (ArgMeta.SIGNED if a.meta_signed else 0) for a in args]
+                    + [0] * pad))
+                # Sized to the policy: one entry (the least a map takes) when it
+                # has no InMap value.
+                spec.maps["vigil_sel_values"].max_entries = max(1, len(values))
                 if self.plan.rate_limited:
                     spec.maps["vigil_rate_limits"].max_entries = RATE_LIMIT_ENTRIES
                 self._obj = spec.load()
             # Before attach: no hit escapes the selectors.
+            in_map = self._obj.maps["vigil_sel_values"]
+            for key in values:
+                in_map.update(key, b"\x01")
             self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors(
                 self.match_bits))
             prog = self._obj.programs[program]

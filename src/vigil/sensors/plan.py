@@ -12,8 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vigil.sensors.match_bits import Wanted
-from vigil.sensors.selectors import SelectorPlan, compile_selectors, match_wants
-from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind
+from vigil.sensors.selectors import (
+    SelectorPlan,
+    compile_selectors,
+    match_wants,
+    selector_values,
+)
+from vigil.wire.records import CONST_BUF_MASK, GENERIC_ARGS_MAX, ArgKind
 
 __all__ = ["HOOK_PROGRAMS", "INT_SIZES", "TETRAGON_INT_KEYS", "ArgPlan", "TracepointHookPlan"]
 
@@ -51,10 +56,22 @@ class ArgPlan:
     tetragon_type: str  # "int", "uint64", "string", ...
     signed: bool = False
     label: str = ""
+    # char_buf: the field holding the buffer's length (sizeArgIndex)
+    meta_offset: int = 0
+    meta_size: int = 0
+    meta_signed: bool = False
+    # const_buf: how many uint64 arguments its bytes show as (Tetragon shows
+    # an array of longs element by element, any other array not at all)
+    elements: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind is ArgKind.INT and self.size not in INT_SIZES:
+        if self.kind in (ArgKind.INT, ArgKind.SYSCALL64) and self.size not in INT_SIZES:
             raise ValueError(f"argument {self.index}: an integer of {self.size} bytes")
+        if self.kind is ArgKind.CHAR_BUF and self.meta_size not in INT_SIZES:
+            raise ValueError(f"argument {self.index}: a length of {self.meta_size} bytes")
+        if self.kind is ArgKind.CONST_BUF and not 0 < self.size <= CONST_BUF_MASK:
+            raise ValueError(f"argument {self.index}: an array of {self.size} bytes; "
+                             f"at most {CONST_BUF_MASK} are read")
         if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
 
@@ -81,6 +98,7 @@ class TracepointHookPlan:
         if len(self.args) > GENERIC_ARGS_MAX:
             raise ValueError(f"{len(self.args)} arguments; a hook reads at most {GENERIC_ARGS_MAX}")
         self.compiled_selectors()  # what cannot be compiled fails here, not at start
+        self.selector_values()
 
     def compiled_selectors(self, bits: Sequence[int] | None = None) -> bytes:
         """The value of the hook's vigil_selectors map, with the match bits
@@ -95,3 +113,7 @@ class TracepointHookPlan:
     @property
     def rate_limited(self) -> bool:
         return any(sel.rate_limited for sel in self.selectors)
+
+    def selector_values(self) -> list[bytes]:
+        """The keys of the hook's vigil_sel_values map (InMap/NotInMap values)."""
+        return selector_values(self.selectors, self.args)

@@ -110,6 +110,10 @@ def _is_char_pointer(a: RawTracepointArg) -> bool:
     return a.is_pointer and pointee in _CHARS
 
 
+# Types the tracefs planner reads that raw hooks do not (yet).
+_TRACEFS_ONLY = frozenset({"syscall64", "char_buf", "nop"})
+
+
 def _later(type_: str) -> str:
     return PLANNED.get(f"{_TYPE_PATH}={type_}", "no issue yet")
 
@@ -154,6 +158,9 @@ def raw_arg_plan(rt: RawTracepoint, index: int, type_: str, label: str = "") -> 
     if type_ == "data_loc":
         raise ValueError(f"{where}: data_loc is a tracefs record's string; a raw tracepoint "
                          "has none (type string reads a char *)")
+    if type_ in _TRACEFS_ONLY:
+        raise ValueError(f"{where}: type {type_} is read from a tracefs record only, not yet "
+                         "from a raw tracepoint (use raw: false)")
     raise ValueError(f"{where}: type {type_} is not supported yet ({_later(type_)})")
 
 

@@ -43,6 +43,7 @@ from vigil.wire.records import (
     SelPidFlag,
     SelPids,
     SelRateScope,
+    SelValueKey,
 )
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ __all__ = [
     "compile_selectors",
     "match_wants",
     "parse_rate_limit",
+    "selector_values",
 ]
 
 # enum vigil_action -> Tetragon's KprobeAction name, as its events show it.
@@ -89,9 +91,16 @@ _STR_OPS = {
     "postfix": SelOp.POSTFIX, "Postfix": SelOp.POSTFIX,
     "notpostfix": SelOp.NOT_POSTFIX, "NotPostfix": SelOp.NOT_POSTFIX,
 }
+_MAP_OPS = {"InMap": SelOp.IN_MAP, "NotInMap": SelOp.NOT_IN_MAP}
+# InMap/NotInMap values of one hook, all filters together (ranges expanded):
+# each is an entry of the hook's vigil_sel_values map. Its memlock on 6.18:
+# 1.1 KB with one entry, 34 KB with a generated_syscalls list (351 entries),
+# 1.4 MB at this limit (about 88 bytes an entry).
+SEL_MAP_VALUES_MAX = 16384
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 # Tetragon operators this sensor does not evaluate yet.
 _LATER_OPS = frozenset({
-    "In", "NotIn", "InMap", "NotInMap", "SubString", "SubStringIgnCase", "CelExpr",
+    "In", "NotIn", "SubString", "SubStringIgnCase", "CelExpr",
     "FileType", "NotFileType", "CapabilitiesGained",
 })
 _PID_OPS = {"In": SelOp.PID_IN, "NotIn": SelOp.PID_NOT_IN}
@@ -102,6 +111,8 @@ _LATER_ACTIONS = frozenset({
     "followfd", "unfollowfd", "override", "copyfd", "geturl", "dnslookup", "tracksock",
     "untracksock", "notifyenforcer", "cleanupenforcernotification", "set",
 })
+_INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64})
+_BUF_KINDS = frozenset({ArgKind.CONST_BUF, ArgKind.CHAR_BUF, ArgKind.NONE})
 SIGNAL_MAX = 64  # SIGRTMAX: bpf_send_signal refuses what valid_signal() refuses
 _GO_OCTAL = re.compile(r"[+-]?0[0-7_]+")
 
@@ -229,15 +240,31 @@ def _compile_pids(where: str, f: PidFilter, out: SelPids, bit: int | None) -> No
         out.values[i] = pid
 
 
-def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
-                 out: SelArg) -> None:
+def _filtered(where: str, f: ArgFilter, args: Sequence[ArgPlan]) -> tuple[int, ArgPlan]:
     pos = next((i for i, a in enumerate(args) if a.index == f.index), None)
     if pos is None:
         have = ", ".join(str(a.index) for a in args) or "none"
         raise ValueError(f"{where}.index: {f.index} names no argument of this hook "
                          f"(its arguments' indexes: {have})")
-    arg = args[pos]
-    is_str = arg.kind is not ArgKind.INT
+    return pos, args[pos]
+
+
+def _compile_in_map(where: str, f: ArgFilter, args: Sequence[ArgPlan], set_id: int,
+                    out: SelArg) -> None:
+    pos, arg = _filtered(where, f, args)
+    _in_map_values(where, f, arg)
+    out.index, out.op, out.nvalues, out.size = pos, _MAP_OPS[f.operator], 0, arg.size
+    out.flags = SelFlag.SIGNED if arg.signed else 0
+    out.lo[0] = set_id
+
+
+def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
+                 out: SelArg) -> None:
+    pos, arg = _filtered(where, f, args)
+    if arg.kind in _BUF_KINDS:
+        raise ValueError(f"{where}.index: filters on {arg.tetragon_type} arguments are not "
+                         "supported yet")
+    is_str = arg.kind not in _INT_KINDS
     ops = _STR_OPS if is_str else _INT_OPS
     if f.operator not in ops:
         if f.operator in _LATER_OPS:
@@ -272,6 +299,39 @@ def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
             out.lo[i], out.hi[i] = lo, hi
         else:
             out.lo[i] = _int_value(vwhere, text, arg)
+
+
+def _decimal(where: str, text: str, arg: ArgPlan) -> int:
+    """An InMap value: decimal only, as Tetragon's strconv.ParseInt(v, 10, 64)."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{where}: {text!r} is not a decimal integer (InMap values are "
+                         "written in decimal)")
+    return _int_value(where, text, arg)
+
+
+def _in_map_values(where: str, f: ArgFilter, arg: ArgPlan) -> set[int]:
+    """The values an InMap/NotInMap filter's set holds, widened as the kernel
+    widens the argument: each value, each range "a:b" expanded (its ends in
+    either order, as Tetragon's writeRangeInMap swaps them)."""
+    if arg.kind not in _INT_KINDS:
+        raise ValueError(f"{where}.operator: {f.operator} filters integer arguments; the "
+                         f"argument at index {arg.index} is {arg.tetragon_type}")
+    if not f.values:
+        raise ValueError(f"{where}.values: {f.operator} needs at least one value")
+    out: set[int] = set()
+    for i, text in enumerate(f.values):
+        vwhere = f"{where}.values[{i}]"
+        parts = text.split(":")
+        if len(parts) > 2:
+            raise ValueError(f"{vwhere}: {text!r} is not a value or a range 'min:max'")
+        ends = sorted((_decimal(vwhere, p, arg) for p in parts),
+                      key=lambda v: _signed(v, arg))
+        lo, hi = _signed(ends[0], arg), _signed(ends[-1], arg)
+        if len(out) + hi - lo + 1 > SEL_MAP_VALUES_MAX:
+            raise ValueError(f"{vwhere}: {text!r} takes the hook's InMap values past "
+                             f"{SEL_MAP_VALUES_MAX}; use InRange for a wide range")
+        out.update(v & ((1 << 64) - 1) for v in range(lo, hi + 1))
+    return out
 
 
 def _signed(value: int, arg: ArgPlan) -> int:
@@ -382,10 +442,38 @@ def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]
             _compile_pids(f"{where}.matchPIDs[{i}]", pf, out.pids[i],
                           None if follow is None else follow[0])
         for i, af in enumerate(sel.args):
-            _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i])
+            if af.operator in _MAP_OPS:
+                _compile_in_map(f"{where}.matchArgs[{i}]", af, args, _set_id(s, i),
+                                out.args[i])
+            else:
+                _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i])
         for i, act in enumerate(sel.actions):
             _compile_action(f"{where}.matchActions[{i}]", act, out.actions[i])
         compile_task_filters(where, sel.pids, sel.namespaces, sel.capabilities,
                              sel.namespace_changes, sel.capability_changes, out, host)
     ctypes.memmove(ctypes.addressof(rec.pool), bytes(pool.data), len(pool.data))
     return bytes(rec)
+
+
+def _set_id(sel: int, flt: int) -> int:
+    """The set of filter `flt` of selector `sel` in the hook's vigil_sel_values map."""
+    return sel * SEL_ARGS_MAX + flt
+
+
+def selector_values(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]) -> list[bytes]:
+    """The keys of the hook's vigil_sel_values map (struct vigil_sel_value_key):
+    every InMap/NotInMap value of every filter; ValueError past
+    SEL_MAP_VALUES_MAX."""
+    keys: list[bytes] = []
+    for s, sel in enumerate(selectors):
+        for i, af in enumerate(sel.args):
+            if af.operator not in _MAP_OPS:
+                continue
+            where = f"selectors[{s}].matchArgs[{i}]"
+            _, arg = _filtered(where, af, args)
+            values = _in_map_values(where, af, arg)
+            if len(keys) + len(values) > SEL_MAP_VALUES_MAX:
+                raise ValueError(f"{where}.values: the hook's InMap/NotInMap filters hold "
+                                 f"more than {SEL_MAP_VALUES_MAX} values")
+            keys.extend(bytes(SelValueKey(_set_id(s, i), 0, v)) for v in sorted(values))
+    return keys

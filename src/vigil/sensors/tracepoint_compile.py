@@ -10,11 +10,13 @@ half-loaded policy.
 
 from __future__ import annotations
 
-from vigil.kernel.tracefs_format import UnknownTracepointError, read_format
-from vigil.kernel.tracepoint_args import ReadKind, ResolvedArg, resolve_arg
+from vigil.kernel.tracefs_format import TracepointFormat, UnknownTracepointError, read_format
+from vigil.kernel.tracepoint_args import FieldRead, ReadKind, ResolvedArg, field_read, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.policy.model.hooks import TracepointSpec
 from vigil.policy.model.selectors import CapabilitiesSelector
+from vigil.policy.suggest import closest
+from vigil.sensors.lists import ListError, SyscallLists, resolve_lists
 from vigil.sensors.plan import ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import (
     ActionPlan,
@@ -26,7 +28,7 @@ from vigil.sensors.selectors import (
     PidFilter,
     SelectorPlan,
 )
-from vigil.wire.records import ArgKind
+from vigil.wire.records import CONST_BUF_MASK, ArgKind
 
 __all__ = ["INT_TYPES", "TETRAGON_INT_NAMES", "compile_tracepoints", "selector_plans"]
 
@@ -45,10 +47,71 @@ TETRAGON_INT_NAMES = {"sint8": "int8", "sint16": "int16", "sint32": "int32",
                       "sint64": "int64", "ulong": "uint64", "long": "int64"}
 
 
-def _arg_plan(r: ResolvedArg, label: str) -> ArgPlan:
+# C integer types a length field is declared with -> (bytes, signed)
+_C_INTS = {"int": (4, True), "unsigned int": (4, False), "long": (8, True),
+           "unsigned long": (8, False), "size_t": (8, False), "ssize_t": (8, True),
+           "u32": (4, False), "u64": (8, False), "s32": (4, True), "s64": (8, True)}
+
+
+def _is_int_field(read: FieldRead) -> bool:
+    """A scalar, or a fixed array of integers (an integer type then reads its
+    first element, as Tetragon reads the type's width at the field's offset)."""
+    return read.kind is ReadKind.SCALAR or (read.kind is ReadKind.INLINE
+                                            and read.element_size is not None)
+
+
+def _char_buf(r: ResolvedArg, fmt: TracepointFormat, label: str) -> ArgPlan:
+    """A char pointer whose length is the field sizeArgIndex names. vigil
+    reads up to CHAR_BUF_MAX bytes and says when it cut (truncated_bytes_arg,
+    as Tetragon's kprobes do); Tetragon's tracepoints read up to 4095 and show
+    what they read as a plain bytes_arg (generictracepoint.go drops OrigSize)."""
     read, field = r.read, r.field
+    if read.kind is not ReadKind.POINTER or "char" not in field.type_text:
+        raise ValueError(f"field {field.name} ({field.type_text}) is not a char pointer; "
+                         "char_buf reads the buffer a char * points to")
+    if r.size_field is None:
+        raise ValueError(f"char_buf field {field.name} needs sizeArgIndex: the 1-based "
+                         "index of the field holding its length (common_* fields counted)")
+    size_field = fmt.fields[r.size_field]
+    meta = field_read(size_field)
+    if meta.kind is not ReadKind.SCALAR or meta.size not in (1, 2, 4, 8):
+        raise ValueError(f"sizeArgIndex {r.size_field + 1} names field {size_field.name} "
+                         f"({size_field.type_text}), which is not an integer")
+    # The C type's width and sign where it has one: a syscall tracepoint gives
+    # `int len` an 8-byte unsigned slot, in which -1 would be 2^64 - 1.
+    width, signed = _C_INTS.get(size_field.type_text.removeprefix("const "),
+                                (meta.size, meta.signed))
+    return ArgPlan(r.index, ArgKind.CHAR_BUF, read.offset, read.size, "char_buf", False,
+                   label, meta.offset, min(width, meta.size), signed)
+
+
+def _const_buf(r: ResolvedArg, label: str) -> ArgPlan:
+    read = r.read
+    if not r.emitted:  # read and dropped by Tetragon: not read here at all
+        return ArgPlan(r.index, ArgKind.NONE, read.offset, 0, "const_buf", False, label)
+    if read.size > CONST_BUF_MASK:
+        raise ValueError(f"field {r.field.name} ({r.field.type_text}) has {read.size} bytes; "
+                         f"an array is read up to {CONST_BUF_MASK}")
+    return ArgPlan(r.index, ArgKind.CONST_BUF, read.offset, read.size, "const_buf", False,
+                   label, elements=r.emitted)
+
+
+def _arg_plan(r: ResolvedArg, label: str, fmt: TracepointFormat) -> ArgPlan:
+    read, field = r.read, r.field
+    if r.type == "syscall64":
+        if not _is_int_field(read):
+            raise ValueError(f"field {field.name} ({field.type_text}) is not an integer; "
+                             "syscall64 reads a syscall id")
+        return ArgPlan(r.index, ArgKind.SYSCALL64, read.offset, min(8, read.size),
+                       "syscall64", False, label)
+    if r.type == "char_buf":
+        return _char_buf(r, fmt, label)
+    if r.type == "const_buf":
+        return _const_buf(r, label)
+    if r.type == "nop":  # read nothing, show nothing (Tetragon ignores it in events)
+        return ArgPlan(r.index, ArgKind.NONE, read.offset, 0, "nop", False, label)
     if r.type in INT_TYPES:
-        if read.kind is not ReadKind.SCALAR:
+        if not _is_int_field(read):
             raise ValueError(f"field {field.name} ({field.type_text}) is not an integer; "
                              "give it type string, or omit the type")
         width, signed = INT_TYPES[r.type]
@@ -77,13 +140,68 @@ def _caps(c: CapabilitiesSelector) -> CapsFilter:
     return CapsFilter(c.type, c.operator, tuple(c.values), c.is_namespace_capability)
 
 
-def selector_plans(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPlan, ...]:
+Path = tuple[str | int, ...]
+
+
+class _Lists:
+    """The policy's syscall lists, resolved on first use (generated_syscalls
+    reads the kernel's BTF: a policy without list: values never does)."""
+
+    def __init__(self, loaded: LoadedPolicy) -> None:
+        self.loaded = loaded
+        self._lists: SyscallLists | None = None
+
+    def ids(self, name: str, at: Path, arg: ArgPlan) -> tuple[int, ...]:
+        """The ids `list:NAME` stands for in a filter of `arg`; ListError at `at`."""
+        if self._lists is None:
+            self._lists = resolve_lists(self.loaded.policy.spec.lists)
+        try:
+            ids = self._lists.values(name)
+        except KeyError:
+            names = list(self._lists.types)
+            best = closest(name, names) if names else None
+            hint = f"did you mean 'list:{best}'?" if best else "add it to spec.lists"
+            raise ListError(at, f"list '{name}' is not defined; {hint}") from None
+        except ValueError as err:
+            raise ListError(at, str(err)) from None
+        if arg.kind is not ArgKind.SYSCALL64:
+            raise ListError(at, f"list '{name}' holds syscalls, but the argument at index "
+                            f"{arg.index} is {arg.tetragon_type}; a syscall list filters a "
+                            "syscall64 argument (as Tetragon's listReader requires)")
+        return ids
+
+
+def _values(values: list[str], operator: str, at: Path, arg: ArgPlan | None,
+            lists: _Lists | None) -> tuple[str, ...]:
+    """A filter's values with each list:NAME of an InMap/NotInMap replaced by
+    the list's ids (Tetragon expands lists there only)."""
+    if operator not in ("InMap", "NotInMap"):
+        return tuple(values)
+    out: list[str] = []
+    for k, v in enumerate(values):
+        if v.startswith("list:") and arg is not None and lists is not None:
+            out.extend(str(i) for i in lists.ids(v[len("list:"):], (*at, "values", k), arg))
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def selector_plans(tp: TracepointSpec, args: list[ArgPlan], at: Path = (),
+                   lists: _Lists | None = None) -> tuple[SelectorPlan, ...]:
+    """The hook's selectors as plans; `lists` expands list:NAME values (a
+    hook without them leaves such a value to fail where it is compiled)."""
+    def arg_of(index: int) -> ArgPlan | None:
+        return next((a for a in args if a.index == _arg_index(index, args)), None)
+
     return tuple(
         SelectorPlan(
             pids=tuple(PidFilter(p.operator, tuple(p.values), p.follow_forks,
                                  p.is_namespace_pid) for p in sel.match_pids),
-            args=tuple(ArgFilter(_arg_index(a.index, args), a.operator, tuple(a.values))
-                       for a in sel.match_args),
+            args=tuple(ArgFilter(_arg_index(a.index, args), a.operator,
+                                 _values(a.values, a.operator,
+                                         (*at, "selectors", s, "matchArgs", k),
+                                         arg_of(a.index), lists))
+                       for k, a in enumerate(sel.match_args)),
             actions=tuple(ActionPlan(a.action, a.arg_sig, a.rate_limit, a.rate_limit_scope)
                           for a in sel.match_actions),
             binaries=tuple(BinaryFilter(b.operator, tuple(b.values), b.follow_children)
@@ -95,7 +213,7 @@ def selector_plans(tp: TracepointSpec, args: list[ArgPlan]) -> tuple[SelectorPla
                                     for n in sel.match_namespace_changes),
             capability_changes=tuple(_caps(c) for c in sel.match_capability_changes),
         )
-        for sel in tp.selectors
+        for s, sel in enumerate(tp.selectors)
     )
 
 
@@ -108,6 +226,7 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
     plans: list[TracepointHookPlan] = []
     issues: list[Issue] = []
     raw = RawPlanner(loaded)
+    lists = _Lists(loaded)
     for i, tp in enumerate(loaded.policy.spec.tracepoints):
         if tp.raw:
             raw_plan = raw.plan(i, tp, issues)
@@ -124,15 +243,20 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
         for j, arg in enumerate(tp.args):
             try:
                 resolved = resolve_arg(fmt, arg.index, arg.type, size_arg_index=arg.size_arg_index)
-                args.append(_arg_plan(resolved, arg.label))
+                args.append(_arg_plan(resolved, arg.label, fmt))
             except ValueError as err:
                 issues.append(loaded.issue((*at, "args", j, "index"), str(err), value=True))
         if len(args) != len(tp.args):
             continue
         try:
+            selectors = selector_plans(tp, args, at, lists)
+        except ListError as err:
+            issues.append(loaded.issue(err.path, err.message, value=True))
+            continue
+        try:
             plans.append(TracepointHookPlan(
                 policy_name=loaded.name, subsys=tp.subsystem, event=tp.event, args=tuple(args),
-                message=tp.message, tags=tuple(tp.tags), selectors=selector_plans(tp, args)))
+                message=tp.message, tags=tuple(tp.tags), selectors=selectors))
         except ValueError as err:  # the selectors do not compile: the message names where
             issues.append(loaded.issue((*at, "selectors"), str(err)))
     if issues:

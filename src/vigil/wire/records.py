@@ -22,6 +22,7 @@ __all__ = [
     "MESSAGE_ENUMS",
     "MESSAGE_STRUCTS",
     "RATE_ARG_BYTES",
+    "ArgMeta",
     "BinKey",
     "CloneRecord",
     "Creds",
@@ -47,6 +48,7 @@ __all__ = [
     "SelPids",
     "SelRateScope",
     "SelTask",
+    "SelValueKey",
     "Selector",
     "Selectors",
     "Stat",
@@ -76,6 +78,10 @@ MATCH_BITS = 64
 RATE_ARG_BYTES = 40
 SEL_NS_MAX = 10
 SEL_CAPS_MAX = 3
+# A char_buf's bytes after its 4-byte original length; a const_buf's mask.
+CHAR_BUF_MAX = ARG_STR_MAX - 4
+CONST_BUF_MASK = 0x3FF
+SYSCALL64_32BIT = 0x8000_0000
 
 
 class Op(enum.IntEnum):
@@ -133,6 +139,15 @@ class ArgKind(enum.IntEnum):
     STR_ARRAY = 2
     STR_DATALOC = 3
     STR_PTR = 4
+    SYSCALL64 = 5
+    CONST_BUF = 6
+    CHAR_BUF = 7
+
+
+class ArgMeta(enum.IntFlag):
+    """enum vigil_arg_meta: flags of a char_buf's length knob (arg_meta_size)."""
+
+    SIGNED = 0x80
 
 
 class Action(enum.IntEnum):
@@ -163,6 +178,8 @@ class SelOp(enum.IntEnum):
     NOT_PREFIX = 13
     POSTFIX = 14
     NOT_POSTFIX = 15
+    IN_MAP = 16
+    NOT_IN_MAP = 17
 
 
 class SelFlag(enum.IntFlag):
@@ -432,6 +449,13 @@ class Selectors(ctypes.Structure):
                 ("pool", c_uint64 * SEL_POOL_WORDS)]
 
 
+class SelValueKey(ctypes.Structure):
+    """struct vigil_sel_value_key { __u32 set; __u32 pad; __u64 value; }: a key of
+    a hook's vigil_sel_values map (InMap/NotInMap values)."""
+
+    _fields_ = [("set", c_uint32), ("pad", c_uint32), ("value", c_uint64)]
+
+
 # C struct name -> mirror, for the layout check against BTF.
 MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_msg_header": MsgHeader,
@@ -454,6 +478,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_rate_key": RateKey,
     "vigil_sel_ns": SelNs,
     "vigil_sel_caps": SelCaps,
+    "vigil_sel_value_key": SelValueKey,
 }
 
 
@@ -463,6 +488,7 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_proc_flag": (ProcFlag, "VIGIL_F_"),
     "vigil_stat": (Stat, "VIGIL_STAT_"),
     "vigil_arg_kind": (ArgKind, "VIGIL_ARG_"),
+    "vigil_arg_meta": (ArgMeta, "VIGIL_ARG_META_"),
     "vigil_action": (Action, "VIGIL_ACTION_"),
     "vigil_sel_op": (SelOp, "VIGIL_SEL_OP_"),
     "vigil_sel_flag": (SelFlag, "VIGIL_SEL_F_"),
@@ -492,4 +518,6 @@ ABI_SIZES = {
     "VIGIL_ABI_RATE_ARG_BYTES": RATE_ARG_BYTES,
     "VIGIL_ABI_SEL_NS_MAX": SEL_NS_MAX,
     "VIGIL_ABI_SEL_CAPS_MAX": SEL_CAPS_MAX,
+    "VIGIL_ABI_CHAR_BUF_MAX": CHAR_BUF_MAX,
+    "VIGIL_ABI_CONST_BUF_MASK": CONST_BUF_MASK,
 }
