@@ -249,6 +249,10 @@ def main() -> int:
     if args.vm:
         # TCG is 10-50x slower than the host: heavy tests may scale down when it is set.
         env["VIGIL_VM"] = args.vm
+        # Loading and verifying vigil's programs takes a minute or more under
+        # TCG with two guests at once: bounds to wait for it, not to time it.
+        env.setdefault("VIGIL_TEST_READY_TIMEOUT", "300")
+        env.setdefault("VIGIL_TEST_EVENT_TIMEOUT", "120")
     cmd = [
         python,
         "-m",
