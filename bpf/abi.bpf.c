@@ -26,6 +26,8 @@ struct vigil_sel_action *abi_sel_action;
 struct vigil_selector *abi_selector;
 struct vigil_selectors *abi_selectors;
 struct vigil_bin_key *abi_bin_key;
+struct vigil_pid_key *abi_pid_key;
+struct vigil_seed_key *abi_seed_key;
 struct vigil_match_bits *abi_match_bits;
 struct vigil_match_config *abi_match_config;
 struct vigil_rate_key *abi_rate_key;

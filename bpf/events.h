@@ -149,6 +149,26 @@ struct vigil_bin_key {
 	char path[VIGIL_BIN_PATH_MAX];
 };
 
+/*
+ * Exact-match keys of the LPM tries that stand in for hash maps (a full
+ * prefix length matches one key only). Why tries: a hash map that allocates
+ * its entries as they come (BPF_F_NO_PREALLOC) makes kernels before 6.1 WARN
+ * and taint themselves when a tracing program uses it, and a preallocated
+ * one costs its whole size up front; a trie allocates per entry and is
+ * allowed everywhere. The binary trie for exact paths keys the path and its
+ * NUL (a path holds no NUL, so only the same path matches).
+ */
+struct vigil_pid_key {
+	__u32 prefixlen;		/* 32 */
+	__u32 pid;
+};
+
+struct vigil_seed_key {
+	__u32 prefixlen;		/* 96 */
+	__u32 pid;			/* the process's identity (struct vigil_proc_key) */
+	__u64 ktime;
+};
+
 struct vigil_creds {
 	__u32 uid;
 	__u32 euid;

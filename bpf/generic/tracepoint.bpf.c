@@ -100,6 +100,20 @@ static __always_inline long read_char_buf(void *ctx, char *val, __u16 off, __u16
 	return err < 0 ? err : 4 + rd;
 }
 
+/* Zeroes the slot's bytes after its `len` written ones, up to the next 8:
+ * the record is sent with them, and the heap still holds the previous
+ * record's bytes there (DESIGN §3: every byte sent is this record's). */
+static __always_inline void zero_padding(struct vigil_generic_event *e, __u32 used, __u32 len)
+{
+	__u32 rem = len & 7;
+	__u64 *word;
+
+	if (!rem)
+		return;
+	word = (__u64 *)&e->data[(used + (len & ~7U)) & VIGIL_GENERIC_OFF_MASK];
+	*word &= (1ULL << (rem * 8)) - 1;	/* little-endian: the low bytes come first */
+}
+
 /* Reads one argument into the record at `used`; returns the bytes it took
  * (its length word, its bytes, padding to 8). */
 static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, __u32 used,
@@ -161,6 +175,7 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	*(__s32 *)slot = n;
 	if (n < 0)
 		n = 0;
+	zero_padding(e, used, 4 + (__u32)n);
 	return (4 + (__u32)n + 7) & ~7U;
 }
 

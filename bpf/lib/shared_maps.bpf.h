@@ -30,12 +30,19 @@ struct {
  * match_bits(); deleted by the process sensor at exit. Sized by user space
  * like the exec map; entries are allocated only as they are added. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);	/* exact keys: see struct vigil_seed_key */
 	__uint(max_entries, 32768);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct vigil_proc_key);
+	__type(key, struct vigil_seed_key);
 	__type(value, struct vigil_match_bits);
 } vigil_match_seed SEC(".maps");
+
+static __always_inline struct vigil_seed_key seed_key(const struct vigil_exec_identity *id)
+{
+	struct vigil_seed_key k = { .prefixlen = 96, .pid = id->key.pid, .ktime = id->key.ktime };
+
+	return k;
+}
 
 /* Records for user space, written by every program, read by the agent's
  * batch reader. Size set by user space before load (--ringbuf-size-mb). */
@@ -62,8 +69,9 @@ static __always_inline __u64 ringbuf_flags(void)
 static __always_inline struct vigil_match_bits match_bits(const struct vigil_exec_identity *id)
 {
 	struct vigil_match_bits b = { .bin = id->bin, .follow = id->follow }, *seed;
+	struct vigil_seed_key k = seed_key(id);
 
-	seed = bpf_map_lookup_elem(&vigil_match_seed, &id->key);
+	seed = bpf_map_lookup_elem(&vigil_match_seed, &k);
 	if (seed) {
 		b.bin = (b.bin & ~seed->clear) | seed->bin;
 		b.follow = (b.follow & ~seed->clear) | seed->follow;

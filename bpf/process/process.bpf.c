@@ -52,9 +52,10 @@ struct {
  * allocated only as entries are added.
  */
 
-/* Exact binary paths (In, NotIn) -> the bits of the filters naming them. */
+/* Exact binary paths (In, NotIn) -> the bits of the filters naming them.
+ * A trie keyed by the path and its NUL: exact (see events.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1024);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct vigil_bin_key);
@@ -84,12 +85,20 @@ struct {
  * process with that pid (so a pid that appears after the policy is followed
  * too). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);	/* exact keys: see struct vigil_pid_key */
 	__uint(max_entries, 1024);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
+	__type(key, struct vigil_pid_key);
 	__type(value, __u64);
 } vigil_follow_pids SEC(".maps");
+
+static __always_inline __u64 follow_pid_bits(__u32 tgid)
+{
+	struct vigil_pid_key k = { .prefixlen = 32, .pid = tgid };
+	__u64 *bits = bpf_map_lookup_elem(&vigil_follow_pids, &k);
+
+	return bits ? *bits : 0;
+}
 
 /* [0]: which bits are followChildren filters' and which are owned at all
  * (written by user space, read at fork and exec: a freed bit is never passed
@@ -170,7 +179,6 @@ static __always_inline void exec_submit(struct vigil_exec_event *e, __u64 bin)
 	struct vigil_exec_identity id = {}, *old;
 	__u32 tgid = e->key.pid, size, zero = 0;
 	struct vigil_match_config *cfg;
-	__u64 *pids;
 
 	id.key = e->key;
 	id.parent = e->parent;
@@ -184,9 +192,7 @@ static __always_inline void exec_submit(struct vigil_exec_event *e, __u64 bin)
 		id.follow |= bin & cfg->follow_children;
 	/* A followForks pid execs: as at its fork (user space seeds only the
 	 * processes it knew of when the policy came). */
-	pids = bpf_map_lookup_elem(&vigil_follow_pids, &tgid);
-	if (pids)
-		id.follow |= *pids;
+	id.follow |= follow_pid_bits(tgid);
 	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
 		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
 
@@ -354,8 +360,9 @@ int vigil_exec_bin(void *ctx)
 	__builtin_memset(k, 0, sizeof(*k));
 	if (bpf_probe_read_kernel(k->path, n, path))
 		goto out;
-	if (len <= VIGIL_BIN_PATH_MAX) {
-		k->len = len;
+	if (len < VIGIL_BIN_PATH_MAX) {
+		/* The path and the NUL after it (the key was zeroed). */
+		k->len = (n + 1) * 8;
 		bin |= bin_bits(&vigil_bin_exact, k);
 	}
 	k->len = n * 8;
@@ -458,7 +465,6 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	struct vigil_match_config *cfg;
 	struct vigil_match_bits bits;
 	__u32 zero = 0;
-	__u64 *follow;
 
 	if (BPF_CORE_READ(child, pid) != tgid)
 		return 0;
@@ -480,9 +486,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 		id.parent.pid = ptgid;
 		id.flags |= VIGIL_F_NO_PARENT;
 	}
-	follow = bpf_map_lookup_elem(&vigil_follow_pids, &tgid);
-	if (follow)
-		id.follow |= *follow;
+	id.follow |= follow_pid_bits(tgid);
 	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
 		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
 
@@ -518,8 +522,11 @@ int vigil_exit(void *ctx)
 		return 0;
 
 	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
-	if (id)
-		bpf_map_delete_elem(&vigil_match_seed, &id->key);
+	if (id) {
+		struct vigil_seed_key k = seed_key(id);
+
+		bpf_map_delete_elem(&vigil_match_seed, &k);
+	}
 	e = bpf_ringbuf_reserve(&vigil_events, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(VIGIL_STAT_RINGBUF_FULL_EXIT);

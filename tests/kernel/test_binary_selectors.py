@@ -136,6 +136,34 @@ def test_a_path_longer_than_the_key(runtime: tuple[Runtime, Collect], tmp_path: 
     assert binaries(rt, sink, {f}) == [f]
 
 
+def path_of_length(root: Path, length: int, name: str) -> Path:
+    """A path of exactly `length` bytes under root, ending in `name`."""
+    p = root
+    while len(str(p / name)) < length:
+        room = length - len(str(p / name)) - 1
+        p = p / ("d" * max(1, min(200, room)))
+    assert len(str(p / name)) == length, (p, length)
+    return p / name
+
+
+@pytest.mark.parametrize(("length", "matched"), [(255, True), (256, False)])
+def test_an_exact_path_at_the_key_limit(runtime: tuple[Runtime, Collect], tmp_path: Path,
+                                        length: int, matched: bool) -> None:
+    """In keys the path and its NUL in 256 bytes: 255 bytes match exactly; 256
+    never do (Tetragon's limit too), though Prefix still sees them."""
+    rt, sink = runtime
+    f = copy("/bin/true", path_of_length(tmp_path, length, "true-edge"))
+    exact = str(f) if length <= 255 else str(f)[:255]
+    on_exit(rt, [SelectorPlan(binaries=(BinaryFilter("In", (exact,)),)),
+                 SelectorPlan(binaries=(BinaryFilter("Prefix", (str(f)[:-1],)),),
+                              actions=(ActionPlan("Post", rate_limit="1h",
+                                                  rate_limit_scope="global"),))])
+    run(f)
+    run(f)
+    # Each exit: matched by In (every run), or else by the rate-limited Prefix once.
+    assert binaries(rt, sink, {str(f)}) == ([str(f)] * 2 if matched else [str(f)])
+
+
 def test_follow_children(runtime: tuple[Runtime, Collect], tmp_path: Path) -> None:
     rt, sink = runtime
     sh = copy("/bin/dash", tmp_path / "sh-parent")

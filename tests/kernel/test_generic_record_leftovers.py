@@ -4,10 +4,9 @@ the lab's pitfall 2 shows the bug: one process pinned to one CPU, so its two
 events share the per-CPU heap slot, a long argument and then a short one.
 
 read_arg (bpf/generic/tracepoint.bpf.c) pads each argument's slot to 8 bytes
-and sends the padding, but writes only the length word and the argument's own
-bytes: the padding still holds what the previous record on this CPU had
-there. The test is marked xfail until that is fixed; strict, so the fix
-turns it into a failure that asks for the marker to go."""
+and sends the padding: zero_padding() writes it, or it would still hold what
+the previous record on this CPU had there (the lab's pitfall 2 shows that
+bug; this test failed before the fix)."""
 
 from __future__ import annotations
 
@@ -76,9 +75,6 @@ class _Fixed(ctypes.Structure):
     _fields_ = GenericRecord._fields_[:-1]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="read_arg sends each slot's padding unwritten: it holds the "
-                   "previous record's bytes (bpf/generic/tracepoint.bpf.c)")
 def test_padding_of_each_argument_is_this_records(runtime: tuple[Runtime, Collect],
                                                  tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:

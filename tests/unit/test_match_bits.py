@@ -129,10 +129,11 @@ def test_matches_at_the_256_byte_edges() -> None:
     assert matches(BinaryMatch("prefix", (b"/xx",)), long)
     assert matches(BinaryMatch("postfix", (b"x/tail",)), long)
     assert not matches(BinaryMatch("exact", (long[:255],)), long)
-    p256 = b"/" + b"y" * 255
-    assert matches(BinaryMatch("exact", (p256,)), p256)  # 256 bytes: the key holds it
-    p257 = p256 + b"y"
-    assert not matches(BinaryMatch("exact", (p256,)), p257)
+    p255 = b"/" + b"y" * 254
+    assert matches(BinaryMatch("exact", (p255,)), p255)  # with its NUL, the key holds it
+    p256 = p255 + b"y"
+    assert not matches(BinaryMatch("exact", (p256,)), p256)  # no room for the NUL
+    assert not matches(BinaryMatch("exact", (p255,)), p256)
 
 
 @given(st.binary(min_size=1, max_size=400), st.binary(min_size=1, max_size=255))
@@ -141,7 +142,7 @@ def test_matches_is_the_kernel_lookup(path: bytes, value: bytes) -> None:
     # 255 bytes is a prefix or a suffix of those exactly when of the path.
     assert matches(BinaryMatch("prefix", (value,)), path) == path.startswith(value)
     assert matches(BinaryMatch("postfix", (value,)), path) == path.endswith(value)
-    assert matches(BinaryMatch("exact", (value,)), path) == (path == value)
+    assert matches(BinaryMatch("exact", (value,)), path) == (path == value and len(path) < 256)
 
 
 def test_bin_key_layout() -> None:

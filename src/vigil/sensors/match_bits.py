@@ -14,8 +14,8 @@ never rewrites the exec map itself, so an exec racing with a policy load
 cannot be overwritten with the identity it replaced.
 
 The semantics match the kernel's lookups exactly (matches()): an exact path
-of at most 256 bytes, a prefix of the first 256 bytes, a suffix of the last
-256.
+of at most 255 bytes, a prefix of the first 256 bytes, a suffix of the last
+256. Every map is an LPM trie, exact ones included (events.h says why).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from vigil.wire.records import (
     MATCH_BITS,
     ExecIdentity,
     MatchConfig,
+    PidKey,
     ProcFlag,
-    ProcKey,
+    SeedKey,
 )
 from vigil.wire.records import MatchBits as Seed
 
@@ -102,7 +103,7 @@ def binary_match(where: str, operator: str, values: Iterable[str],
 def matches(m: BinaryMatch, path: bytes) -> bool:
     """What the kernel's lookup in the binary maps finds for `path`."""
     if m.kind == "exact":
-        return len(path) <= BIN_PATH_MAX and path in m.values
+        return len(path) < BIN_PATH_MAX and path in m.values
     if m.kind == "prefix":
         head = path[:BIN_PATH_MAX]
         return any(head.startswith(v) for v in m.values)
@@ -172,7 +173,7 @@ class MatchBits:
                 ident = ExecIdentity.from_buffer_copy(execs.lookup(tgid))
             except KeyError:
                 continue
-            key = bytes(ProcKey(pid=ident.key.pid, ktime=ident.key.ktime))
+            key = _seed_key(ident)
             seed = _lookup_seed(seeds, key)
             stale = (ident.bin | ident.follow) & mask
             if not stale and not (seed.bin | seed.follow) & mask:
@@ -208,11 +209,14 @@ class MatchBits:
         # of every shorter value it extends.
         prefix = {v: _or(b for u, b in prefix.items() if v.startswith(u)) for v in prefix}
         postfix = {v: _or(b for u, b in postfix.items() if v.endswith(u)) for v in postfix}
-        self._sync("vigil_bin_exact", {_key(v, len(v)): b for v, b in exact.items()})
+        # The exact trie keys a path and its NUL (events.h): only that path matches.
+        self._sync("vigil_bin_exact", {_key(v + b"\0", 8 * (len(v) + 1)): b
+                                       for v, b in exact.items()})
         self._sync("vigil_bin_prefix", {_key(v, 8 * len(v)): b for v, b in prefix.items()})
         self._sync("vigil_bin_postfix",
                    {_key(v[::-1], 8 * len(v)): b for v, b in postfix.items()})
-        self._sync("vigil_follow_pids", {bytes(ctypes.c_uint32(p)): b for p, b in pids.items()})
+        self._sync("vigil_follow_pids", {bytes(PidKey(prefixlen=32, pid=p)): b
+                                         for p, b in pids.items()})
         config = MatchConfig(follow_children=children, valid=_or(1 << b for b in self._owned))
         self._maps["vigil_match_config"].update(bytes(4), bytes(config))
 
@@ -259,12 +263,17 @@ class MatchBits:
                     add_follow |= 1 << bit
             if not add_bin and not add_follow:
                 continue
-            key = bytes(ProcKey(pid=ident.key.pid, ktime=ident.key.ktime))
+            key = _seed_key(ident)
             seed = _lookup_seed(seeds, key)
             seed.bin |= add_bin
             seed.follow |= add_follow
             with contextlib.suppress(MapError):  # full: that process goes unmatched
                 seeds.update(key, bytes(seed))
+
+
+def _seed_key(ident: ExecIdentity) -> bytes:
+    """A struct vigil_seed_key: the identity, as an exact key of the trie."""
+    return bytes(SeedKey(prefixlen=96, pid=ident.key.pid, ktime=ident.key.ktime))
 
 
 def _lookup_seed(seeds: Map, key: bytes) -> Seed:

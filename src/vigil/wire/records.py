@@ -34,9 +34,11 @@ __all__ = [
     "MsgHeader",
     "Namespaces",
     "Op",
+    "PidKey",
     "ProcFlag",
     "ProcKey",
     "RateKey",
+    "SeedKey",
     "SelAction",
     "SelArg",
     "SelCapSet",
@@ -248,6 +250,19 @@ class MatchConfig(ctypes.Structure):
     """struct vigil_match_config { __u64 follow_children, valid; }."""
 
     _fields_ = [("follow_children", c_uint64), ("valid", c_uint64)]
+
+
+class PidKey(ctypes.Structure):
+    """struct vigil_pid_key { __u32 prefixlen; __u32 pid; }: an exact LPM key."""
+
+    _fields_ = [("prefixlen", c_uint32), ("pid", c_uint32)]
+
+
+class SeedKey(ctypes.Structure):
+    """struct vigil_seed_key { __u32 prefixlen; __u32 pid; __u64 ktime; }: an
+    exact LPM key (prefixlen 96) naming a process's identity."""
+
+    _fields_ = [("prefixlen", c_uint32), ("pid", c_uint32), ("ktime", c_uint64)]
 
 
 class BinKey(ctypes.Structure):
@@ -473,6 +488,8 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_selector": Selector,
     "vigil_selectors": Selectors,
     "vigil_bin_key": BinKey,
+    "vigil_pid_key": PidKey,
+    "vigil_seed_key": SeedKey,
     "vigil_match_bits": MatchBits,
     "vigil_match_config": MatchConfig,
     "vigil_rate_key": RateKey,
