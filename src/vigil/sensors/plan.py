@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from vigil.sensors.selectors import SelectorPlan, compile_selectors
 from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind
 
-__all__ = ["INT_SIZES", "TETRAGON_INT_KEYS", "ArgPlan", "TracepointHookPlan"]
+__all__ = [
+    "INT_SIZES",
+    "TETRAGON_INT_KEYS",
+    "TRACEFS_TRACEPOINT",
+    "ArgPlan",
+    "ProgramChoice",
+    "TracepointHookPlan",
+]
 
 INT_SIZES = (1, 2, 4, 8)
 
@@ -39,12 +46,46 @@ class ArgPlan:
     tetragon_type: str  # "int", "uint64", "string", ...
     signed: bool = False
     label: str = ""
+    # Where the layout came from, for `vigil policy explain`: the field's
+    # name, its C type and its own size (an `int` of a syscall tracepoint
+    # has an 8-byte slot of which `size` bytes are read).
+    field: str = ""
+    c_type: str = ""
+    field_size: int = 0
 
     def __post_init__(self) -> None:
         if self.kind is ArgKind.INT and self.size not in INT_SIZES:
             raise ValueError(f"argument {self.index}: an integer of {self.size} bytes")
         if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
+
+    @property
+    def json_key(self) -> str:
+        """The key of its value in Tetragon's event JSON ("int_arg", ...)."""
+        if self.kind is not ArgKind.INT:
+            return "string_arg"
+        return TETRAGON_INT_KEYS.get(self.tetragon_type,
+                                     "long_arg" if self.signed else "size_arg")
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramChoice:
+    """The BPF program type a hook is loaded as, and why this one: the rung of
+    DESIGN §5's hook ladder the plan took on this kernel. `vigil policy
+    explain` prints it; each sensor's planner fills it."""
+
+    kind: str  # "tracepoint", "raw_tracepoint", "kprobe", ...
+    reason: str
+
+
+# spec.tracepoints has one rung today: a tracefs event is attached as a
+# tracepoint program, which every supported kernel offers.
+TRACEFS_TRACEPOINT = ProgramChoice(
+    "tracepoint",
+    "spec.tracepoints names a tracefs event; a tracepoint program (BPF_PROG_TYPE_TRACEPOINT) "
+    "receives its record and reads each argument at the offset tracefs gives, on every "
+    "kernel vigil supports (5.10 and later)",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +98,8 @@ class TracepointHookPlan:
     tags: tuple[str, ...] = ()
     # Tetragon's selectors, ORed; none: every hit is posted.
     selectors: tuple[SelectorPlan, ...] = ()
+    program: ProgramChoice = TRACEFS_TRACEPOINT
+    layout_source: str = ""  # the file the argument layout was read from
 
     def __post_init__(self) -> None:
         if len(self.args) > GENERIC_ARGS_MAX:

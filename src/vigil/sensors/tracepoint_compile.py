@@ -10,11 +10,11 @@ half-loaded policy.
 
 from __future__ import annotations
 
-from vigil.kernel.tracefs_format import UnknownTracepointError, read_format
+from vigil.kernel.tracefs_format import UnknownTracepointError, read_format, tracepoint_dir
 from vigil.kernel.tracepoint_args import ReadKind, ResolvedArg, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.policy.model.hooks import TracepointSpec
-from vigil.sensors.plan import ArgPlan, TracepointHookPlan
+from vigil.sensors.plan import TRACEFS_TRACEPOINT, ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import ActionPlan, ArgFilter, PidFilter, SelectorPlan
 from vigil.wire.records import ArgKind
 
@@ -43,13 +43,15 @@ def _arg_plan(r: ResolvedArg, label: str) -> ArgPlan:
                              "give it type string, or omit the type")
         width, signed = INT_TYPES[r.type]
         return ArgPlan(r.index, ArgKind.INT, read.offset, min(width, read.size),
-                       _TETRAGON_NAME.get(r.type, r.type), signed, label)
+                       _TETRAGON_NAME.get(r.type, r.type), signed, label,
+                       field.name, field.type_text, field.size)
     if r.type in ("string", "data_loc"):
         kind = {ReadKind.INLINE: ArgKind.STR_ARRAY, ReadKind.DATA_LOC: ArgKind.STR_DATALOC,
                 ReadKind.POINTER: ArgKind.STR_PTR}.get(read.kind)
         if kind is None or (kind is ArgKind.STR_PTR and "char" not in field.type_text):
             raise ValueError(f"field {field.name} ({field.type_text}) holds no string")
-        return ArgPlan(r.index, kind, read.offset, read.size, "string", False, label)
+        return ArgPlan(r.index, kind, read.offset, read.size, "string", False, label,
+                       field.name, field.type_text, field.size)
     raise ValueError(f"type {r.type} is not supported yet (issue 8)")
 
 
@@ -100,7 +102,9 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
         try:
             plans.append(TracepointHookPlan(
                 policy_name=loaded.name, subsys=tp.subsystem, event=tp.event, args=tuple(args),
-                message=tp.message, tags=tuple(tp.tags), selectors=_selectors(tp, args)))
+                message=tp.message, tags=tuple(tp.tags), selectors=_selectors(tp, args),
+                program=TRACEFS_TRACEPOINT,
+                layout_source=str(tracepoint_dir(tp.subsystem, tp.event) / "format")))
         except ValueError as err:  # the selectors do not compile: the message names where
             issues.append(loaded.issue((*at, "selectors"), str(err)))
     if issues:
