@@ -30,7 +30,24 @@ class TracepointSensor(Sensor):
     def record_kinds(self) -> Mapping[int, RecordDecoder]:
         return {}  # the generic op is the agent's: see Agent.add_hook
 
+    @property
+    def obj(self) -> Object:
+        if self._obj is None:
+            raise RuntimeError(f"sensor {self.name} used before load()")
+        return self._obj
+
     def start(self, shared: SharedMaps | None) -> None:
+        self.load(shared)
+        try:
+            self._link = self.obj.programs["vigil_generic_tp"].attach_tracepoint(
+                self.plan.subsys, self.plan.event)
+        except BaseException:
+            self.close()
+            raise
+
+    def load(self, shared: SharedMaps | None) -> None:
+        """Load the object on the shared maps and fill its selectors map,
+        attaching nothing (`vigil policy explain` stops here)."""
         if shared is None:
             raise ValueError("a generic sensor runs on the runtime's shared maps")
         args = self.plan.args
@@ -48,8 +65,6 @@ class TracepointSensor(Sensor):
                 self._obj = spec.load()
             # Before attach: no hit escapes the selectors.
             self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors())
-            self._link = self._obj.programs["vigil_generic_tp"].attach_tracepoint(
-                self.plan.subsys, self.plan.event)
         except BaseException:
             self.close()
             raise
