@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from vigil.libbpf import possible_cpus
-from vigil.policy import Issue, LoadedPolicy, PolicyError, Severity, check_file
+from vigil.policy import LoadedPolicy, PolicyError, check_file
 from vigil.sensors.base import SHARED_MAPS, SharedMaps
 from vigil.sensors.generic_tracepoint import TracepointSensor
 from vigil.sensors.plan import TracepointHookPlan
@@ -106,13 +106,10 @@ class Explanation:
     cpus: int  # possible CPUs: each per-CPU map holds one value per CPU
     shared: SharedCost | None = None  # None when no hook was loaded
     policies: list[PolicyExplanation] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)  # as `vigil policy validate` gives them
-    unreadable: list[str] = field(default_factory=list)  # "FILE: cannot read: why"
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.unreadable) or any(
-            i.severity in (Severity.ERROR, Severity.UNSUPPORTED) for i in self.issues)
+    # Every issue as `vigil policy validate` prints it (FILE:LINE:COL: ...),
+    # and "FILE: cannot read: why", in the order of the files.
+    issues: list[str] = field(default_factory=list)
+    failed: bool = False  # an error, an unsupported field or an unreadable file
 
     @property
     def memlock(self) -> int:
@@ -128,16 +125,19 @@ def _plan_files(files: Sequence[str], out: Explanation
         try:
             report = check_file(name)
         except OSError as err:
-            out.unreadable.append(f"{name}: cannot read: {err.strerror or err}")
+            out.issues.append(f"{name}: cannot read: {err.strerror or err}")
+            out.failed = True
             continue
-        out.issues += report.issues
+        out.issues += map(str, report.issues)
         if report.blocking():
+            out.failed = True
             continue
         for loaded in report.policies:
             try:
                 planned.append((loaded, compile_tracepoints(loaded)))
             except PolicyError as err:
-                out.issues += err.issues
+                out.issues += map(str, err.issues)
+                out.failed = True
     return planned
 
 

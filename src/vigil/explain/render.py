@@ -133,8 +133,6 @@ def _plain_hook(h: HookExplanation, cpus: int) -> list[str]:
 
 
 def render_plain(e: Explanation, out: TextIO) -> None:
-    for line in e.unreadable:
-        print(line, file=out)
     for issue in e.issues:
         print(issue, file=out)
     for p in e.policies:
@@ -170,10 +168,8 @@ def render_rich(e: Explanation, console: Console) -> None:
     from rich.padding import Padding
     from rich.text import Text
 
-    for line in e.unreadable:
-        console.print(Text(line, style="red"))
     for issue in e.issues:
-        console.print(Text(str(issue), style="red"))
+        console.print(Text(issue, style="red"))
     nums_a = {"index", "offset", "size"}
     nums_m = {"key", "value", "entries", "memlock"}
     for p in e.policies:
@@ -279,6 +275,6 @@ def to_json(e: Explanation) -> dict[str, Any]:
             "maps": [_map_json(m) for m in e.shared.maps], "memlock": e.shared.memlock},
         "memlock": e.memlock,
         "budget": BUDGET,
-        "issues": [str(i) for i in e.issues] + e.unreadable,
+        "issues": e.issues,
         "failed": e.failed,
     }
