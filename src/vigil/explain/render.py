@@ -100,9 +100,10 @@ def _budget(p: PolicyExplanation) -> str:
 
 
 def _policy_total(p: PolicyExplanation) -> str:
-    n = len(p.hooks)
+    n, hot = len(p.hooks), len(p.hot_paths)
+    hot_text = f"; {hot} of them on a hot path (every syscall pays)" if hot else ""
     return (f"policy {p.name}: {size_text(p.memlock)} of kernel memory for "
-            f"{n} hook{'s' * (n != 1)} ({_budget(p)}), besides the shared maps")
+            f"{n} hook{'s' * (n != 1)} ({_budget(p)}), besides the shared maps{hot_text}")
 
 
 # --- plain text ---------------------------------------------------------------------
@@ -269,7 +270,8 @@ def to_json(e: Explanation) -> dict[str, Any]:
     return {
         "cpus": e.cpus,
         "policies": [{"file": p.file, "name": p.name, "hooks": [_hook_json(h) for h in p.hooks],
-                      "memlock": p.memlock, "within_budget": p.memlock < BUDGET}
+                      "memlock": p.memlock, "within_budget": p.memlock < BUDGET,
+                      "hot_path_hooks": [h.hook_id for h in p.hot_paths]}
                      for p in e.policies],
         "shared": None if e.shared is None else {
             "maps": [_map_json(m) for m in e.shared.maps], "memlock": e.shared.memlock},
