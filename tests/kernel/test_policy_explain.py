@@ -309,6 +309,20 @@ def test_rich_output_on_a_terminal(kinds: Path) -> None:
     assert f"total: {total} B" in plain
 
 
+@pytest.mark.parametrize("form", [[], ["--json"]])
+def test_a_reader_that_left_is_no_error(kinds: Path, form: list[str]) -> None:
+    """`explain FILE | head`: here the reader is gone before the first write."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "vigil", "policy", "explain", *form,
+                               str(kinds)], stdout=write, stderr=subprocess.PIPE, text=True,
+                              timeout=300)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 @pytest.mark.parametrize("hooks", [4, 5])
 def test_the_budget_verdict_on_both_sides(tmp_path: Path, hooks: int) -> None:
     """Four openat hooks fit in 256 KiB here, five do not (about 53 KiB each

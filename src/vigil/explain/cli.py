@@ -42,15 +42,22 @@ def run_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise UsageError(str(err)) from None
     preflight()
     result = explain(args.files, ringbuf_bytes=ringbuf, exec_map_entries=entries)
-    if args.json:
-        json.dump(to_json(result), out, indent=2)
-        out.write("\n")
-    elif out.isatty():
-        from rich.console import Console
+    try:
+        if args.json:
+            json.dump(to_json(result), out, indent=2)
+            out.write("\n")
+        elif out.isatty():
+            from rich.console import Console
 
-        render_rich(result, Console(file=out, highlight=False))
-    else:
-        render_plain(result, out)
+            render_rich(result, Console(file=out, highlight=False))
+        else:
+            render_plain(result, out)
+        out.flush()
+    except BrokenPipeError:  # `vigil policy explain FILE | head`: the reader has enough
+        # Python flushes stdout again at exit: point it somewhere that takes it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
     return 1 if result.failed else 0
 
 
