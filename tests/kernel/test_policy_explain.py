@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from vigil.bpf_objects import object_path
-from vigil.kernel.tracefs_format import read_format
+from vigil.kernel.tracefs_format import read_format, tracepoint_dir
 from vigil.libbpf import open_object, possible_cpus
 from vigil.wire.records import GenericRecord, Selectors
 
@@ -177,7 +177,7 @@ def test_arguments_are_this_kernels_tracefs_layout(kinds: Path) -> None:
     for hook, tp in zip(pol["hooks"], ("syscalls/sys_enter_openat", "sched/sched_process_exec",
                                         "sched/sched_switch"), strict=True):
         assert hook["target"] == tp
-        assert hook["layout_source"] == f"/sys/kernel/tracing/events/{tp}/format"
+        assert hook["layout_source"] == str(tracepoint_dir(*tp.split("/")) / "format")
         assert hook["program"]["kind"] == "tracepoint"
         assert "BPF_PROG_TYPE_TRACEPOINT" in hook["program"]["reason"]
     assert "every syscall of every process on the host" in openat["hot_path"]
