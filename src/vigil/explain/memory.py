@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vigil.libbpf import Map, Object
-from vigil.libbpf.maps import PERCPU_MAP_TYPES
 
 __all__ = ["MAP_ROLES", "MAP_TYPES", "MapCost", "ProgramCost", "fdinfo", "map_costs",
            "program_costs"]
@@ -74,7 +73,7 @@ class MapCost:
     @classmethod
     def of(cls, m: Map) -> MapCost:
         return cls(m.name, MAP_TYPES.get(m.type, f"type {m.type}"), m.key_size, m.value_size,
-                   m.max_entries, m.type in PERCPU_MAP_TYPES, _memlock(m.fd, f"map {m.name}"),
+                   m.max_entries, m.is_percpu, _memlock(m.fd, f"map {m.name}"),
                    _role(m.name))
 
 
