@@ -27,7 +27,7 @@ from vigil.export.writers import Writer
 from vigil.kernel.syscalls import syscall_name
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
-from vigil.sensors.plan import TETRAGON_INT_KEYS, ArgPlan, TracepointHookPlan
+from vigil.sensors.plan import ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import TETRAGON_ACTIONS
 from vigil.wire.decode import (
     PROCESS_DECODERS,
@@ -87,9 +87,7 @@ def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
         return Arg("bytes_arg", data, plan.label)
     if plan.kind is ArgKind.INT:
         value = int.from_bytes(raw[: plan.size], "little", signed=plan.signed)
-        key = TETRAGON_INT_KEYS.get(plan.tetragon_type, "size_arg" if not plan.signed
-                                    else "long_arg")
-        return Arg(key, value, plan.label)
+        return Arg(plan.json_key, value, plan.label)
     return Arg("string_arg", raw.decode("utf-8", "backslashreplace"), plan.label)
 
 

@@ -14,6 +14,7 @@ __all__ = ["main"]
 
 def build_parser() -> argparse.ArgumentParser:
     from vigil import run as run_cmd
+    from vigil.explain import cli as explain_cmd
     from vigil.kernel import cli as probe_cmd
     from vigil.lab import cli as lab_cmd
     from vigil.policy import cli as policy_cmd
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_parser(sub)
     probe_cmd.add_parser(sub)
     lab_cmd.add_parser(sub)
-    policy_cmd.add_parser(sub)
+    policy_cmd.add_parser(sub, extra=(explain_cmd.add_explain,))
     return parser
 
 

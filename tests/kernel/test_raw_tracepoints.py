@@ -26,7 +26,7 @@ from tests.policy_text import policy
 from vigil.events.model import Arg, TracepointEvent
 from vigil.policy import Issue, PolicyError, load_text
 from vigil.runtime import Runtime
-from vigil.sensors.plan import HOOK_PROGRAMS, TracepointHookPlan
+from vigil.sensors.plan import HOOK_PROGRAMS, ProgramChoice, TracepointHookPlan
 from vigil.sensors.raw_tracepoint_compile import ProgramChoice, RawPlanner
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 
@@ -88,7 +88,8 @@ def plans_of(spec: str, program: str | None = None) -> list[TracepointHookPlan]:
     plans = [p for loaded in load_text(policy(spec), "raw.yaml")
              for p in compile_tracepoints(loaded)]
     if program is not None:
-        plans = [dataclasses.replace(p, program=program) for p in plans]
+        plans = [dataclasses.replace(p, program=ProgramChoice(program, "forced by the test"))
+                 for p in plans]
     return plans
 
 
@@ -123,9 +124,9 @@ def test_a_raw_policy_is_planned_from_btf_and_runs_as_raw_tracepoint() -> None:
           raw: true
           args: [{index: 0, type: uint64}, {index: 1, label: old_pid}]
     """)
-    assert plan.program == "raw_tracepoint"
-    assert plan.program_reason.startswith("BPF_PROG_TYPE_RAW_TRACEPOINT, as Tetragon")
-    assert "(probe: loaded, attached, fired on getpid(2))" in plan.program_reason
+    assert plan.program.kind == "raw_tracepoint"
+    assert plan.program.reason.startswith("BPF_PROG_TYPE_RAW_TRACEPOINT, as Tetragon")
+    assert "(probe: loaded, attached, fired on getpid(2))" in plan.program.reason
     # task_struct *p: its value, 8 bytes of slot 0; pid_t old_pid: 4 signed bytes of slot 1.
     assert [(a.index, a.offset, a.size, a.tetragon_type, a.signed, a.label)
             for a in plan.args] == [(0, 0, 8, "uint64", False, ""),
@@ -441,7 +442,7 @@ def test_raw_and_tracefs_hooks_of_one_policy_keep_their_order() -> None:
         - {subsystem: sched, event: sched_process_exec, raw: false, args: [{index: 5, type: int}]}
         - {subsystem: sched, event: sched_process_exec, raw: true, args: [{index: 1}]}
     """)
-    assert [(p.program, p.args[0].tetragon_type, p.args[0].offset) for p in plans] == [
+    assert [(p.program.kind, p.args[0].tetragon_type, p.args[0].offset) for p in plans] == [
         ("tracepoint", "int", plans[0].args[0].offset), ("raw_tracepoint", "int", 8)]
     assert plans[0].args[0].offset > 8  # past the common_* fields of the record
 

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sensors",),
     ("agent",),
     ("runtime",),
-    ("preflight", "run"),
+    ("preflight", "run", "explain"),
     ("lab", "api"),
     ("cli", "__main__", "__init__"),
 )

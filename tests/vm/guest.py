@@ -232,6 +232,10 @@ def main() -> int:
     if args.hooks and os.path.exists(args.hooks):
         status["hooks"] = check_hooks(args.hooks)
 
+    # The checkout under test first: a git worktree shares a venv whose editable
+    # install points at another checkout, and the host's PYTHONPATH stays outside.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(args.repo) / "src"), os.environ.get("PYTHONPATH")]))
     python = sys.executable
     status["probe"] = run_probe(python, args.repo)
 

@@ -14,7 +14,7 @@ Exceptions are in vigil.libbpf.errors; libbpf's own messages go to the
 "vigil.libbpf" logger.
 """
 
-from ._lib import capture_output
+from ._lib import capture_output, possible_cpus
 from .buffers import PerfBuffer, RingBuffer
 from .errors import (
     AttachError,
@@ -52,4 +52,5 @@ __all__ = [
     "TypedMap",
     "capture_output",
     "open_object",
+    "possible_cpus",
 ]

@@ -1,15 +1,16 @@
-"""`vigil policy validate FILE...` (and, later, `vigil policy explain`).
+"""`vigil policy validate FILE...`; the main CLI adds `explain`.
 
 The group is built by ``add_parser``; each action is one ``_add_<action>``
 function registering its own subparser and ``func``, so a new action is one
-more function and one line in ``ACTIONS``.
+more function and one line in ``ACTIONS``. Actions from layers above policy
+(explain needs the sensors) come in through ``add_parser(extra=...)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from vigil.policy.errors import Severity
@@ -73,13 +74,14 @@ def _add_validate(sub: Any) -> None:
 ACTIONS: tuple[Callable[[Any], None], ...] = (_add_validate,)
 
 
-def add_parser(subparsers: Any) -> None:
-    """Register `policy` on the main CLI's subparsers (argparse._SubParsersAction)."""
+def add_parser(subparsers: Any, extra: Sequence[Callable[[Any], None]] = ()) -> None:
+    """Register `policy` on the main CLI's subparsers (argparse._SubParsersAction),
+    with ``extra`` actions after ours."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "policy",
-        help="TracingPolicy files: validate",
+        help="TracingPolicy files: validate, explain",
         description="Work with Tetragon-style TracingPolicy files.",
     )
     sub = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
-    for add in ACTIONS:
+    for add in (*ACTIONS, *extra):
         add(sub)

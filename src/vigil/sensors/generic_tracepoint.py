@@ -42,12 +42,34 @@ class TracepointSensor(Sensor):
         """The object's entry points while it runs (only the plan's is loaded)."""
         return {} if self._obj is None else self._obj.programs
 
+    @property
+    def obj(self) -> Object:
+        if self._obj is None:
+            raise RuntimeError(f"sensor {self.name} used before load()")
+        return self._obj
+
     def start(self, shared: SharedMaps | None) -> None:
+        self.load(shared)
+        prog = self.obj.programs[HOOK_PROGRAMS[self.plan.program.kind]]
+        try:
+            if self.plan.program.kind == "tracepoint":
+                self._link = prog.attach_tracepoint(self.plan.subsys, self.plan.event)
+            elif self.plan.program.kind == "raw_tracepoint":
+                self._link = prog.attach_raw_tracepoint(self.plan.event)
+            else:  # tp_btf: its target was fixed at load
+                self._link = prog.attach()
+        except BaseException:
+            self.close()
+            raise
+
+    def load(self, shared: SharedMaps | None) -> None:
+        """Load the object on the shared maps and fill its selectors map,
+        attaching nothing (`vigil policy explain` stops here)."""
         if shared is None:
             raise ValueError("a generic sensor runs on the runtime's shared maps")
         args = self.plan.args
         pad = GENERIC_ARGS_MAX - len(args)
-        program = HOOK_PROGRAMS[self.plan.program]
+        program = HOOK_PROGRAMS[self.plan.program.kind]
         values = self.plan.selector_values()
         try:
             with open_object(object_path(OBJECT)) as spec:
@@ -55,7 +77,7 @@ class TracepointSensor(Sensor):
                 # One entry point per program type: only the plan's loads.
                 for name, entry in spec.programs.items():
                     entry.autoload = name == program
-                if self.plan.program == "tp_btf":
+                if self.plan.program.kind == "tp_btf":
                     spec.programs[program].set_attach_target(self.plan.event)
                 spec.set_rodata("hook_id", self.hook_id)
                 spec.set_rodata("nargs", len(args))
@@ -81,13 +103,6 @@ class TracepointSensor(Sensor):
                 in_map.update(key, b"\x01")
             self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors(
                 self.match_bits))
-            prog = self._obj.programs[program]
-            if self.plan.program == "tracepoint":
-                self._link = prog.attach_tracepoint(self.plan.subsys, self.plan.event)
-            elif self.plan.program == "raw_tracepoint":
-                self._link = prog.attach_raw_tracepoint(self.plan.event)
-            else:  # tp_btf: its target was fixed at load
-                self._link = prog.attach()
         except BaseException:
             self.close()
             raise

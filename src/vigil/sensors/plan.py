@@ -20,7 +20,15 @@ from vigil.sensors.selectors import (
 )
 from vigil.wire.records import CONST_BUF_MASK, GENERIC_ARGS_MAX, ArgKind
 
-__all__ = ["HOOK_PROGRAMS", "INT_SIZES", "TETRAGON_INT_KEYS", "ArgPlan", "TracepointHookPlan"]
+__all__ = [
+    "HOOK_PROGRAMS",
+    "INT_SIZES",
+    "TETRAGON_INT_KEYS",
+    "TRACEFS_TRACEPOINT",
+    "ArgPlan",
+    "ProgramChoice",
+    "TracepointHookPlan",
+]
 
 INT_SIZES = (1, 2, 4, 8)
 
@@ -63,6 +71,12 @@ class ArgPlan:
     # const_buf: how many uint64 arguments its bytes show as (Tetragon shows
     # an array of longs element by element, any other array not at all)
     elements: int = 0
+    # Where the layout came from, for `vigil policy explain`: the field's
+    # name, its C type and its own size (an `int` of a syscall tracepoint
+    # has an 8-byte slot of which `size` bytes are read).
+    field: str = ""
+    c_type: str = ""
+    field_size: int = 0
 
     def __post_init__(self) -> None:
         if self.kind in (ArgKind.INT, ArgKind.SYSCALL64) and self.size not in INT_SIZES:
@@ -75,6 +89,34 @@ class ArgPlan:
         if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
 
+    @property
+    def json_key(self) -> str:
+        """The key of its value in Tetragon's event JSON ("int_arg", ...)."""
+        if self.kind is not ArgKind.INT:
+            return "string_arg"
+        return TETRAGON_INT_KEYS.get(self.tetragon_type,
+                                     "long_arg" if self.signed else "size_arg")
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramChoice:
+    """The BPF program type a hook is loaded as, and why this one: the rung of
+    DESIGN §5's hook ladder the plan took on this kernel. `vigil policy
+    explain` prints it; each sensor's planner fills it."""
+
+    kind: str  # "tracepoint", "raw_tracepoint", "kprobe", ...
+    reason: str
+
+
+# spec.tracepoints has one rung today: a tracefs event is attached as a
+# tracepoint program, which every supported kernel offers.
+TRACEFS_TRACEPOINT = ProgramChoice(
+    "tracepoint",
+    "spec.tracepoints names a tracefs event; a tracepoint program (BPF_PROG_TYPE_TRACEPOINT) "
+    "receives its record and reads each argument at the offset tracefs gives, on every "
+    "kernel vigil supports (5.10 and later)",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class TracepointHookPlan:
@@ -86,14 +128,12 @@ class TracepointHookPlan:
     tags: tuple[str, ...] = ()
     # Tetragon's selectors, ORed; none: every hit is posted.
     selectors: tuple[SelectorPlan, ...] = ()
-    # The program type it runs as (a key of HOOK_PROGRAMS) and why that one,
-    # for `vigil policy explain`.
-    program: str = "tracepoint"
-    program_reason: str = ""
+    program: ProgramChoice = TRACEFS_TRACEPOINT
+    layout_source: str = ""  # the file the argument layout was read from
 
     def __post_init__(self) -> None:
-        if self.program not in HOOK_PROGRAMS:
-            raise ValueError(f"program {self.program!r}; a tracepoint hook runs as one of "
+        if self.program.kind not in HOOK_PROGRAMS:
+            raise ValueError(f"program {self.program.kind!r}; a tracepoint hook runs as one of "
                              f"{', '.join(HOOK_PROGRAMS)}")
         if len(self.args) > GENERIC_ARGS_MAX:
             raise ValueError(f"{len(self.args)} arguments; a hook reads at most {GENERIC_ARGS_MAX}")

@@ -57,6 +57,17 @@ class ProcessSensor(Sensor):
         `shared` must be None."""
         if shared is not None:
             raise ValueError("the process sensor creates the shared maps; it reuses none")
+        self.load()
+        try:
+            for name in PROGRAMS:
+                self._links.append(self.obj.programs[name].attach())
+        except BaseException:
+            self.close()
+            raise
+
+    def load(self) -> None:
+        """Create the maps and load the programs, attaching nothing
+        (`vigil policy explain` measures what they cost this way)."""
         with open_object(object_path(OBJECT)) as spec:
             spec.maps["vigil_events"].max_entries = self.ringbuf_bytes
             spec.maps["vigil_execve_map"].max_entries = self.exec_map_entries
@@ -65,12 +76,6 @@ class ProcessSensor(Sensor):
             # poll()'s timer to drain it: wake at a quarter full at most.
             spec.set_rodata("wakeup_bytes", min(self.wakeup_bytes, self.ringbuf_bytes // 4))
             self._obj = spec.load()
-        try:
-            for name in PROGRAMS:
-                self._links.append(self._obj.programs[name].attach())
-        except BaseException:
-            self.close()
-            raise
 
     @property
     def started(self) -> bool:

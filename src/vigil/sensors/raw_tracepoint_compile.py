@@ -31,7 +31,6 @@ recorded in the plan with the reason, for ``vigil policy explain``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from vigil.kernel.probe import probe_feature
 from vigil.kernel.raw_tracepoint import (
@@ -45,7 +44,7 @@ from vigil.libbpf import BpfError
 from vigil.policy import Issue, LoadedPolicy
 from vigil.policy.model.hooks import TracepointSpec
 from vigil.policy.support import PLANNED
-from vigil.sensors.plan import ArgPlan, TracepointHookPlan
+from vigil.sensors.plan import ArgPlan, ProgramChoice, TracepointHookPlan
 from vigil.sensors.tracepoint_compile import INT_TYPES, TETRAGON_INT_NAMES, selector_plans
 from vigil.wire.records import ArgKind
 
@@ -84,12 +83,6 @@ _AUTO_INT = {(1, True): "int8", (1, False): "uint8", (2, True): "int16", (2, Fal
              (4, True): "int", (4, False): "uint32", (8, True): "int64", (8, False): "uint64"}
 _CHARS = frozenset({"char", "signed char", "unsigned char"})
 _TYPE_PATH = "spec.tracepoints[].args[].type"
-
-
-@dataclass(frozen=True, slots=True)
-class ProgramChoice:
-    program: str  # a key of sensors.plan.HOOK_PROGRAMS
-    reason: str
 
 
 def choose_raw_program(probe: Callable[[str], Feature] = probe_feature) -> ProgramChoice:
@@ -218,8 +211,7 @@ class RawPlanner:
             return TracepointHookPlan(
                 policy_name=self.loaded.name, subsys=tp.subsystem, event=tp.event,
                 args=tuple(args), message=tp.message, tags=tuple(tp.tags),
-                selectors=selector_plans(tp, args), program=choice.program,
-                program_reason=choice.reason)
+                selectors=selector_plans(tp, args), program=choice)
         except ValueError as err:  # the selectors do not compile: the message names where
             issues.append(self.loaded.issue((*at, "selectors"), str(err)))
             return None

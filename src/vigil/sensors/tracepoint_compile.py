@@ -10,14 +10,21 @@ half-loaded policy.
 
 from __future__ import annotations
 
-from vigil.kernel.tracefs_format import TracepointFormat, UnknownTracepointError, read_format
+from dataclasses import replace
+
+from vigil.kernel.tracefs_format import (
+    TracepointFormat,
+    UnknownTracepointError,
+    read_format,
+    tracepoint_dir,
+)
 from vigil.kernel.tracepoint_args import FieldRead, ReadKind, ResolvedArg, field_read, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.policy.model.hooks import TracepointSpec
 from vigil.policy.model.selectors import CapabilitiesSelector
 from vigil.policy.suggest import closest
 from vigil.sensors.lists import ListError, SyscallLists, resolve_lists
-from vigil.sensors.plan import ArgPlan, TracepointHookPlan
+from vigil.sensors.plan import TRACEFS_TRACEPOINT, ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import (
     ActionPlan,
     ArgFilter,
@@ -97,6 +104,13 @@ def _const_buf(r: ResolvedArg, label: str) -> ArgPlan:
 
 
 def _arg_plan(r: ResolvedArg, label: str, fmt: TracepointFormat) -> ArgPlan:
+    """How the kernel reads the argument, with where its layout came from."""
+    plan = _arg_read(r, label, fmt)
+    return replace(plan, field=r.field.name, c_type=r.field.type_text,
+                   field_size=r.field.size)
+
+
+def _arg_read(r: ResolvedArg, label: str, fmt: TracepointFormat) -> ArgPlan:
     read, field = r.read, r.field
     if r.type == "syscall64":
         if not _is_int_field(read):
@@ -256,7 +270,9 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
         try:
             plans.append(TracepointHookPlan(
                 policy_name=loaded.name, subsys=tp.subsystem, event=tp.event, args=tuple(args),
-                message=tp.message, tags=tuple(tp.tags), selectors=selectors))
+                message=tp.message, tags=tuple(tp.tags), selectors=selectors,
+                program=TRACEFS_TRACEPOINT,
+                layout_source=str(tracepoint_dir(tp.subsystem, tp.event) / "format")))
         except ValueError as err:  # the selectors do not compile: the message names where
             issues.append(loaded.issue((*at, "selectors"), str(err)))
     if issues:

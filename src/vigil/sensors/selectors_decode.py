@@ -1,0 +1,225 @@
+"""Compiled selectors (the value of a hook's vigil_selectors map) decoded back
+into what the kernel will evaluate: the inverse of compile_selectors.
+
+`vigil policy explain` shows this rather than the YAML, so what it prints is
+what bpf/lib/selectors.bpf.h really reads: operators as compiled, integers as
+the widened 64-bit values, strings as the pool holds them. Decoding goes
+through the ctypes mirror (wire/records.py Selectors) one field at a time, so
+a field added to struct vigil_selector is one more line here.
+
+Bytes that compile_selectors could not have written (a count past its limit,
+an unknown operator, an argument the hook does not have) raise ValueError
+naming the field.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vigil.sensors.selectors import ActionPlan, ArgFilter, PidFilter, SelectorPlan
+from vigil.wire.records import (
+    SEL_ACTIONS_MAX,
+    SEL_ARGS_MAX,
+    SEL_MAX,
+    SEL_PIDS_MAX,
+    SEL_POOL_WORDS,
+    SEL_STR_MAX,
+    SEL_VALUES_MAX,
+    Action,
+    ArgKind,
+    SelAction,
+    SelArg,
+    Selectors,
+    SelFlag,
+    SelOp,
+    SelPids,
+)
+
+if TYPE_CHECKING:
+    from vigil.sensors.plan import ArgPlan
+
+__all__ = [
+    "ACTION_NAMES",
+    "OP_NAMES",
+    "DecodedAction",
+    "DecodedArg",
+    "DecodedPids",
+    "DecodedSelector",
+    "DecodedSelectors",
+    "decode_selectors",
+]
+
+# Each compiled operator under Tetragon's canonical name for it.
+OP_NAMES: dict[SelOp, str] = {
+    SelOp.PID_IN: "In", SelOp.PID_NOT_IN: "NotIn",
+    SelOp.EQ: "Equal", SelOp.NEQ: "NotEqual", SelOp.GT: "GT", SelOp.LT: "LT",
+    SelOp.MASK: "Mask", SelOp.IN_RANGE: "InRange", SelOp.NOT_IN_RANGE: "NotInRange",
+    SelOp.STR_EQ: "Equal", SelOp.STR_NEQ: "NotEqual", SelOp.PREFIX: "Prefix",
+    SelOp.NOT_PREFIX: "NotPrefix", SelOp.POSTFIX: "Postfix", SelOp.NOT_POSTFIX: "NotPostfix",
+}
+_PID_OPS = frozenset({SelOp.PID_IN, SelOp.PID_NOT_IN})
+_INT_OPS = frozenset({SelOp.EQ, SelOp.NEQ, SelOp.GT, SelOp.LT, SelOp.MASK,
+                      SelOp.IN_RANGE, SelOp.NOT_IN_RANGE})
+_RANGE_OPS = frozenset({SelOp.IN_RANGE, SelOp.NOT_IN_RANGE})
+_STR_OPS = frozenset(SelOp) - _PID_OPS - _INT_OPS - {SelOp.NONE}
+ACTION_NAMES: dict[Action, str] = {
+    Action.POST: "Post", Action.NOPOST: "NoPost", Action.SIGKILL: "Sigkill",
+    Action.SIGNAL: "Signal",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedPids:
+    op: SelOp
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedArg:
+    """One matchArgs filter as the kernel holds it.
+
+    `position` is the compiled index (into the hook's arguments), `index` the
+    policy's; `values` are ints (signed when the filter compares signed),
+    (min, max) pairs for the range operators, and bytes for strings.
+    """
+
+    position: int
+    index: int
+    op: SelOp
+    size: int
+    signed: bool
+    values: tuple[int | tuple[int, int] | bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedAction:
+    action: Action
+    arg: int  # Signal: the signal number; 0 otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedSelector:
+    pids: tuple[DecodedPids, ...]
+    args: tuple[DecodedArg, ...]
+    actions: tuple[DecodedAction, ...]  # none: Post
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedSelectors:
+    selectors: tuple[DecodedSelector, ...]  # none: every hit is posted
+    pool_bytes: int  # bytes of the string pool the values use
+    pool_capacity: int = SEL_POOL_WORDS * 8
+
+    def to_plans(self, args: Sequence[ArgPlan]) -> tuple[SelectorPlan, ...]:
+        """The selectors as a plan with Tetragon's canonical spellings (decimal
+        integers, "min:max" ranges, CamelCase operators): compiling it gives
+        the same bytes back."""
+        return tuple(
+            SelectorPlan(
+                pids=tuple(PidFilter(OP_NAMES[p.op], p.values) for p in s.pids),
+                args=tuple(ArgFilter(a.index, OP_NAMES[a.op], tuple(_text(v) for v in a.values))
+                           for a in s.args),
+                actions=tuple(ActionPlan(ACTION_NAMES[x.action], x.arg) for x in s.actions),
+            )
+            for s in self.selectors
+        )
+
+
+def _text(value: int | tuple[int, int] | bytes) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, tuple):
+        return f"{value[0]}:{value[1]}"
+    return str(value)
+
+
+def _count(where: str, n: int, limit: int, least: int = 0) -> int:
+    if not least <= n <= limit:
+        raise ValueError(f"{where}: {n}, expected {least}..{limit}")
+    return n
+
+
+def _op(where: str, raw: int, allowed: frozenset[SelOp]) -> SelOp:
+    try:
+        op = SelOp(raw)
+    except ValueError:
+        raise ValueError(f"{where}: unknown operator {raw}") from None
+    if op not in allowed:
+        raise ValueError(f"{where}: operator {op.name} does not belong here")
+    return op
+
+
+def _pids(where: str, p: SelPids) -> DecodedPids:
+    op = _op(f"{where}.op", p.op, _PID_OPS)
+    n = _count(f"{where}.nvalues", p.nvalues, SEL_VALUES_MAX, 1)
+    return DecodedPids(op, tuple(int(p.values[i]) for i in range(n)))
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _string(where: str, pool: bytes, word: int, length: int) -> bytes:
+    if length > SEL_STR_MAX:
+        raise ValueError(f"{where}: a string of {length} bytes, at most {SEL_STR_MAX}")
+    start = word * 8
+    if start + length > len(pool):
+        raise ValueError(f"{where}: pool word {word} + {length} bytes is past the pool")
+    return pool[start : start + length]
+
+
+def _arg(where: str, a: SelArg, args: Sequence[ArgPlan], pool: bytes) -> DecodedArg:
+    if a.index >= len(args):
+        raise ValueError(f"{where}.index: {a.index}, but the hook has {len(args)} arguments")
+    plan = args[a.index]
+    is_str = plan.kind is not ArgKind.INT
+    op = _op(f"{where}.op", a.op, _STR_OPS if is_str else _INT_OPS)
+    n = _count(f"{where}.nvalues", a.nvalues, SEL_VALUES_MAX, 1)
+    signed = bool(a.flags & SelFlag.SIGNED)
+    values: list[int | tuple[int, int] | bytes] = []
+    for i in range(n):
+        lo, hi = int(a.lo[i]), int(a.hi[i])
+        if is_str:
+            values.append(_string(f"{where}.values[{i}]", pool, lo, hi))
+        elif op in _RANGE_OPS:
+            values.append((_signed(lo), _signed(hi)) if signed else (lo, hi))
+        else:
+            values.append(_signed(lo) if signed else lo)
+    return DecodedArg(a.index, plan.index, op, int(a.size), signed, tuple(values))
+
+
+def _action(where: str, x: SelAction) -> DecodedAction:
+    try:
+        action = Action(x.action)
+    except ValueError:
+        raise ValueError(f"{where}.action: unknown action {x.action}") from None
+    return DecodedAction(action, int(x.arg))
+
+
+def decode_selectors(data: bytes, args: Sequence[ArgPlan]) -> DecodedSelectors:
+    """The selectors a vigil_selectors value holds, for a hook with `args`."""
+    if len(data) != ctypes.sizeof(Selectors):
+        raise ValueError(f"{len(data)} bytes; struct vigil_selectors is "
+                         f"{ctypes.sizeof(Selectors)}")
+    rec = Selectors.from_buffer_copy(data)
+    pool = bytes(rec.pool)
+    used = 0
+    out: list[DecodedSelector] = []
+    for s in range(_count("nsel", rec.nsel, SEL_MAX)):
+        where, sel = f"selectors[{s}]", rec.sel[s]
+        pids = tuple(_pids(f"{where}.matchPIDs[{i}]", sel.pids[i])
+                     for i in range(_count(f"{where}.npids", sel.npids, SEL_PIDS_MAX)))
+        matched = tuple(_arg(f"{where}.matchArgs[{i}]", sel.args[i], args, pool)
+                        for i in range(_count(f"{where}.nargs", sel.nargs, SEL_ARGS_MAX)))
+        actions = tuple(_action(f"{where}.matchActions[{i}]", sel.actions[i])
+                        for i in range(_count(f"{where}.nactions", sel.nactions,
+                                              SEL_ACTIONS_MAX)))
+        for a, raw in zip(matched, sel.args, strict=False):
+            if isinstance(a.values[0], bytes):
+                used = max(used, *(int(raw.lo[i]) * 8 + (int(raw.hi[i]) + 7) // 8 * 8
+                                   for i in range(len(a.values))))
+        out.append(DecodedSelector(pids, matched, actions))
+    return DecodedSelectors(tuple(out), used)
