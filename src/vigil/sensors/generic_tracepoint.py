@@ -38,6 +38,9 @@ class TracepointSensor(Sensor):
         try:
             with open_object(object_path(OBJECT)) as spec:
                 shared.reuse_in(spec)
+                # Batched wake-ups, as the base sensor's: a busy hook would
+                # otherwise wake the reader for each record once it caught up.
+                spec.set_rodata("wakeup_bytes", shared.wakeup_bytes)
                 spec.set_rodata("hook_id", self.hook_id)
                 spec.set_rodata("nargs", len(args))
                 spec.set_rodata("arg_kind", bytes([int(a.kind) for a in args] + [0] * pad))

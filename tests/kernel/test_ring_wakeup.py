@@ -1,0 +1,59 @@
+"""Every program writing to the shared ring buffer batches its wake-ups
+(bpf/lib/shared_maps.bpf.h, wakeup_bytes): the base sensor's and each policy
+hook's, read back from the loaded objects' frozen .rodata with bpftool."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vigil.libbpf import Object
+from vigil.runtime import Runtime, RuntimeConfig
+from vigil.sensors.plan import TracepointHookPlan
+
+from .runtime_sink import Collect
+
+pytestmark = [pytest.mark.needs("tracepoint", "ringbuf"),
+              pytest.mark.skipif(shutil.which("bpftool") is None, reason="needs bpftool")]
+
+
+def rodata(obj: Object) -> dict[str, object]:
+    """The object's .rodata variables by name, as the kernel holds them."""
+    (ro,) = [m for m in obj.maps.values() if m.name.endswith(".rodata")]
+    info = Path(f"/proc/self/fdinfo/{ro.fd}").read_text()
+    map_id = int(next(line.split()[1] for line in info.splitlines()
+                      if line.startswith("map_id:")))
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(map_id)],
+                         capture_output=True, text=True, check=True).stdout
+    (entry,) = json.loads(out)
+    values: dict[str, object] = {}
+    for var in entry["formatted"]["value"][".rodata"]:
+        values.update(var)
+    return values
+
+
+@pytest.mark.parametrize(("ring_bytes", "wakeup"), [(8 << 20, 64 << 10), (64 << 10, 16 << 10)])
+def test_policy_hooks_wake_the_reader_as_the_base_sensor_does(ring_bytes: int,
+                                                              wakeup: int) -> None:
+    sink = Collect()
+    rt = Runtime(RuntimeConfig(node_name="test", ringbuf_bytes=ring_bytes), sink, sink.encode)
+    rt.start()
+    with rt:
+        hook = rt.add_tracepoint(TracepointHookPlan("wake", "syscalls", "sys_enter_getppid"))
+        assert rodata(rt.base.obj)["wakeup_bytes"] == wakeup
+        assert hook._obj is not None
+        assert rodata(hook._obj)["wakeup_bytes"] == wakeup
+        # Still delivered: the reader drains the buffer on its timer too.
+        child = subprocess.Popen(["/usr/bin/python3", "-c", "import os; os.getppid()"])
+        child.wait()
+        for _ in range(100):
+            rt.step(50)
+            if any(e.process.pid == child.pid and e.kind == "process_tracepoint"
+                   for e in sink.events):
+                break
+        assert any(e.process.pid == child.pid and e.kind == "process_tracepoint"
+                   for e in sink.events)
