@@ -57,3 +57,29 @@ def test_policy_hooks_wake_the_reader_as_the_base_sensor_does(ring_bytes: int,
                 break
         assert any(e.process.pid == child.pid and e.kind == "process_tracepoint"
                    for e in sink.events)
+
+
+def test_a_reader_asleep_on_an_empty_buffer_is_woken_by_a_burst() -> None:
+    """Forced wake-ups only when the unread data crosses a multiple of
+    wakeup_bytes: a burst of records well past it (here 16 KiB of a 64 KiB
+    buffer) still wakes a reader that went to sleep before it began, long
+    before the poll's own timeout would have."""
+    import time
+
+    sink = Collect()
+    rt = Runtime(RuntimeConfig(node_name="test", ringbuf_bytes=64 << 10), sink, sink.encode)
+    rt.start()
+    with rt:
+        rt.add_tracepoint(TracepointHookPlan("wake", "syscalls", "sys_enter_getppid"))
+        ring = rt._ring
+        assert ring is not None
+        rt.agent.handle_batch(ring.consume())
+        # 1,000 records of 56 bytes each, once the reader below is asleep.
+        child = subprocess.Popen(["/usr/bin/python3", "-c", "import os, time; time.sleep(1)\n"
+                                  "for _ in range(1000): os.getppid()"])
+        t0 = time.monotonic()
+        records = ring.poll(60_000)
+        waited = time.monotonic() - t0
+        child.wait()
+        assert records
+        assert waited < 30, f"no wake-up: poll returned after its timeout ({waited:.1f} s)"
