@@ -42,7 +42,7 @@ def processes(draw: st.DrawFn, pid: int) -> Process:
 @st.composite
 def events(draw: st.DrawFn) -> TracepointEvent:
     return TracepointEvent(
-        kind=PROCESS_TRACEPOINT,
+        kind=draw(st.sampled_from([PROCESS_TRACEPOINT, "process_kprobe"])),
         time_ns=draw(st.integers(0, 2**63 - 1)),
         process=draw(processes(1)),
         parent=draw(st.none() | processes(2)),

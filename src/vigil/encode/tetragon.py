@@ -151,8 +151,8 @@ class JsonEncoder:
     hook's events share (subsys, event, policy name, action, message, tags)
     is serialised once, and each line is joined from that, the cached
     processes, the arguments and the time. The bytes are the ones
-    event_json() and orjson would give (tests/unit/test_encoders.py compares
-    the two on generated events)."""
+    event_json() and orjson would give (tests/unit/test_tracepoint_json.py
+    compares the two on generated events)."""
 
     RENDER_CACHE = 256
     STATIC_CACHE = 256
@@ -160,10 +160,11 @@ class JsonEncoder:
     def __init__(self, opts: RenderOptions) -> None:
         self.opts = opts
         self._rendered: OrderedDict[tuple[int, int], bytes] = OrderedDict()
-        # (policy, subsys, event, action, message, tags) -> the JSON between
-        # the process parts and the arguments, and from there to the time.
-        self._static: dict[tuple[str, str, str, str, str, tuple[str, ...]],
-                           tuple[bytes, bytes]] = {}
+        # (kind, policy, subsys, event, action, message, tags) -> the JSON
+        # before the process, between the process parts and the arguments,
+        # and from there to the time.
+        self._static: dict[tuple[str, str, str, str, str, str, tuple[str, ...]],
+                           tuple[bytes, bytes, bytes]] = {}
         self._node_tail = b'},"node_name":' + orjson.dumps(opts.node_name) + b',"time":"'
 
     def _process_bytes(self, p: Process) -> bytes:
@@ -177,8 +178,9 @@ class JsonEncoder:
     def _render(self, p: Process) -> orjson.Fragment:
         return orjson.Fragment(self._process_bytes(p))
 
-    def _policy_static(self, ev: TracepointEvent) -> tuple[bytes, bytes]:
+    def _policy_static(self, ev: TracepointEvent) -> tuple[bytes, bytes, bytes]:
         dumps = orjson.dumps
+        start = b"{" + dumps(ev.kind) + b':{"process":'
         head = b',"subsys":' + dumps(ev.subsys) + b',"event":' + dumps(ev.event)
         tail = b',"policy_name":' + dumps(ev.policy_name) + b',"action":' + dumps(ev.action)
         if ev.message:
@@ -187,14 +189,14 @@ class JsonEncoder:
             tail += b',"tags":' + dumps(list(ev.tags))
         if len(self._static) >= self.STATIC_CACHE:
             self._static.clear()  # hooks are few; this only bounds a pathological mix
-        out = self._static[(ev.policy_name, ev.subsys, ev.event, ev.action, ev.message,
-                            ev.tags)] = (head, tail + self._node_tail)
+        out = self._static[(ev.kind, ev.policy_name, ev.subsys, ev.event, ev.action,
+                            ev.message, ev.tags)] = (start, head, tail + self._node_tail)
         return out
 
     def _encode_tracepoint(self, ev: TracepointEvent) -> bytes:
         # The lookups are inline: this runs for every event of a busy hook.
         static = self._static.get(
-            (ev.policy_name, ev.subsys, ev.event, ev.action, ev.message, ev.tags))
+            (ev.kind, ev.policy_name, ev.subsys, ev.event, ev.action, ev.message, ev.tags))
         if static is None:
             static = self._policy_static(ev)
         rendered = self._rendered
@@ -202,18 +204,18 @@ class JsonEncoder:
         proc = rendered.get(p.key) or self._process_bytes(p)
         parent = ev.parent
         if parent is None:
-            parts = [b'{"process_tracepoint":{"process":', proc]
+            parts = [static[0], proc]
         else:
-            parts = [b'{"process_tracepoint":{"process":', proc, b',"parent":',
+            parts = [static[0], proc, b',"parent":',
                      rendered.get(parent.key) or self._process_bytes(parent)]
         if ev.ancestors:
             parts += (b',"ancestors":[',
                       b",".join([self._process_bytes(a) for a in ev.ancestors]), b"]")
-        parts.append(static[0])
+        parts.append(static[1])
         if ev.args:
             parts += (b',"args":', orjson.dumps([arg_json(a) for a in ev.args]))
         # An RFC 3339 time is ASCII digits and punctuation: nothing to escape.
-        parts += (static[1], rfc3339(ev.time_ns).encode(), b'"}\n')
+        parts += (static[2], rfc3339(ev.time_ns).encode(), b'"}\n')
         return b"".join(parts)
 
     def encode(self, ev: Event) -> bytes:
