@@ -177,7 +177,7 @@ class Agent:
         cache = self.cache
         proc = cache.for_event(msg.pid, msg.proc_ktime, msg.tid)
         # Positional: a third of the cost of keywords on the hottest path.
-        # tests/unit/test_generic_records.py checks the order against the
+        # tests/unit/test_agent_generic.py checks the order against the
         # field names.
         self._deliver(TracepointEvent(
             PROCESS_TRACEPOINT,
