@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from vigil.libbpf import Object
+from vigil.libbpf.maps import map_info
 from vigil.runtime import Runtime, RuntimeConfig
 from vigil.sensors.plan import TracepointHookPlan
 
@@ -24,10 +24,7 @@ pytestmark = [pytest.mark.needs("tracepoint", "ringbuf"),
 def rodata(obj: Object) -> dict[str, object]:
     """The object's .rodata variables by name, as the kernel holds them."""
     (ro,) = [m for m in obj.maps.values() if m.name.endswith(".rodata")]
-    info = Path(f"/proc/self/fdinfo/{ro.fd}").read_text()
-    map_id = int(next(line.split()[1] for line in info.splitlines()
-                      if line.startswith("map_id:")))
-    out = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(map_id)],
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(map_info(ro.fd).id)],
                          capture_output=True, text=True, check=True).stdout
     (entry,) = json.loads(out)
     values: dict[str, object] = {}
