@@ -48,12 +48,22 @@ STORM_C = r"""
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+/* argv[2], when given and not 0: calls per second, paced in steps of 1000 */
 int main(int argc, char **argv) {
     long n = atol(argv[1]);
-    struct timespec a, b;
+    long rate = argc > 2 ? atol(argv[2]) : 0;
+    struct timespec a, b, due;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < n; i++)
+    for (long i = 0; i < n; i++) {
+        if (rate && i % 1000 == 0) {
+            long long at = (long long)a.tv_sec * 1000000000LL + a.tv_nsec +
+                           (long long)(i / 1000) * 1000000000000LL / rate;
+            due.tv_sec = at / 1000000000LL;
+            due.tv_nsec = at % 1000000000LL;
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL);
+        }
         syscall(SYS_getppid);
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%lld\n", (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
     return 0;
@@ -70,6 +80,7 @@ spec:
 NOTHING = """    selectors:
     - matchPIDs: [{operator: In, values: [1]}]
 """
+CASES = ("none", "vigil-0", "bpftrace-0", "vigil-all", "bpftrace-all")
 SUMMARY = re.compile(r"exported: (\d+); lost: (\d+)")
 
 
@@ -80,8 +91,9 @@ def build_storm(work: Path) -> Path:
     return exe
 
 
-def storm(exe: Path, n: int) -> float:
-    out = subprocess.run([str(exe), str(n)], capture_output=True, text=True, check=True).stdout
+def storm(exe: Path, n: int, rate: int = 0) -> float:
+    out = subprocess.run([str(exe), str(n), str(rate)], capture_output=True, text=True,
+                         check=True).stdout
     return int(out) / n
 
 
@@ -142,11 +154,12 @@ def _unlimited_memlock() -> None:
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (hard, hard))
 
 
-def vigil(work: Path, selectors: str, export: Path) -> Agent:
+def vigil(work: Path, selectors: str, export: Path, ringbuf_mb: float) -> Agent:
     policy = work / "policy.yaml"
     policy.write_text(POLICY.format(selectors=selectors))
     return Agent([PY, "-m", "vigil", "run", "--export-file", str(export),
-                  "--export-file-max-size-mb", "100000", "--tracing-policy", str(policy)],
+                  "--export-file-max-size-mb", "100000", "--tracing-policy", str(policy),
+                  "--ringbuf-size-mb", f"{ringbuf_mb:g}"],
                  "vigil: watching", work)
 
 
@@ -165,8 +178,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=2_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ringbuf-size-mb", type=float, default=8,
+                    help="vigil's ring buffer (default 8, vigil's own default). An "
+                    "unpaced storm makes events ten times faster than any agent "
+                    "exports them: to lose none of N calls the buffer must hold most "
+                    "of them (about 56 bytes each)")
+    ap.add_argument("--rate", type=int, default=0,
+                    help="calls per second in the storm (default 0: as fast as it can); "
+                    "a paced storm measures the rate the agent sustains")
+    ap.add_argument("--cases", type=lambda v: v.split(","), default=list(CASES),
+                    help=f"comma-separated cases to run (default all: {','.join(CASES)})")
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
+    unknown = set(args.cases) - set(CASES)
+    if unknown:
+        ap.error(f"--cases: unknown {', '.join(sorted(unknown))}; known: {', '.join(CASES)}")
     if os.geteuid() != 0:
         print("syscall_storm: needs root (it loads BPF)", file=sys.stderr)
         return 2
@@ -180,16 +206,18 @@ def main() -> int:
     try:
         storm(exe, args.calls // 10)  # warm-up
         for r in range(args.rounds):
-            for case in ("none", "vigil-0", "bpftrace-0", "vigil-all", "bpftrace-all"):
+            for case in CASES:
+                if case not in args.cases:
+                    continue
                 if case.startswith("bpftrace") and not have_bpftrace:
                     continue
                 export = work / f"{case}-{r}.out"
                 agent = None
                 try:
                     if case == "vigil-0":
-                        agent = vigil(work, NOTHING, export)
+                        agent = vigil(work, NOTHING, export, args.ringbuf_size_mb)
                     elif case == "vigil-all":
-                        agent = vigil(work, "", export)
+                        agent = vigil(work, "", export, args.ringbuf_size_mb)
                     elif case.startswith("bpftrace"):
                         agent = bpftrace(work, case.endswith("all"), export)
                 except RuntimeError as err:
@@ -197,7 +225,7 @@ def main() -> int:
                         notes.append(f"{case} skipped: {str(err).strip().splitlines()[-1]}")
                     continue
                 t0 = time.monotonic()
-                ns = storm(exe, args.calls)
+                ns = storm(exe, args.calls, args.rate)
                 row: dict[str, float] = {"ns_per_call": ns}
                 if agent is not None:
                     if case.startswith("vigil"):
@@ -210,11 +238,13 @@ def main() -> int:
                     if case == "vigil-all" and m:
                         # Until the agent had written its last event, not just
                         # until the storm ended.
-                        events = sum(1 for line in export.open("rb")
-                                     if line.startswith(b'{"process_tracepoint"'))
+                        with export.open("rb") as f:
+                            events = sum(1 for line in f
+                                         if line.startswith(b'{"process_tracepoint"'))
                         row.update(events=events, lost=int(m.group(2)),
                                    events_per_s=events / (ended - t0),
                                    agent_us_per_event=used / max(events, 1) * 1e6)
+                export.unlink(missing_ok=True)  # gigabytes of JSON at a million events
                 rows.setdefault(case, []).append(row)
                 print(f"round {r} {case:13} {ns:7.1f} ns/call", flush=True)
     finally:
@@ -226,10 +256,12 @@ def main() -> int:
         return statistics.median(vals) if vals else None
 
     base = med("none", "ns_per_call") or 1.0
-    print(f"\nsyscall storm: {args.calls:,} x getppid, {args.rounds} rounds, medians\n")
+    paced = f" at {args.rate:,}/s" if args.rate else ""
+    print(f"\nsyscall storm: {args.calls:,} x getppid{paced}, {args.rounds} rounds, vigil ring "
+          f"buffer {args.ringbuf_size_mb:g} MB, medians\n")
     print(f"{'case':13} {'ns/call':>8} {'ratio':>6} {'BPF ns':>7} {'events/s':>10} "
           f"{'lost':>5} {'agent µs/ev':>11}")
-    for case in ("none", "vigil-0", "bpftrace-0", "vigil-all", "bpftrace-all"):
+    for case in CASES:
         if case not in rows:
             continue
         ns = med(case, "ns_per_call") or 0.0

@@ -235,7 +235,7 @@ static __always_inline int generic_hook(void *ctx)
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	e->hdr.size = size;
-	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags()))
+	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags(size, false)))
 		stat_inc(VIGIL_STAT_RINGBUF_FULL_GENERIC);
 	return 0;
 }

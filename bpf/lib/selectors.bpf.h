@@ -87,58 +87,85 @@ struct {
  * followChildren included, come from the process's exec identity, looked
  * up once), then its filters on the current task (isNamespacePID,
  * matchNamespaces, matchCapabilities: lib/sel_task.bpf.h). */
+/* Filter f of selector s's matchPIDs accepts process `tgid` (whose match
+ * bits are `bits`). Each level of vigil_sel_pids() is a global function of
+ * its own, checked once with its arguments unknown: inlined, 5.10's verifier
+ * walked every selector x filter x value path and gave up at a million
+ * instructions. */
+__noinline int vigil_sel_pid_ok(__u32 s, __u32 f, __u32 tgid, __u64 bits)
+{
+	const struct vigil_selectors *sc;
+	const struct vigil_sel_pids *p;
+	__u32 zero = 0;
+	bool found = false;
+	int v;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc || s >= VIGIL_SEL_MAX || f >= VIGIL_SEL_PIDS_MAX)
+		return 0;
+	p = &sc->sel[s].pids[f];
+	for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
+		if (v >= p->nvalues)
+			break;
+		found |= p->values[v] == tgid;
+	}
+	/* followForks: a descendant of one of the pids. */
+	if (p->flags & VIGIL_SEL_PID_F_FOLLOW)
+		found |= (bits >> (p->bit & (VIGIL_MATCH_BITS - 1))) & 1;
+	/* In: one value is the pid; NotIn: none is. */
+	return found == (p->op == VIGIL_SEL_OP_PID_IN);
+}
+
+/* Selector s's process filters accept process `tgid`; `known`: the exec map
+ * knows it (match bits need that). */
+__noinline int vigil_sel_process(__u32 s, __u32 tgid, __u64 bits, __u32 known)
+{
+	const struct vigil_selectors *sc;
+	const struct vigil_selector *sel;
+	__u32 zero = 0, f;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc || s >= VIGIL_SEL_MAX)
+		return 0;
+	sel = &sc->sel[s];
+	for (f = 0; f < VIGIL_SEL_PIDS_MAX; f++) {
+		if (f >= sel->npids)
+			break;
+		if ((sel->nspid >> f) & 1)
+			continue;	/* vigil_sel_task()'s */
+		if (!vigil_sel_pid_ok(s, f, tgid, bits))
+			return 0;
+	}
+	if (sel->bin_set | sel->bin_clear) {
+		if (!known || (bits & sel->bin_set) != sel->bin_set || (bits & sel->bin_clear))
+			return 0;
+	}
+	if (sel->task)
+		return vigil_sel_task(s);
+	return 1;
+}
+
 __noinline __u32 vigil_sel_pids(__u32 tgid)
 {
 	const struct vigil_exec_identity *id;
 	const struct vigil_selectors *sc;
-	__u32 mask = 0, zero = 0;
-	__u64 bits;
-	int s, f, v;
+	__u32 mask = 0, zero = 0, s, nsel;
+	__u64 bits = 0;
 
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
 	if (!sc)
 		return 0;
+	nsel = sc->nsel;
 	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
 	if (id) {
 		struct vigil_match_bits b = match_bits(id);
 
 		bits = b.bin | b.follow;
-	} else {
-		bits = 0;
 	}
 	for (s = 0; s < VIGIL_SEL_MAX; s++) {
-		const struct vigil_selector *sel = &sc->sel[s];
-		bool ok = true;
-
-		if (s >= sc->nsel)
+		if (s >= nsel)
 			break;
-		for (f = 0; f < VIGIL_SEL_PIDS_MAX; f++) {
-			const struct vigil_sel_pids *p = &sel->pids[f];
-			bool found = false;
-
-			if (f >= sel->npids)
-				break;
-			if ((sel->nspid >> f) & 1)
-				continue;	/* vigil_sel_task()'s */
-			for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
-				if (v >= p->nvalues)
-					break;
-				found |= p->values[v] == tgid;
-			}
-			/* followForks: a descendant of one of the pids. */
-			if (p->flags & VIGIL_SEL_PID_F_FOLLOW)
-				found |= (bits >> (p->bit & (VIGIL_MATCH_BITS - 1))) & 1;
-			/* In: one value is the pid; NotIn: none is. */
-			if (found != (p->op == VIGIL_SEL_OP_PID_IN)) {
-				ok = false;
-				break;
-			}
-		}
-		if (ok && (sel->bin_set | sel->bin_clear))
-			ok = id && (bits & sel->bin_set) == sel->bin_set && !(bits & sel->bin_clear);
-		if (ok && sel->task)
-			ok = vigil_sel_task(s);
-		if (ok)
+		if (vigil_sel_process(s, tgid, bits, id != NULL))
 			mask |= 1U << s;
 	}
 	return mask;

@@ -201,7 +201,7 @@ static __always_inline void exec_submit(struct vigil_exec_event *e, __u64 bin)
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	e->hdr.size = size;
-	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags()))
+	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags(size, false)))
 		stat_inc(VIGIL_STAT_RINGBUF_FULL_EXEC);
 }
 
@@ -504,7 +504,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	e->tid = tgid;
 	e->flags = id.flags;
 	e->start_boottime = BPF_CORE_READ(child, start_boottime);
-	bpf_ringbuf_submit(e, ringbuf_flags());
+	bpf_ringbuf_submit(e, ringbuf_flags(sizeof(*e), true));
 	return 0;
 }
 
@@ -546,7 +546,7 @@ int vigil_exit(void *ctx)
 	e->tid = (__u32)pid_tgid;
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->start_boottime = BPF_CORE_READ(task, start_boottime);
-	bpf_ringbuf_submit(e, ringbuf_flags());
+	bpf_ringbuf_submit(e, ringbuf_flags(sizeof(*e), true));
 	bpf_map_delete_elem(&vigil_execve_map, &tgid);
 	return 0;
 }

@@ -27,7 +27,7 @@ from vigil.events.model import Arg, TracepointEvent
 from vigil.policy import Issue, PolicyError, load_text
 from vigil.runtime import Runtime
 from vigil.sensors.plan import HOOK_PROGRAMS, ProgramChoice, TracepointHookPlan
-from vigil.sensors.raw_tracepoint_compile import ProgramChoice, RawPlanner
+from vigil.sensors.raw_tracepoint_compile import RawPlanner
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 
 from .runtime_sink import Collect

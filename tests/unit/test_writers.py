@@ -10,6 +10,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vigil.export.writers import (
     DEFAULT_FILE_MODE,
@@ -390,3 +392,93 @@ def test_reader_that_takes_some_lines_then_leaves() -> None:
             w.flush()
         w.close()
     assert w.loss_counts() == {OUTPUT_CLOSED: 1}
+
+
+# --- batches go out with writev(2): many lines a call, short writes resumed ---------
+
+
+def test_a_batch_of_more_lines_than_one_writev_takes(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = os.writev
+
+    def counting(fd: int, buffers: list[bytes]) -> int:
+        calls.append(len(buffers))
+        return real(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", counting)
+    path = tmp_path / "e.json"
+    w = RotatingFileWriter(str(path), max_bytes=1 << 30)
+    lines = [f"{i}\n".encode() for i in range(2500)]
+    for x in lines:
+        w.write(x)
+    w.flush()
+    assert calls == [1024, 1024, 452]  # the kernel's UIO_MAXIOV per call
+    w.close()
+    assert path.read_bytes() == b"".join(lines)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=60),
+       st.lists(st.integers(1, 97), min_size=1, max_size=8))
+def test_short_writes_anywhere_are_resumed(lines: list[bytes], steps: list[int]) -> None:
+    """writev that writes only part of what it is given, at any byte: every
+    line still goes out once, whole, in order."""
+    r, wfd = os.pipe()
+    out = bytearray()
+    real = os.writev
+    turn = 0
+
+    def short(fd: int, buffers: list[bytes]) -> int:
+        nonlocal turn
+        # Each call writes a byte at least: more calls than bytes is a loop.
+        assert turn <= sum(map(len, lines)), "the writer does not advance"
+        data = b"".join(bytes(b) for b in buffers)
+        n = min(len(data), steps[turn % len(steps)])
+        turn += 1
+        return real(fd, [data[:n]])
+
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(os, "writev", short)
+            w = StreamWriter(os.fdopen(wfd, "wb", closefd=False))
+            for x in lines:
+                w.write(x)
+            w.flush()
+        os.close(wfd)
+        wfd = -1
+        while chunk := os.read(r, 1 << 16):
+            out += chunk
+    finally:
+        os.close(r)
+        if wfd >= 0:
+            os.close(wfd)
+    assert bytes(out) == b"".join(lines)
+    assert w.loss_counts() == {}
+
+
+def test_a_non_blocking_pipe_takes_the_batch_in_short_writes(tmp_path: Path) -> None:
+    """A real pipe made non-blocking (its 64 KiB fill at once): the writer
+    waits for room and goes on where the kernel stopped."""
+    import threading
+
+    r, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    got = bytearray()
+
+    def drain() -> None:
+        while chunk := os.read(r, 3000):  # slowly, in odd sizes
+            got.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    lines = [f"{i:05d}".encode() + b"y" * (i % 5000) + b"\n" for i in range(400)]
+    with os.fdopen(wfd, "wb") as stream:
+        w = StreamWriter(stream)
+        for x in lines:
+            w.write(x)
+        w.close()
+    reader.join(timeout=60)
+    os.close(r)
+    assert not reader.is_alive()
+    assert bytes(got) == b"".join(lines)
+    assert w.loss_counts() == {}

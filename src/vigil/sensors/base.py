@@ -26,9 +26,12 @@ RecordDecoder = Callable[[bytes], object]
 
 @dataclass(frozen=True, slots=True)
 class SharedMaps:
-    """File descriptors of the shared maps, owned by the base sensor's object."""
+    """File descriptors of the shared maps, owned by the base sensor's object,
+    and the ring buffer's wake-up threshold (bpf/lib/shared_maps.bpf.h's
+    wakeup_bytes) that every program writing to it is given."""
 
     fds: Mapping[str, int]
+    wakeup_bytes: int = 0
 
     def reuse_in(self, spec: OpenObject) -> list[str]:
         """Point the opened object's copies of the shared maps at ours;

@@ -79,6 +79,9 @@ class TracepointSensor(Sensor):
                     entry.autoload = name == program
                 if self.plan.program.kind == "tp_btf":
                     spec.programs[program].set_attach_target(self.plan.event)
+                # Batched wake-ups, as the base sensor's: a busy hook would
+                # otherwise wake the reader for each record once it caught up.
+                spec.set_rodata("wakeup_bytes", shared.wakeup_bytes)
                 spec.set_rodata("hook_id", self.hook_id)
                 spec.set_rodata("nargs", len(args))
                 spec.set_rodata("arg_kind", bytes([int(a.kind) for a in args] + [0] * pad))

@@ -72,10 +72,15 @@ class ProcessSensor(Sensor):
             spec.maps["vigil_events"].max_entries = self.ringbuf_bytes
             spec.maps["vigil_execve_map"].max_entries = self.exec_map_entries
             spec.maps["vigil_match_seed"].max_entries = self.exec_map_entries
-            # A wake-up threshold the buffer cannot reach would leave only
-            # poll()'s timer to drain it: wake at a quarter full at most.
-            spec.set_rodata("wakeup_bytes", min(self.wakeup_bytes, self.ringbuf_bytes // 4))
+            spec.set_rodata("wakeup_bytes", self.ring_wakeup_bytes)
             self._obj = spec.load()
+
+    @property
+    def ring_wakeup_bytes(self) -> int:
+        """The wake-up threshold of the shared ring buffer, for every program
+        that writes to it. One the buffer cannot reach would leave only
+        poll()'s timer to drain it: a quarter of the buffer at most."""
+        return min(self.wakeup_bytes, self.ringbuf_bytes // 4)
 
     @property
     def started(self) -> bool:
@@ -121,7 +126,8 @@ class ProcessSensor(Sensor):
 
     def shared_maps(self) -> SharedMaps:
         """The maps every other sensor's objects reuse."""
-        return SharedMaps({name: self.obj.maps[name].fd for name in SHARED_MAPS})
+        return SharedMaps({name: self.obj.maps[name].fd for name in SHARED_MAPS},
+                          self.ring_wakeup_bytes)
 
     def loss_counts(self) -> dict[str, int]:
         """Kernel-side counters by cause (zeros included): losses, read errors

@@ -11,11 +11,29 @@ import struct
 from dataclasses import dataclass
 
 from vigil.wire.decode import DecodeError
-from vigil.wire.records import ARG_STR_MAX, GENERIC_ARGS_MAX, GENERIC_FIXED_SIZE, _GenericFixed
+from vigil.wire.records import (
+    ARG_STR_MAX,
+    GENERIC_ARGS_MAX,
+    GENERIC_FIXED_SIZE,
+    MsgHeader,
+    ProcKey,
+    _GenericFixed,
+)
 
 __all__ = ["ArgError", "GenericMsg", "decode_generic"]
 
 _LEN = struct.Struct("=i")
+# The fixed part in one unpack, without a ctypes object per record (the hot
+# path): hdr.ktime, key.pid, key.ktime, tid, hook_id, action, nargs, data_len.
+# The offsets are the ctypes mirror's, which is checked against BTF.
+_FIXED = struct.Struct("=8xQI4xQIIIHH")
+assert _FIXED.size == GENERIC_FIXED_SIZE
+assert [_GenericFixed.hdr.offset + MsgHeader.ktime.offset,
+        _GenericFixed.key.offset + ProcKey.pid.offset,
+        _GenericFixed.key.offset + ProcKey.ktime.offset,
+        _GenericFixed.tid.offset, _GenericFixed.hook_id.offset, _GenericFixed.action.offset,
+        _GenericFixed.nargs.offset, _GenericFixed.data_len.offset] == [
+            8, 16, 24, 32, 36, 40, 44, 46]
 
 
 @dataclass(slots=True, frozen=True)
@@ -37,28 +55,34 @@ class GenericMsg:
 
 
 def decode_generic(rec: bytes) -> GenericMsg:
-    if len(rec) < GENERIC_FIXED_SIZE:
-        raise DecodeError("generic_short", f"{len(rec)} bytes, fixed part is {GENERIC_FIXED_SIZE}")
-    fixed = _GenericFixed.from_buffer_copy(rec, 0)
-    if GENERIC_FIXED_SIZE + fixed.data_len != len(rec):
+    size = len(rec)
+    if size < GENERIC_FIXED_SIZE:
+        raise DecodeError("generic_short", f"{size} bytes, fixed part is {GENERIC_FIXED_SIZE}")
+    ktime, pid, proc_ktime, tid, hook_id, action, nargs, data_len = _FIXED.unpack_from(rec)
+    if GENERIC_FIXED_SIZE + data_len != size:
         raise DecodeError("generic_lengths",
-                          f"data_len {fixed.data_len} disagrees with {len(rec)} bytes")
-    if fixed.nargs > GENERIC_ARGS_MAX:
-        raise DecodeError("generic_lengths", f"{fixed.nargs} arguments, at most {GENERIC_ARGS_MAX}")
+                          f"data_len {data_len} disagrees with {size} bytes")
+    if nargs > GENERIC_ARGS_MAX:
+        raise DecodeError("generic_lengths", f"{nargs} arguments, at most {GENERIC_ARGS_MAX}")
+    return GenericMsg(ktime, pid, proc_ktime, tid, hook_id, action,
+                      _args(rec, nargs) if nargs or data_len else [])
+
+
+def _args(rec: bytes, nargs: int) -> list[bytes | ArgError]:
     args: list[bytes | ArgError] = []
     pos = GENERIC_FIXED_SIZE
-    for _ in range(fixed.nargs):
-        if pos + 4 > len(rec):
+    size = len(rec)
+    for _ in range(nargs):
+        if pos + 4 > size:
             raise DecodeError("generic_lengths", "an argument's length is past the record")
         (n,) = _LEN.unpack_from(rec, pos)
         if n > ARG_STR_MAX:
             raise DecodeError("generic_lengths", f"argument of {n} bytes, at most {ARG_STR_MAX}")
-        size = max(n, 0)
-        if pos + 4 + size > len(rec):
+        end = pos + 4 + max(n, 0)
+        if end > size:
             raise DecodeError("generic_lengths", "an argument runs past the record")
-        args.append(rec[pos + 4 : pos + 4 + size] if n >= 0 else ArgError(-n))
-        pos += (4 + size + 7) & ~7
-    if pos != len(rec):
-        raise DecodeError("generic_lengths", f"arguments end at {pos}, record at {len(rec)}")
-    return GenericMsg(fixed.hdr.ktime, fixed.key.pid, fixed.key.ktime, fixed.tid,
-                      fixed.hook_id, fixed.action, args)
+        args.append(rec[pos + 4 : end] if n >= 0 else ArgError(-n))
+        pos = (end + 7) & ~7
+    if pos != size:
+        raise DecodeError("generic_lengths", f"arguments end at {pos}, record at {size}")
+    return args
