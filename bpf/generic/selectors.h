@@ -147,6 +147,7 @@ struct vigil_sel_action {
  * first bytes of each argument (its length word, then its bytes, zero past
  * its end), as Tetragon's ratelimit_key keeps 40 bytes per argument. */
 #define VIGIL_RATE_ARG_BYTES 40
+_Static_assert(VIGIL_RATE_ARG_BYTES % 8 == 0, "an argument's key bytes are cleared a word at a time");
 struct vigil_rate_key {
 	__u32 sel;
 	__u32 pad;

@@ -400,8 +400,8 @@ __noinline int vigil_sel_rate_limited(__u32 s, __u32 i)
 	const struct vigil_selectors *sc;
 	const struct vigil_sel_action *act;
 	struct vigil_rate_key *key;
-	__u32 zero = 0, off = 0, at, k, n;
-	__u64 now, pid_tgid, *last;
+	__u32 zero = 0, off = 0, at, k, n, w;
+	__u64 now, pid_tgid, *last, *kw;
 	__s32 len;
 
 	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
@@ -424,10 +424,17 @@ __noinline int vigil_sel_rate_limited(__u32 s, __u32 i)
 		len = *(const __s32 *)&e->data[VIGIL_MASK(at, VIGIL_GENERIC_OFF_MASK)];
 		n = 4 + (__u32)(len > 0 ? len : 0);
 		off += (n + 7) & ~7U;
-		if (n > VIGIL_RATE_ARG_BYTES)
-			n = VIGIL_RATE_ARG_BYTES;
-		bpf_probe_read_kernel(&key->data[k * VIGIL_RATE_ARG_BYTES], n,
+		/* A constant size, then the bytes past the argument cleared: 5.10's
+		 * verifier cannot bound a size clang computed as min(n, 40). */
+		kw = (__u64 *)&key->data[k * VIGIL_RATE_ARG_BYTES];
+		bpf_probe_read_kernel(kw, VIGIL_RATE_ARG_BYTES,
 				      &e->data[VIGIL_MASK(at, VIGIL_GENERIC_OFF_MASK)]);
+		for (w = 0; w < VIGIL_RATE_ARG_BYTES / 8; w++) {
+			if (w * 8 >= n)
+				kw[w] = 0;
+			else if (n - w * 8 < 8)
+				kw[w] &= (1ULL << ((n - w * 8) * 8)) - 1;
+		}
 	}
 	now = bpf_ktime_get_ns();
 	last = bpf_map_lookup_elem(&vigil_rate_limits, key);
