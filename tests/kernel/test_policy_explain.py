@@ -273,8 +273,10 @@ def test_shared_maps_are_measured_at_the_sizes_given(kinds: Path) -> None:
     maps = {m["name"]: m for m in got["shared"]["maps"]}
     assert maps["vigil_events"]["max_entries"] == 1 << 20
     assert maps["vigil_execve_map"]["max_entries"] == 1024
+    # The seed trie is sized as the exec map (ProcessSensor.start).
     want = memlocks("process/process.bpf.o", SHARED,
-                    {"vigil_events": 1 << 20, "vigil_execve_map": 1024})
+                    {"vigil_events": 1 << 20, "vigil_execve_map": 1024,
+                     "vigil_match_seed": 1024})
     assert {n: m["memlock"] for n, m in maps.items()} == want
 
 
