@@ -900,8 +900,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--timeout",
         type=float,
-        default=float(env.get("VM_TIMEOUT", "1800")),
-        help="seconds per kernel, boot + tests (default 900)",
+        default=float(env.get("VM_TIMEOUT", "2400")),
+        help="seconds per kernel, boot + tests (default 2400)",
     )
     ap.add_argument("--cpus", type=int, default=int(env.get("VM_CPUS", "1")))
     ap.add_argument("--memory", default=env.get("VM_MEMORY", "2G"))
