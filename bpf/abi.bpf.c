@@ -16,6 +16,7 @@ struct vigil_proc_key *abi_proc_key;
 struct vigil_exec_identity *abi_exec_identity;
 struct vigil_creds *abi_creds;
 struct vigil_namespaces *abi_namespaces;
+struct vigil_baseline *abi_baseline;
 struct vigil_exec_event *abi_exec_event;
 struct vigil_clone_event *abi_clone_event;
 struct vigil_exit_event *abi_exit_event;

@@ -126,10 +126,12 @@ struct vigil_match_bits {
 	__u64 clear;		/* bits of the identity that no longer mean anything */
 };
 
-/* [0] of the process sensor's vigil_match_config: which bits mean something. */
+/* [0] of the process sensor's vigil_match_config: which bits mean something,
+ * and whether processes' baselines are kept. */
 struct vigil_match_config {
 	__u64 follow_children;	/* bits an exec adds to `follow` when its binary matches */
 	__u64 valid;		/* bits some filter owns: no other bit is passed on */
+	__u64 baselines;	/* nonzero: keep vigil_task_baseline at fork, exec and exit */
 };
 
 /* A binary path as the binary maps key it: an exact path with `len` its
@@ -193,6 +195,17 @@ struct vigil_namespaces {
 	__u32 time_for_children;
 	__u32 cgroup;
 	__u32 user;
+};
+
+/* What a process had at exec (or at fork, until it execs): the value of
+ * vigil_task_baseline, keyed by the process's identity, which
+ * matchNamespaceChanges and matchCapabilityChanges compare the task with.
+ * caps[] is indexed by enum vigil_sel_cap_set (permitted, effective,
+ * inheritable). */
+struct vigil_baseline {
+	struct vigil_namespaces ns;
+	__u32 pad;
+	__u64 caps[3];
 };
 
 /* OP_EXEC: a successful execve. `data` holds, back to back and without NULs

@@ -36,6 +36,7 @@ _Static_assert(VIGIL_SEL_STR_MAX < VIGIL_ARG_STR_MAX, "a value is never longer t
 _Static_assert(VIGIL_SEL_PIDS_MAX <= 8, "vigil_selector.nspid has a bit per matchPIDs filter");
 _Static_assert(sizeof(struct vigil_namespaces) == VIGIL_SEL_NS_KINDS * 4,
 	       "a namespace kind is an index into struct vigil_namespaces");
+_Static_assert(VIGIL_SEL_NS_KINDS <= 16, "vigil_selector.ns_change has a bit per namespace kind");
 
 enum vigil_sel_op {
 	VIGIL_SEL_OP_NONE = 0,
@@ -107,6 +108,8 @@ enum vigil_sel_task {
 	VIGIL_SEL_T_NSPID = 1 << 0,	/* the tgid in its own pid namespace */
 	VIGIL_SEL_T_NS = 1 << 1,	/* namespace inode numbers */
 	VIGIL_SEL_T_CAPS = 1 << 2,	/* capability sets (and the user namespace) */
+	VIGIL_SEL_T_NS_CHANGE = 1 << 3,	/* namespaces, against the process's baseline */
+	VIGIL_SEL_T_CAP_CHANGE = 1 << 4, /* capability sets, against the baseline */
 };
 
 /* Capability sets, numbered as Tetragon numbers them (kernel.go capsPermitted..). */
@@ -177,6 +180,17 @@ struct vigil_selector {
 	__u32 pad2;
 	struct vigil_sel_ns ns[VIGIL_SEL_NS_MAX];
 	struct vigil_sel_caps caps[VIGIL_SEL_CAPS_MAX];
+	/* matchNamespaceChanges and matchCapabilityChanges, against what the
+	 * process had at exec (struct vigil_baseline). A namespace change
+	 * compares the kinds of ns_change's bits (for NotIn, user space gives
+	 * the kinds not listed, as Tetragon compares them); a capability change
+	 * filter matches when bits of its mask changed (In), or only other bits
+	 * of its set did (NotIn). */
+	__u16 ns_change;		/* bit k: struct vigil_namespaces member k */
+	__u8 ncap_changes;
+	__u8 pad3;
+	__u32 pad4;
+	struct vigil_sel_caps cap_changes[VIGIL_SEL_CAPS_MAX];
 };
 
 /* A key of the hook's vigil_sel_values hash map: one entry per value of an

@@ -17,6 +17,12 @@
  *     matchCapabilities filter; vigil ANDs all of them, as its docs say
  *     filters combine.
  *
+ * matchNamespaceChanges and matchCapabilityChanges compare the task with
+ * the process's baseline instead (struct vigil_baseline: what it had at
+ * exec, or at fork until it execs), kept by the process sensor while a
+ * policy needs it; a selector that matched makes what it saw the new
+ * baseline (vigil_sel_rebase), so a change is reported once.
+ *
  * Included by lib/selectors.bpf.h after the selector map. Global functions
  * for the reason that file gives; each looks the selectors up itself (5.10:
  * scalars only).
@@ -168,6 +174,126 @@ static __always_inline bool sel_caps(const struct vigil_selector *sel, struct ta
 	return true;
 }
 
+/* Whether a namespace of a kind in `kinds` differs from the baseline's. A
+ * kind the baseline lacks (0: unreadable, or the kernel has none) is not
+ * compared, as Tetragon skips it. */
+static __always_inline bool ns_changed(__u32 kinds, const struct vigil_baseline *base,
+				       const struct vigil_baseline *now)
+{
+	const __u32 *was = (const __u32 *)&base->ns, *is = (const __u32 *)&now->ns;
+	int k;
+
+	for (k = 0; k < VIGIL_SEL_NS_KINDS; k++) {
+		if (!((kinds >> k) & 1) || !was[k])
+			continue;
+		if (was[k] != is[k])
+			return true;
+	}
+	return false;
+}
+
+/* Every capability change filter of `sel` accepts (Tetragon's
+ * process_filter_capability_change, for each filter). */
+static __always_inline bool caps_changed(const struct vigil_selector *sel,
+					 const struct vigil_baseline *base,
+					 const struct vigil_baseline *now)
+{
+	int f;
+
+	for (f = 0; f < VIGIL_SEL_CAPS_MAX; f++) {
+		const struct vigil_sel_caps *c = &sel->cap_changes[f];
+		__u64 was, is;
+		bool match;
+
+		if (f >= sel->ncap_changes)
+			break;
+		if (c->host_user_ns && now->ns.user == c->host_user_ns)
+			return false;
+		if (c->set > VIGIL_SEL_CAP_INHERITABLE)
+			return false;
+		was = base->caps[c->set];
+		is = now->caps[c->set];
+		if ((was ^ is) & c->mask)
+			match = !c->not_in;	/* a capability it names changed */
+		else
+			match = c->not_in && was != is;	/* only others did */
+		if (!match)
+			return false;
+	}
+	return true;
+}
+
+/* The current process's baseline (its vigil_task_baseline entry), with what
+ * the task has now in `now`; NULL when it has none, and then what it has now
+ * becomes its baseline: a change is what happens after vigil first sees it. */
+static __always_inline struct vigil_baseline *sel_baseline(struct vigil_baseline *now)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	const struct vigil_exec_identity *id;
+	struct vigil_baseline *base;
+	struct vigil_seed_key k;
+
+	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
+	if (!id)
+		return NULL;
+	k = seed_key(id);
+	read_baseline(task, now);
+	base = bpf_map_lookup_elem(&vigil_task_baseline, &k);
+	if (!base)
+		bpf_map_update_elem(&vigil_task_baseline, &k, now, BPF_NOEXIST);
+	return base;
+}
+
+/* 1 when selector s's change filters (matchNamespaceChanges,
+ * matchCapabilityChanges) all accept the current process. */
+__noinline int vigil_sel_changes(__u32 s)
+{
+	const struct vigil_selectors *sc;
+	const struct vigil_selector *sel;
+	struct vigil_baseline now = {}, *base;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc || s >= VIGIL_SEL_MAX)
+		return 0;
+	sel = &sc->sel[s];
+	base = sel_baseline(&now);
+	if (!base)
+		return 0;
+	if ((sel->task & VIGIL_SEL_T_NS_CHANGE) && !ns_changed(sel->ns_change, base, &now))
+		return 0;
+	if ((sel->task & VIGIL_SEL_T_CAP_CHANGE) && !caps_changed(sel, base, &now))
+		return 0;
+	return 1;
+}
+
+/* Selector s matched: what its change filters compared becomes the
+ * process's baseline, so the same change is not reported again (Tetragon
+ * updates the exec map's copy when it posts). */
+__noinline int vigil_sel_rebase(__u32 s)
+{
+	const struct vigil_selectors *sc;
+	struct vigil_baseline now = {}, *base;
+	__u32 zero = 0;
+	__u8 task;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc || s >= VIGIL_SEL_MAX)
+		return 0;
+	task = sc->sel[s].task;
+	if (!(task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE)))
+		return 0;
+	base = sel_baseline(&now);
+	if (!base)
+		return 0;
+	if (task & VIGIL_SEL_T_NS_CHANGE)
+		base->ns = now.ns;
+	if (task & VIGIL_SEL_T_CAP_CHANGE)
+		__builtin_memcpy(base->caps, now.caps, sizeof(base->caps));
+	return 1;
+}
+
 /* 1 when selector s's filters on the current task all accept it. Cheapest
  * first, and only what the selector's `task` bits say it needs is read. */
 __noinline int vigil_sel_task(__u32 s)
@@ -186,6 +312,8 @@ __noinline int vigil_sel_task(__u32 s)
 	if ((sel->task & VIGIL_SEL_T_NS) && !sel_namespaces(sel))
 		return 0;
 	if ((sel->task & VIGIL_SEL_T_CAPS) && !sel_caps(sel, task))
+		return 0;
+	if ((sel->task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE)) && !vigil_sel_changes(s))
 		return 0;
 	return 1;
 }

@@ -461,6 +461,8 @@ __noinline int vigil_sel_actions(__u32 s)
 	if (!e || !sc || s >= VIGIL_SEL_MAX)
 		return 0;
 	sel = &sc->sel[s];
+	if (sel->task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE))
+		vigil_sel_rebase(s);
 	for (i = 0; i < VIGIL_SEL_ACTIONS_MAX; i++) {
 		const struct vigil_sel_action *act = &sel->actions[i];
 

@@ -37,6 +37,21 @@ struct {
 	__type(value, struct vigil_match_bits);
 } vigil_match_seed SEC(".maps");
 
+/* What each process had at exec (at fork until it execs), keyed by its
+ * identity, for matchNamespaceChanges and matchCapabilityChanges. Kept only
+ * while a policy uses them (vigil_match_config.baselines): written by the
+ * process sensor at fork and exec and deleted at exit, seeded by user space
+ * for the processes already running (sensors/baselines.py), and rewritten by
+ * a hook whose selector matched a change, so one change is reported once.
+ * Sized like the exec map; entries are allocated only as they are added. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);	/* exact keys: see struct vigil_seed_key */
+	__uint(max_entries, 32768);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_seed_key);
+	__type(value, struct vigil_baseline);
+} vigil_task_baseline SEC(".maps");
+
 static __always_inline struct vigil_seed_key seed_key(const struct vigil_exec_identity *id)
 {
 	struct vigil_seed_key k = { .prefixlen = 96, .pid = id->key.pid, .ktime = id->key.ktime };

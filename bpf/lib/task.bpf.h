@@ -54,4 +54,16 @@ static __always_inline void read_namespaces(struct task_struct *task,
 	out->user = BPF_CORE_READ(task, cred, user_ns, ns.inum);
 }
 
+/* What matchNamespaceChanges and matchCapabilityChanges compare: the task's
+ * namespaces and capability sets now. */
+static __always_inline void read_baseline(struct task_struct *task, struct vigil_baseline *out)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+
+	read_namespaces(task, &out->ns);
+	out->caps[VIGIL_SEL_CAP_PERMITTED] = read_cap(&cred->cap_permitted);
+	out->caps[VIGIL_SEL_CAP_EFFECTIVE] = read_cap(&cred->cap_effective);
+	out->caps[VIGIL_SEL_CAP_INHERITABLE] = read_cap(&cred->cap_inheritable);
+}
+
 #endif

@@ -170,6 +170,30 @@ static __always_inline bool dentry_unlinked(struct dentry *dentry)
 	return BPF_CORE_READ(dentry, d_hash.pprev) == NULL;
 }
 
+/* The baseline of an exec'd process is what it has now: the one of the
+ * identity it replaces goes. A full map leaves the process without one,
+ * and a hook then takes what it sees first as its baseline. */
+static __always_inline void exec_baseline(const struct vigil_exec_event *e,
+					  const struct vigil_exec_identity *old)
+{
+	struct vigil_seed_key k = { .prefixlen = 96, .pid = e->key.pid, .ktime = e->key.ktime };
+	struct vigil_baseline b = {
+		.ns = e->ns,
+		.caps = {
+			[VIGIL_SEL_CAP_PERMITTED] = e->creds.cap_permitted,
+			[VIGIL_SEL_CAP_EFFECTIVE] = e->creds.cap_effective,
+			[VIGIL_SEL_CAP_INHERITABLE] = e->creds.cap_inheritable,
+		},
+	};
+
+	if (old) {
+		struct vigil_seed_key was = seed_key(old);
+
+		bpf_map_delete_elem(&vigil_task_baseline, &was);
+	}
+	bpf_map_update_elem(&vigil_task_baseline, &k, &b, BPF_ANY);
+}
+
 /* Stores the process's identity in the exec map and sends the record.
  * `bin`: the match bits of the file executed. The follow bits the process
  * had (from its fork) stay, and followChildren filters it matches now add
@@ -193,6 +217,8 @@ static __always_inline void exec_submit(struct vigil_exec_event *e, __u64 bin)
 	/* A followForks pid execs: as at its fork (user space seeds only the
 	 * processes it knew of when the policy came). */
 	id.follow |= follow_pid_bits(tgid);
+	if (cfg && cfg->baselines)
+		exec_baseline(e, old);
 	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
 		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
 
@@ -473,10 +499,10 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	id.key.ktime = bpf_ktime_get_ns();
 	id.flags = VIGIL_F_CLONE;
 	pid = bpf_map_lookup_elem(&vigil_execve_map, &ptgid);
+	cfg = bpf_map_lookup_elem(&vigil_match_config, &zero);
 	if (pid) {
 		id.parent = pid->key;
 		/* Until it execs, the child runs its parent's binary. */
-		cfg = bpf_map_lookup_elem(&vigil_match_config, &zero);
 		if (cfg) {
 			bits = match_bits(pid);
 			id.bin = bits.bin & cfg->valid;
@@ -489,6 +515,14 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	id.follow |= follow_pid_bits(tgid);
 	if (bpf_map_update_elem(&vigil_execve_map, &tgid, &id, BPF_ANY))
 		stat_inc(VIGIL_STAT_EXEC_MAP_FULL);
+	if (cfg && cfg->baselines) {
+		/* Until it execs, the child's baseline is what it starts with. */
+		struct vigil_seed_key k = seed_key(&id);
+		struct vigil_baseline b = {};
+
+		read_baseline(child, &b);
+		bpf_map_update_elem(&vigil_task_baseline, &k, &b, BPF_ANY);
+	}
 
 	e = bpf_ringbuf_reserve(&vigil_events, sizeof(*e), 0);
 	if (!e) {
@@ -524,8 +558,13 @@ int vigil_exit(void *ctx)
 	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
 	if (id) {
 		struct vigil_seed_key k = seed_key(id);
+		struct vigil_match_config *cfg;
+		__u32 zero = 0;
 
 		bpf_map_delete_elem(&vigil_match_seed, &k);
+		cfg = bpf_map_lookup_elem(&vigil_match_config, &zero);
+		if (cfg && cfg->baselines)
+			bpf_map_delete_elem(&vigil_task_baseline, &k);
 	}
 	e = bpf_ringbuf_reserve(&vigil_events, sizeof(*e), 0);
 	if (!e) {

@@ -30,6 +30,7 @@ from vigil.process.cache import ProcessCache
 from vigil.process.clock import Clock
 from vigil.process.procfs import still_running, walk_proc
 from vigil.sensors.base import Sensor, SharedMaps
+from vigil.sensors.baselines import Baselines
 from vigil.sensors.generic_tracepoint import TracepointSensor
 from vigil.sensors.match_bits import BIN_MAPS, MatchBits
 from vigil.sensors.plan import TracepointHookPlan
@@ -75,6 +76,7 @@ class Runtime(Closable):
         self._ring: RingBuffer | None = None
         self._shared: SharedMaps | None = None
         self._match: MatchBits | None = None
+        self._baselines: Baselines | None = None
         self._next_tick = self._next_sweep = 0.0
         self._next_hook = 1
 
@@ -95,6 +97,8 @@ class Runtime(Closable):
             maps = self.base.obj.maps
             self._match = MatchBits({name: maps[name] for name in (
                 *BIN_MAPS, "vigil_execve_map", "vigil_match_seed")}, self.cache)
+            self._baselines = Baselines(maps["vigil_match_config"], maps["vigil_task_baseline"],
+                                        maps["vigil_execve_map"], self.cache)
             self._ring = RingBuffer(self.base.obj.maps["vigil_events"])
         except BaseException:
             self.close()
@@ -137,14 +141,21 @@ class Runtime(Closable):
 
     def add_tracepoint(self, plan: TracepointHookPlan) -> TracepointSensor:
         """Start one policy tracepoint hook; its events flow from now on."""
-        if self._match is None:
+        if self._match is None or self._baselines is None:
             raise RuntimeError("add_tracepoint() before start()")
         hook_id = self._next_hook
         self._next_hook += 1
         wants = plan.match_wants()
-        # Between writing the binary maps and seeding the processes running
-        # now, the cache takes in every record the kernel wrote so far.
+        # Between telling the kernel (the binary maps, keeping baselines) and
+        # seeding the processes running now, the cache takes in every record
+        # the kernel wrote so far.
         bits = self._match.add(wants, settle=lambda: self.step(0)) if wants else []
+        try:
+            if plan.needs_baselines:
+                self._baselines.acquire(settle=lambda: self.step(0))
+        except BaseException:
+            self._match.remove(bits)
+            raise
         sensor = TracepointSensor(plan, hook_id, bits)
         self.agent.add_hook(hook_id, plan)
         try:
@@ -152,6 +163,8 @@ class Runtime(Closable):
         except BaseException:
             self.agent.remove_hook(hook_id)
             self._match.remove(bits)
+            if plan.needs_baselines:
+                self._baselines.release()
             raise
         return sensor
 
@@ -163,6 +176,8 @@ class Runtime(Closable):
             self.agent.remove_hook(sensor.hook_id)
             if self._match is not None:
                 self._match.remove(sensor.match_bits)
+            if self._baselines is not None and sensor.plan.needs_baselines:
+                self._baselines.release()
 
     def step(self, timeout_ms: int) -> None:
         """Wait up to timeout_ms for records, handle every one there is, and
@@ -206,4 +221,5 @@ class Runtime(Closable):
             self._ring = None
         self._shared = None
         self._match = None
+        self._baselines = None
         self.base.close()

@@ -20,6 +20,7 @@ import pytest
 from vigil.bpf_objects import object_path
 from vigil.kernel.tracefs_format import read_format, tracepoint_dir
 from vigil.libbpf import open_object, possible_cpus
+from vigil.process.procfs import host_namespaces
 from vigil.sensors.base import SHARED_MAPS
 from vigil.sensors.plan import HOOK_PROGRAMS
 from vigil.wire.records import GenericRecord, Selectors
@@ -235,6 +236,45 @@ def test_selectors_are_decoded_from_the_loaded_hook(kinds_json: dict[str, Any]) 
     ]
     assert switch["selectors"] == {"selectors": [], "pool_bytes": 0, "pool_capacity": 8192,
                                    "text": ["no selectors: every hit is posted"]}
+
+
+def test_process_and_task_filters_are_decoded(tmp_path: Path) -> None:
+    """matchBinaries (which needs match bits: explain gives placeholders),
+    namespace pids, namespaces, capabilities and their changes, as compiled."""
+    f = tmp_path / "task.yaml"
+    f.write_text("""\
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: explain-task}
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_lseek
+    selectors:
+    - matchBinaries: [{operator: NotIn, values: [/usr/bin/true]}]
+      matchPIDs: [{operator: In, values: [1], isNamespacePID: true}]
+      matchNamespaces: [{namespace: Net, operator: In, values: ["4026531840", "7"]}]
+      matchCapabilities: [{type: Permitted, operator: NotIn, values: [CAP_CHOWN, CAP_BPF]}]
+      matchNamespaceChanges: [{operator: NotIn, values: [Mnt, Uts, Ipc, Pid, Net, Cgroup, Time,
+                               TimeForChildren]}]
+      matchCapabilityChanges:
+      - {type: Effective, operator: In, values: [CAP_SYS_ADMIN], isNamespaceCapability: true}
+""")
+    (hook,) = explain_json(str(f))["policies"][0]["hooks"]
+    user = host_namespaces()["user"]
+    assert hook["selectors"]["text"] == [
+        "selectors[0]:",
+        "  matchPIDs[0]: pid PID_IN {1}",
+        "  matchBinaries: match bits {} set, {0} clear (kept per process at exec)",
+        "  matchPIDs[0]: in the process's own pid namespace",
+        "  matchNamespaces[0]: net In {4026531840, 7}",
+        "  matchCapabilities[0]: permitted NotIn {CAP_CHOWN, CAP_BPF}",
+        "  matchNamespaceChanges: a change since exec of {pid_for_children, user}",
+        "  matchCapabilityChanges[0]: since exec, effective In {CAP_SYS_ADMIN}, never in the "
+        f"host's user namespace ({user})",
+        "  no matchActions: Post",
+        "string pool: 0 of 8192 bytes used",
+    ]
 
 
 def test_memlock_is_what_the_kernel_charges_and_totals_add_up(kinds_json: dict[str, Any]

@@ -168,3 +168,49 @@ def test_match_binaries_follow_children_and_a_rate_limit(tmp_path: Path) -> None
             e["process_tracepoint"]["args"][1]["string_arg"])
            for e in run.events() if "process_tracepoint" in e]
     assert got == [("/bin/cat", str(a)), ("/bin/cat", str(b))]
+
+
+CHANGES_POLICY = OPENAT_POLICY + textwrap.indent(textwrap.dedent("""\
+    selectors:
+    - matchNamespaceChanges:
+      - {{operator: In, values: [Uts]}}
+      matchArgs:
+      - {{index: 6, operator: Equal, values: ["{target}"]}}
+    - matchArgs:
+      - {{index: 6, operator: Equal, values: ["{sentinel}"]}}
+    """), "    ")
+
+UNSHARING_CHILD = """
+import ctypes, sys
+target, sentinel = sys.argv[1:3]
+open(target).close()
+if ctypes.CDLL(None, use_errno=True).unshare(0x10000000 | 0x04000000):  # NEWUSER | NEWUTS
+    raise OSError(ctypes.get_errno(), "unshare")
+open(target).close()
+open(target).close()
+open(sentinel).close()
+"""
+
+
+def test_a_namespace_change_is_reported_once(tmp_path: Path) -> None:
+    """Of a child's three opens of the target, only the first after it
+    unshared its UTS namespace is reported; the open of the sentinel (posted
+    by a second selector) says every earlier event is in."""
+    target, sentinel = tmp_path / "target", tmp_path / "sentinel"
+    for t in (target, sentinel):
+        t.write_text("x")
+    policy = tmp_path / "changes.yaml"
+    policy.write_text(CHANGES_POLICY.format(target=target, sentinel=sentinel))
+    run = VigilRun(tmp_path, ["--tracing-policy", str(policy)])
+    try:
+        child = subprocess.run([sys.executable, "-c", UNSHARING_CHILD, str(target),
+                                str(sentinel)], capture_output=True, text=True, timeout=60)
+        assert child.returncode == 0, child.stderr
+        run.wait_for(lambda e: "process_tracepoint" in e
+                     and e["process_tracepoint"]["args"][1]["string_arg"] == str(sentinel),
+                     "the sentinel's open")
+    finally:
+        run.stop()
+    got = [e["process_tracepoint"]["args"][1]["string_arg"]
+           for e in run.events() if "process_tracepoint" in e]
+    assert got == [str(target), str(sentinel)]

@@ -125,22 +125,19 @@ def test_task_selectors_are_supported() -> None:
     assert report.supported
 
 
-def test_namespace_and_capability_changes_are_issue_8() -> None:
+def test_namespace_and_capability_changes_are_supported() -> None:
     text = policy("""
         tracepoints:
         - subsystem: syscalls
           event: sys_enter_lseek
           selectors:
           - matchNamespaceChanges: [{operator: In, values: [Mnt]}]
-            matchCapabilityChanges: [{operator: In, values: [CAP_SYS_ADMIN]}]
+            matchCapabilityChanges:
+            - {operator: In, values: [CAP_SYS_ADMIN], isNamespaceCapability: true}
     """)
-    assert lines(text, Severity.UNSUPPORTED) == [
-        "10:7: spec.tracepoints[0].selectors[0].matchNamespaceChanges: not supported yet "
-        "(issue 8)",
-        "11:7: spec.tracepoints[0].selectors[0].matchCapabilityChanges: not supported yet "
-        "(issue 8)",
-    ]
-    assert lines(text) == []
+    report = check_text(text, "p.yaml")
+    assert [str(i) for i in report.issues] == []
+    assert report.supported
 
 
 def test_unsupported_fields_and_values_name_their_issue() -> None:

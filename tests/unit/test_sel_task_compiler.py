@@ -1,6 +1,7 @@
 """The compiled form of a selector's filters on the current task
 (sensors/sel_task.py): isNamespacePID, matchNamespaces, matchCapabilities,
-and a clear ValueError for the rest. The kernel side's behaviour is
+matchNamespaceChanges and matchCapabilityChanges, and a clear ValueError for
+what is wrong. The kernel side's behaviour is
 tests/kernel/test_task_selectors.py."""
 
 from __future__ import annotations
@@ -165,15 +166,66 @@ def test_all_task_filters_together() -> None:
     assert s.task == SelTask.NSPID | SelTask.NS | SelTask.CAPS
 
 
-@pytest.mark.parametrize(("plan", "message"), [
-    (SelectorPlan(namespace_changes=(NamespaceChangesFilter("In", ("Mnt",)),)),
-     r"selectors\[0\].matchNamespaceChanges: not supported yet"),
-    (SelectorPlan(capability_changes=(CapsFilter("Effective", "In", ("CAP_BPF",)),)),
-     r"selectors\[0\].matchCapabilityChanges: not supported yet"),
+ALL_KINDS = (1 << len(NAMESPACE_NAMES)) - 1
+
+
+@pytest.mark.parametrize(("op", "values", "kinds"), [
+    ("In", ("Mnt",), 1 << 2),
+    ("In", ("uts", "USER"), 1 << 0 | 1 << 9),
+    ("In", tuple(NAMESPACE_NAMES[k].replace("_", "") for k in range(10)), ALL_KINDS),
+    # NotIn compares the kinds not listed (Tetragon's meaning)
+    ("NotIn", ("Mnt",), ALL_KINDS & ~(1 << 2)),
+    ("NotIn", (), ALL_KINDS),
+    ("NotIn", tuple(NAMESPACE_NAMES[k].replace("_", "") for k in range(10)), 0),
 ])
-def test_changes_are_not_supported_yet(plan: SelectorPlan, message: str) -> None:
+def test_namespace_changes_compile_to_the_kinds_compared(op: str, values: tuple[str, ...],
+                                                         kinds: int) -> None:
+    s = sel(SelectorPlan(namespace_changes=(NamespaceChangesFilter(op, values),)))
+    assert s.task == SelTask.NS_CHANGE
+    assert s.ns_change == kinds
+
+
+@pytest.mark.parametrize(("plan", "message"), [
+    (SelectorPlan(namespace_changes=(NamespaceChangesFilter("In", ()),)),
+     r"matchNamespaceChanges\[0\]\.values: In with no namespace never matches"),
+    (SelectorPlan(namespace_changes=(NamespaceChangesFilter("In", ("Mount",)),)),
+     r"matchNamespaceChanges\[0\]\.values\[0\]: unknown namespace 'Mount'"),
+    (SelectorPlan(namespace_changes=(NamespaceChangesFilter("Equal", ("Mnt",)),)),
+     r"matchNamespaceChanges\[0\]\.operator: 'Equal'; this filter takes In or NotIn"),
+    (SelectorPlan(namespace_changes=(NamespaceChangesFilter("In", ("Mnt",)),
+                                     NamespaceChangesFilter("In", ("Uts",)))),
+     r"matchNamespaceChanges: 2 entries; a selector takes one"),
+    (SelectorPlan(capability_changes=(CapsFilter("Effective", "In", ()),)),
+     r"matchCapabilityChanges\[0\]\.values: this filter takes at least one capability "
+     r"\(or NotIn with none"),
+])
+def test_bad_change_filters_name_the_field(plan: SelectorPlan, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         sel(plan)
+
+
+def test_capability_changes_compile_apart_from_capabilities() -> None:
+    s = sel(SelectorPlan(
+        capabilities=(CapsFilter("Permitted", "In", ("CAP_CHOWN",)),),
+        capability_changes=(CapsFilter("Effective", "In", ("CAP_SYS_ADMIN", "cap_net_raw"),
+                                       is_namespace_capability=True),
+                            CapsFilter("Inheritable", "NotIn", ()))))
+    assert s.task == SelTask.CAPS | SelTask.CAP_CHANGE
+    assert (s.ncaps, s.ncap_changes) == (1, 2)
+    assert s.caps[0].mask == 1 << CAP_NAMES.index("CAP_CHOWN")
+    c = s.cap_changes[0]
+    assert (c.set, c.not_in, c.host_user_ns) == (1, 0, HOST["user"])
+    assert c.mask == 1 << CAP_NAMES.index("CAP_SYS_ADMIN") | 1 << CAP_NAMES.index("CAP_NET_RAW")
+    c = s.cap_changes[1]
+    assert (c.set, c.not_in, c.host_user_ns, c.mask) == (2, 1, 0, 0)
+
+
+def test_capability_change_filters_at_and_past_the_limit() -> None:
+    at = tuple(CapsFilter("Effective", "In", ("CAP_BPF",)) for _ in range(SEL_CAPS_MAX))
+    assert sel(SelectorPlan(capability_changes=at)).ncap_changes == SEL_CAPS_MAX
+    with pytest.raises(ValueError,
+                       match="matchCapabilityChanges: 4 entries; a selector takes at most 3"):
+        sel(SelectorPlan(capability_changes=(*at, at[0])))
 
 
 def test_the_host_is_read_only_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:

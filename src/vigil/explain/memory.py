@@ -31,6 +31,8 @@ MAP_ROLES = {
     "vigil_events": "ring buffer all programs write their records to",
     "vigil_stats": "per-CPU loss and error counters",
     "vigil_match_seed": "match bits of processes running when a policy came (a trie)",
+    "vigil_task_baseline": "namespaces and capabilities each process had at exec, while a "
+                           "policy compares with them (a trie)",
     "vigil_rate_limits": "when each rate-limit key last posted (LRU; 1 entry if unused)",
     "vigil_rate_heap": "per-CPU scratch for the rate-limit key",
     "vigil_sel_values": "the hook's InMap/NotInMap values",

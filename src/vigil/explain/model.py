@@ -142,7 +142,8 @@ def _plan_files(files: Sequence[str], out: Explanation
 
 
 def _explain_hook(hook_id: int, plan: TracepointHookPlan, shared: SharedMaps) -> HookExplanation:
-    sensor = TracepointSensor(plan, hook_id)
+    # Placeholder match bits: the hook is loaded to be measured, never attached.
+    sensor = TracepointSensor(plan, hook_id, range(len(plan.match_wants())))
     try:
         sensor.load(shared)
         obj = sensor.obj

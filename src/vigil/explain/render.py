@@ -78,6 +78,7 @@ def selector_lines(sel: DecodedSelectors, args: Sequence[ArgPlan]) -> list[str]:
         lines.append(f"selectors[{s}]:")
         for i, p in enumerate(d.pids):
             lines.append(f"  matchPIDs[{i}]: pid {p.op.name} {{{', '.join(map(str, p.values))}}}")
+        lines += [f"  {line}" for line in d.process]
         for i, a in enumerate(d.args):
             lines.append(f"  matchArgs[{i}]: {filter_text(a, args)}")
         for i, x in enumerate(d.actions):
@@ -235,6 +236,7 @@ def _selectors_json(sel: DecodedSelectors, args: Sequence[ArgPlan]) -> dict[str,
         "selectors": [{
             "matchPIDs": [{"op": p.op.name, "operator": OP_NAMES[p.op], "values": list(p.values)}
                           for p in d.pids],
+            "process": list(d.process),
             "matchArgs": [_filter_json(a, args) for a in d.args],
             "matchActions": [{"action": ACTION_NAMES[x.action], "arg": x.arg}
                              for x in d.actions],

@@ -40,8 +40,8 @@ WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
 # sizeArgIndex, arrays, nop), from tracefs or (raw) from TP_PROTO; selectors on
 # pids (host or namespace pids, followForks), binaries (followChildren),
 # arguments (InMap/NotInMap with syscall lists too), namespaces and
-# capabilities evaluated in the kernel; Post (with rateLimit)/NoPost/Sigkill/
-# Signal.
+# capabilities and their changes since exec, evaluated in the kernel; Post
+# (with rateLimit)/NoPost/Sigkill/Signal.
 SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "kind",
     "spec",
@@ -50,14 +50,16 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex")),
     f"{_TP}.selectors",
     *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions", "matchBinaries",
-                              "matchNamespaces", "matchCapabilities")),
+                              "matchNamespaces", "matchCapabilities",
+                              "matchNamespaceChanges", "matchCapabilityChanges")),
     *(f"{_SEL}.matchArgs[].{f}" for f in ("index", "operator", "values")),
     *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values", "followForks",
                                           "isNamespacePID")),
     *(f"{_SEL}.matchBinaries[].{f}" for f in ("operator", "values", "followChildren")),
     *(f"{_SEL}.matchNamespaces[].{f}" for f in ("namespace", "operator", "values")),
-    *(f"{_SEL}.matchCapabilities[].{f}" for f in ("type", "operator", "values",
-                                                  "isNamespaceCapability")),
+    *(f"{_SEL}.{sel}[].{f}" for sel in ("matchCapabilities", "matchCapabilityChanges")
+      for f in ("type", "operator", "values", "isNamespaceCapability")),
+    *(f"{_SEL}.matchNamespaceChanges[].{f}" for f in ("operator", "values")),
     *(f"{_SEL}.matchActions[].{f}" for f in ("action", "argSig", "rateLimit",
                                              "rateLimitScope")),
     "spec.options",
@@ -88,8 +90,6 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
 PLANNED: Mapping[str, str] = {
     "kind=TracingPolicyNamespaced": "issue 10",
     f"{_SEL}": "issue 8",
-    f"{_SEL}.matchNamespaceChanges": "issue 8",
-    f"{_SEL}.matchCapabilityChanges": "issue 8",
     f"{_SEL}.matchArgs[].args": "issue 8",
     # Tetragon has these; no issue plans them for vigil yet.
     f"{_SEL}.matchParentBinaries": "no issue yet",

@@ -19,7 +19,8 @@ from vigil.libbpf import OpenObject
 __all__ = ["SHARED_MAPS", "RecordDecoder", "Sensor", "SharedMaps"]
 
 # The maps of bpf/lib/shared_maps.bpf.h and bpf/lib/stats.bpf.h, by name.
-SHARED_MAPS = ("vigil_execve_map", "vigil_match_seed", "vigil_events", "vigil_stats")
+SHARED_MAPS = ("vigil_execve_map", "vigil_match_seed", "vigil_task_baseline", "vigil_events",
+               "vigil_stats")
 
 RecordDecoder = Callable[[bytes], object]
 

@@ -217,8 +217,12 @@ class MatchBits:
                    {_key(v[::-1], 8 * len(v)): b for v, b in postfix.items()})
         self._sync("vigil_follow_pids", {bytes(PidKey(prefixlen=32, pid=p)): b
                                          for p, b in pids.items()})
-        config = MatchConfig(follow_children=children, valid=_or(1 << b for b in self._owned))
-        self._maps["vigil_match_config"].update(bytes(4), bytes(config))
+        # The config's `baselines` is sensors/baselines.py's: kept as it is.
+        cfg_map = self._maps["vigil_match_config"]
+        config = MatchConfig.from_buffer_copy(cfg_map.lookup(bytes(4)))
+        config.follow_children = children
+        config.valid = _or(1 << b for b in self._owned)
+        cfg_map.update(bytes(4), bytes(config))
 
     def _sync(self, name: str, want: dict[bytes, int]) -> None:
         m = self._maps[name]

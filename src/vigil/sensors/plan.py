@@ -154,6 +154,12 @@ class TracepointHookPlan:
     def rate_limited(self) -> bool:
         return any(sel.rate_limited for sel in self.selectors)
 
+    @property
+    def needs_baselines(self) -> bool:
+        """Whether a selector compares with what processes had at exec
+        (matchNamespaceChanges, matchCapabilityChanges: sensors/baselines.py)."""
+        return any(sel.namespace_changes or sel.capability_changes for sel in self.selectors)
+
     def selector_values(self) -> list[bytes]:
         """The keys of the hook's vigil_sel_values map (InMap/NotInMap values)."""
         return selector_values(self.selectors, self.args)

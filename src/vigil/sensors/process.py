@@ -72,6 +72,7 @@ class ProcessSensor(Sensor):
             spec.maps["vigil_events"].max_entries = self.ringbuf_bytes
             spec.maps["vigil_execve_map"].max_entries = self.exec_map_entries
             spec.maps["vigil_match_seed"].max_entries = self.exec_map_entries
+            spec.maps["vigil_task_baseline"].max_entries = self.exec_map_entries
             spec.set_rodata("wakeup_bytes", self.ring_wakeup_bytes)
             self._obj = spec.load()
 

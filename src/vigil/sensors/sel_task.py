@@ -1,14 +1,9 @@
 """A selector's filters on the current task, typed, and their compiled form
 (struct vigil_selector's task members; the kernel side is
-bpf/lib/sel_task.bpf.h): matchPIDs' isNamespacePID, matchNamespaces and
-matchCapabilities. matchNamespaceChanges and matchCapabilityChanges are
-typed here and refused as not supported yet: they compare with what the
-process had at exec, which vigil does not keep. Kept in the exec map's value
-(Tetragon's choice) it would cost every user 64 bytes per entry, 2 MiB at
-the default 32768 entries, policy or not; a run-time allocated hash map costs
-only the live processes but is unsafe in tracing programs before Linux 6.1
-(5.10 warns and taints). The home that fits is task storage, freed with the
-task (Linux 5.11 and later).
+bpf/lib/sel_task.bpf.h): matchPIDs' isNamespacePID, matchNamespaces,
+matchCapabilities, and matchNamespaceChanges and matchCapabilityChanges,
+which compare the task with what its process had at exec (its baseline,
+kept by the process sensor only while a policy needs it: sensors/baselines.py).
 
 Value syntax as Tetragon's pkg/selectors/kernel.go takes it: a namespace is
 a decimal inode number or host_ns (the host's namespace: pid 1's, read once
@@ -141,15 +136,19 @@ def _cap_mask(where: str, values: Sequence[str]) -> int:
     return mask
 
 
-def _compile_caps(where: str, f: CapsFilter, host: Mapping[str, int], out: SelCaps) -> None:
+def _compile_caps(where: str, f: CapsFilter, host: Mapping[str, int], out: SelCaps,
+                  change: bool = False) -> None:
+    """One matchCapabilities filter, or with `change` one of
+    matchCapabilityChanges, where NotIn with no capability means a change
+    of any."""
     cap_set = _CAP_SETS.get(f.type.lower())
     if cap_set is None:
         raise ValueError(f"{where}.type: {f.type!r}; one of Effective, Inheritable, Permitted")
     out.set = cap_set
     out.not_in = _operator(where, f.operator)
-    if not f.values:
-        raise ValueError(f"{where}.values: a matchCapabilities filter takes at least one "
-                         "capability")
+    if not f.values and not (change and out.not_in):
+        hint = (" (or NotIn with none, for a change of any capability)" if change else "")
+        raise ValueError(f"{where}.values: this filter takes at least one capability{hint}")
     out.mask = _cap_mask(where, f.values)
     if f.is_namespace_capability:
         out.host_user_ns = _host(f"{where}.isNamespaceCapability", NAMESPACE_NAMES.index("user"),
@@ -163,17 +162,17 @@ def compile_task_filters(where: str, pids: Sequence[PidFilter],
                          host: Mapping[str, int] | None = None) -> None:
     """Fills selector `out`'s task members; `host` the host's namespaces (by
     NAMESPACE_NAMES), read from /proc/1 when a filter needs them and none are given."""
-    if namespace_changes:
-        raise ValueError(f"{where}.matchNamespaceChanges: not supported yet")
-    if capability_changes:
-        raise ValueError(f"{where}.matchCapabilityChanges: not supported yet")
     for name, items, limit in (("matchNamespaces", namespaces, SEL_NS_MAX),
-                               ("matchCapabilities", caps, SEL_CAPS_MAX)):
+                               ("matchCapabilities", caps, SEL_CAPS_MAX),
+                               ("matchCapabilityChanges", capability_changes, SEL_CAPS_MAX)):
         if len(items) > limit:
             raise ValueError(f"{where}.{name}: {len(items)} entries; a selector takes at "
                              f"most {limit}")
+    if len(namespace_changes) > 1:
+        raise ValueError(f"{where}.matchNamespaceChanges: {len(namespace_changes)} entries; a "
+                         "selector takes one (as Tetragon), which lists every namespace kind")
     needs_host = any("host_ns" in f.values for f in namespaces) or any(
-        f.is_namespace_capability for f in caps)
+        f.is_namespace_capability for f in (*caps, *capability_changes))
     if host is None:
         host = _host_namespaces() if needs_host else {}
     task = SelTask(0)
@@ -186,8 +185,34 @@ def compile_task_filters(where: str, pids: Sequence[PidFilter],
         _compile_ns(f"{where}.matchNamespaces[{i}]", nf, host, out.ns[i])
     for i, cf in enumerate(caps):
         _compile_caps(f"{where}.matchCapabilities[{i}]", cf, host, out.caps[i])
+    for i, cf in enumerate(capability_changes):
+        _compile_caps(f"{where}.matchCapabilityChanges[{i}]", cf, host, out.cap_changes[i],
+                      change=True)
+    out.ncap_changes = len(capability_changes)
+    if namespace_changes:
+        out.ns_change = _ns_change_kinds(f"{where}.matchNamespaceChanges[0]",
+                                         namespace_changes[0])
+        task |= SelTask.NS_CHANGE
     if namespaces:
         task |= SelTask.NS
     if caps:
         task |= SelTask.CAPS
+    if capability_changes:
+        task |= SelTask.CAP_CHANGE
     out.task = task
+
+
+def _ns_change_kinds(where: str, f: NamespaceChangesFilter) -> int:
+    """The namespace kinds the kernel compares, one bit each: those listed
+    for In, the others for NotIn (Tetragon's meaning: a change of any kind
+    but these)."""
+    not_in = _operator(where, f.operator)
+    if not f.values and not not_in:
+        raise ValueError(f"{where}.values: In with no namespace never matches; list the kinds "
+                         "(Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, "
+                         "Cgroup, User), or use NotIn with none for a change of any kind")
+    kinds = 0
+    for i, name in enumerate(f.values):
+        kinds |= 1 << namespace_kind(f"{where}.values[{i}]", name)
+    every = (1 << len(NAMESPACE_NAMES)) - 1
+    return every & ~kinds if not_in else kinds

@@ -19,11 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vigil.process.caps import cap_names
 from vigil.sensors.selectors import ActionPlan, ArgFilter, PidFilter, SelectorPlan
 from vigil.wire.records import (
+    NAMESPACE_NAMES,
     SEL_ACTIONS_MAX,
     SEL_ARGS_MAX,
+    SEL_CAPS_MAX,
     SEL_MAX,
+    SEL_NS_MAX,
     SEL_PIDS_MAX,
     SEL_POOL_WORDS,
     SEL_STR_MAX,
@@ -32,10 +36,14 @@ from vigil.wire.records import (
     ArgKind,
     SelAction,
     SelArg,
+    SelCaps,
+    SelCapSet,
+    Selector,
     Selectors,
     SelFlag,
     SelOp,
     SelPids,
+    SelTask,
 )
 
 if TYPE_CHECKING:
@@ -105,6 +113,9 @@ class DecodedSelector:
     pids: tuple[DecodedPids, ...]
     args: tuple[DecodedArg, ...]
     actions: tuple[DecodedAction, ...]  # none: Post
+    # The filters on the process and the task, one line each as the kernel
+    # evaluates them (match bits, namespaces, capabilities, their changes).
+    process: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +210,49 @@ def _action(where: str, x: SelAction) -> DecodedAction:
     return DecodedAction(action, int(x.arg))
 
 
+def _bits(mask: int) -> str:
+    return "{" + ", ".join(str(b) for b in range(64) if mask >> b & 1) + "}"
+
+
+def _caps_line(where: str, c: SelCaps) -> str:
+    try:
+        cap_set = SelCapSet(c.set).name.lower()
+    except ValueError:
+        raise ValueError(f"{where}.set: unknown capability set {c.set}") from None
+    names = ", ".join(str(n) for n in cap_names(int(c.mask)))
+    line = f"{cap_set} {'NotIn' if c.not_in else 'In'} {{{names}}}"
+    if c.host_user_ns:
+        line += f", never in the host's user namespace ({c.host_user_ns})"
+    return line
+
+
+def _process_lines(where: str, sel: Selector) -> tuple[str, ...]:
+    out = []
+    if sel.bin_set or sel.bin_clear:
+        out.append(f"matchBinaries: match bits {_bits(sel.bin_set)} set, "
+                   f"{_bits(sel.bin_clear)} clear (kept per process at exec)")
+    for f in range(_count(f"{where}.npids", sel.npids, SEL_PIDS_MAX)):
+        if sel.nspid >> f & 1:
+            out.append(f"matchPIDs[{f}]: in the process's own pid namespace")
+    for i in range(_count(f"{where}.nns", sel.nns, SEL_NS_MAX)):
+        n = sel.ns[i]
+        if n.kind >= len(NAMESPACE_NAMES):
+            raise ValueError(f"{where}.ns[{i}].kind: {n.kind}, not a namespace kind")
+        values = ", ".join(str(n.values[v]) for v in range(
+            _count(f"{where}.ns[{i}].nvalues", n.nvalues, SEL_VALUES_MAX, 1)))
+        out.append(f"matchNamespaces[{i}]: {NAMESPACE_NAMES[n.kind]} "
+                   f"{'NotIn' if n.not_in else 'In'} {{{values}}}")
+    for i in range(_count(f"{where}.ncaps", sel.ncaps, SEL_CAPS_MAX)):
+        out.append(f"matchCapabilities[{i}]: {_caps_line(f'{where}.caps[{i}]', sel.caps[i])}")
+    if sel.task & SelTask.NS_CHANGE:
+        kinds = [NAMESPACE_NAMES[k] for k in range(len(NAMESPACE_NAMES)) if sel.ns_change >> k & 1]
+        out.append(f"matchNamespaceChanges: a change since exec of {{{', '.join(kinds)}}}")
+    for i in range(_count(f"{where}.ncap_changes", sel.ncap_changes, SEL_CAPS_MAX)):
+        line = _caps_line(f"{where}.cap_changes[{i}]", sel.cap_changes[i])
+        out.append(f"matchCapabilityChanges[{i}]: since exec, {line}")
+    return tuple(out)
+
+
 def decode_selectors(data: bytes, args: Sequence[ArgPlan]) -> DecodedSelectors:
     """The selectors a vigil_selectors value holds, for a hook with `args`."""
     if len(data) != ctypes.sizeof(Selectors):
@@ -221,5 +275,5 @@ def decode_selectors(data: bytes, args: Sequence[ArgPlan]) -> DecodedSelectors:
             if isinstance(a.values[0], bytes):
                 used = max(used, *(int(raw.lo[i]) * 8 + (int(raw.hi[i]) + 7) // 8 * 8
                                    for i in range(len(a.values))))
-        out.append(DecodedSelector(pids, matched, actions))
+        out.append(DecodedSelector(pids, matched, actions, _process_lines(where, sel)))
     return DecodedSelectors(tuple(out), used)

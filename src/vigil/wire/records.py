@@ -23,6 +23,7 @@ __all__ = [
     "MESSAGE_STRUCTS",
     "RATE_ARG_BYTES",
     "ArgMeta",
+    "Baseline",
     "BinKey",
     "CloneRecord",
     "Creds",
@@ -210,6 +211,8 @@ class SelTask(enum.IntFlag):
     NSPID = 1
     NS = 2
     CAPS = 4
+    NS_CHANGE = 8
+    CAP_CHANGE = 16
 
 
 class SelCapSet(enum.IntEnum):
@@ -247,9 +250,9 @@ class MatchBits(ctypes.Structure):
 
 
 class MatchConfig(ctypes.Structure):
-    """struct vigil_match_config { __u64 follow_children, valid; }."""
+    """struct vigil_match_config { __u64 follow_children, valid, baselines; }."""
 
-    _fields_ = [("follow_children", c_uint64), ("valid", c_uint64)]
+    _fields_ = [("follow_children", c_uint64), ("valid", c_uint64), ("baselines", c_uint64)]
 
 
 class PidKey(ctypes.Structure):
@@ -306,6 +309,13 @@ class Namespaces(ctypes.Structure):
     """struct vigil_namespaces: one __u32 inode number per namespace kind."""
 
     _fields_ = [(name, c_uint32) for name in NAMESPACE_NAMES]
+
+
+class Baseline(ctypes.Structure):
+    """struct vigil_baseline { struct vigil_namespaces ns; __u32 pad; __u64 caps[3]; }:
+    a vigil_task_baseline value, caps indexed by SelCapSet."""
+
+    _fields_ = [("ns", Namespaces), ("pad", c_uint32), ("caps", c_uint64 * 3)]
 
 
 class ExecRecord(ctypes.Structure):
@@ -446,14 +456,17 @@ class SelCaps(ctypes.Structure):
 class Selector(ctypes.Structure):
     """struct vigil_selector { __u8 npids, nargs, nactions, pad; pids[4];
     args[5]; actions[3]; __u64 bin_set, bin_clear; __u8 task, nspid, nns, ncaps;
-    __u32 pad2; ns[10]; caps[3]; };"""
+    __u32 pad2; ns[10]; caps[3]; __u16 ns_change; __u8 ncap_changes, pad3; __u32 pad4;
+    cap_changes[3]; };"""
 
     _fields_ = [("npids", c_uint8), ("nargs", c_uint8), ("nactions", c_uint8),
                 ("pad", c_uint8), ("pids", SelPids * SEL_PIDS_MAX),
                 ("args", SelArg * SEL_ARGS_MAX), ("actions", SelAction * SEL_ACTIONS_MAX),
                 ("bin_set", c_uint64), ("bin_clear", c_uint64),
                 ("task", c_uint8), ("nspid", c_uint8), ("nns", c_uint8), ("ncaps", c_uint8),
-                ("pad2", c_uint32), ("ns", SelNs * SEL_NS_MAX), ("caps", SelCaps * SEL_CAPS_MAX)]
+                ("pad2", c_uint32), ("ns", SelNs * SEL_NS_MAX), ("caps", SelCaps * SEL_CAPS_MAX),
+                ("ns_change", c_uint16), ("ncap_changes", c_uint8), ("pad3", c_uint8),
+                ("pad4", c_uint32), ("cap_changes", SelCaps * SEL_CAPS_MAX)]
 
 
 class Selectors(ctypes.Structure):
@@ -478,6 +491,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_exec_identity": ExecIdentity,
     "vigil_creds": Creds,
     "vigil_namespaces": Namespaces,
+    "vigil_baseline": Baseline,
     "vigil_exec_event": ExecRecord,
     "vigil_clone_event": CloneRecord,
     "vigil_exit_event": ExitRecord,
