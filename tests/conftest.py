@@ -1,6 +1,9 @@
 """Test-suite wiring: kernel tests declare the kernel features they need with
 `@pytest.mark.needs("kprobe", ...)`, and are skipped with the feature probe's
-reason where the running kernel lacks one (the VM kernel matrix runs them)."""
+reason where the running kernel lacks one (the VM kernel matrix runs them).
+Kernel tests whose outcome user space alone decides say so with
+`@pytest.mark.kernel_independent("why")`: the matrix's VMs skip them, the
+host runs them."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import pytest
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("VIGIL_VM"):
+        _skip_kernel_independent(items)
     wanted = [item for item in items if item.get_closest_marker("needs")]
     kernel_tests = [item for item in items if "tests/kernel" in str(item.fspath)]
     if kernel_tests and os.geteuid() != 0:
@@ -31,6 +36,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 if not report.has(feature):
                     item.add_marker(pytest.mark.skip(
                         reason=f"kernel lacks {feature}: {report.reason(feature)}"))
+
+
+def _skip_kernel_independent(items: list[pytest.Item]) -> None:
+    """In a VM of the kernel matrix (tests/vm/guest.py sets VIGIL_VM), a test
+    marked `kernel_independent("why")` asserts what user space alone decides
+    (export faults, CLI output): it runs in the host's column, and under
+    emulation it would only cost minutes."""
+    for item in items:
+        marker = item.get_closest_marker("kernel_independent")
+        if marker:
+            why = marker.args[0] if marker.args else "user space alone decides it"
+            item.add_marker(pytest.mark.skip(
+                reason=f"kernel-independent ({why}): runs in the host's column of the matrix"))
 
 
 @pytest.fixture

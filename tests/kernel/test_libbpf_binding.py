@@ -243,6 +243,7 @@ def _cycle() -> None:
         assert len(_drain(rb.poll, 1)) == 1
 
 
+@pytest.mark.kernel_independent("the binding's own file descriptors")
 def test_no_file_descriptor_leaks() -> None:
     _object(ECHO)
     _cycle()  # first use loads libbpf and warms its caches

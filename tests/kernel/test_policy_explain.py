@@ -320,6 +320,7 @@ def test_shared_maps_are_measured_at_the_sizes_given(kinds: Path) -> None:
     assert {n: m["memlock"] for n, m in maps.items()} == want
 
 
+@pytest.mark.kernel_independent("explain's output and exit codes")
 def test_plain_text_when_piped(kinds: Path, kinds_text: str,
                                kinds_json: dict[str, Any]) -> None:
     got = kinds_json
@@ -340,6 +341,7 @@ def test_plain_text_when_piped(kinds: Path, kinds_text: str,
     assert lines[-1].startswith(f"total: {got['memlock']} B")
 
 
+@pytest.mark.kernel_independent("explain's output and exit codes")
 def test_rich_output_on_a_terminal(kinds: Path, kinds_json: dict[str, Any]) -> None:
     main, child = pty.openpty()
     chunks = []
@@ -376,6 +378,7 @@ def test_rich_output_on_a_terminal(kinds: Path, kinds_json: dict[str, Any]) -> N
     assert f"total: {total} B" in plain
 
 
+@pytest.mark.kernel_independent("explain's output and exit codes")
 def test_a_reader_that_left_is_no_error(kinds: Path) -> None:
     """`explain FILE | head`: here the reader is gone before the first write."""
     read, write = os.pipe()
@@ -404,6 +407,7 @@ def test_the_budget_verdict_on_both_sides(tmp_path: Path, hooks: int) -> None:
     assert len(re.findall(r"^  hook [0-9]+: ", done.stdout, re.M)) == hooks
 
 
+@pytest.mark.kernel_independent("explain's output and exit codes")
 def test_errors_are_validates_and_the_other_files_are_explained(tmp_path: Path,
                                                                 kinds: Path) -> None:
     bad = tmp_path / "bad.yaml"
@@ -422,6 +426,7 @@ def test_errors_are_validates_and_the_other_files_are_explained(tmp_path: Path,
     assert [p["name"] for p in got["policies"]] == ["explain-kinds"]
 
 
+@pytest.mark.kernel_independent("explain's output and exit codes")
 def test_invalid_and_unreadable_files_exit_1(tmp_path: Path) -> None:
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\n"
@@ -435,6 +440,7 @@ def test_invalid_and_unreadable_files_exit_1(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.kernel_independent("explain's output and exit codes")
 @pytest.mark.parametrize(("args", "message"), [
     ([], "the following arguments are required: FILE"),
     (["--ringbuf-size-mb", "3", "x.yaml"], "--ringbuf-size-mb must give a power of two"),
@@ -458,6 +464,7 @@ sys.exit(vigil.cli.main(["policy", "explain", *sys.argv[1:]]))
 """
 
 
+@pytest.mark.kernel_independent("explain's output and exit codes")
 def test_not_root_gets_the_preflight_error(kinds: Path) -> None:
     kinds.parent.chmod(0o755)
     kinds.chmod(0o644)

@@ -264,6 +264,7 @@ def test_child_moved_into_a_new_cgroup(
 # ---- filters and defaults: a vigil of their own each -----------------------------------
 
 
+@pytest.mark.kernel_independent("the export filters")
 def test_pid_filter_exports_only_that_pid(tmp_path: Path) -> None:
     child = python_child(GO_CHILD, TRUE, stdin=subprocess.PIPE, cwd=tmp_path)
     assert child.stdin is not None
@@ -289,6 +290,7 @@ def test_pid_filter_exports_only_that_pid(tmp_path: Path) -> None:
         assert "ns" not in body["process"] and "process_credentials" not in body["process"]
 
 
+@pytest.mark.kernel_independent("the export filters")
 def test_event_types_process_exit_exports_no_exec(tmp_path: Path) -> None:
     run = VigilRun(tmp_path, ["--event-types", "process_exit"])
     try:

@@ -282,6 +282,7 @@ def test_stop_detaches_everything_and_reports(tmp_path: Path) -> None:
     assert not ours & program_ids_of()
 
 
+@pytest.mark.kernel_independent("the compact encoder and export filters")
 def test_compact_output_and_filters(tmp_path: Path) -> None:
     binary = tmp_path / "marker-true"
     shutil.copy("/bin/true", binary)

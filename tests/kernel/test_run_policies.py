@@ -81,6 +81,7 @@ def test_a_policy_with_an_unknown_tracepoint_names_it(tmp_path: Path) -> None:
     assert "syscalls/sys_enter_openat" in first  # the nearest names
 
 
+@pytest.mark.kernel_independent("validation before anything loads")
 def test_an_unsupported_policy_is_refused_not_half_loaded(tmp_path: Path) -> None:
     policy = tmp_path / "selectors.yaml"
     policy.write_text(OPENAT_POLICY + textwrap.indent(textwrap.dedent("""\

@@ -30,6 +30,7 @@ def _ns_inode(path: str) -> int | None:
         return None
 
 
+@pytest.mark.kernel_independent("the JSON encoder")
 def test_every_exported_line_parses_strictly(tmp_path: Path) -> None:
     run = VigilRun(tmp_path, ["--enable-process-ns", "--enable-process-cred",
                               "--enable-ancestors"])

@@ -13,15 +13,33 @@ enums and model (Tetragon's spec as pydantic models), limits, translate
 support (what vigil implements, as data), validate (the pipeline), cli.
 """
 
+from typing import TYPE_CHECKING
+
 from vigil.policy.errors import Issue, PolicyError, Severity
-from vigil.policy.validate import (
-    LoadedPolicy,
-    Report,
-    check_file,
-    check_text,
-    load_file,
-    load_text,
-)
+
+if TYPE_CHECKING:
+    from vigil.policy.validate import (
+        LoadedPolicy,
+        Report,
+        check_file,
+        check_text,
+        load_file,
+        load_text,
+    )
+
+# The validation pipeline builds Tetragon's whole spec as pydantic models when
+# imported (a quarter of a second here, many seconds under emulation): only
+# what uses it pays, not every `vigil` command that names PolicyError.
+_FROM_VALIDATE = frozenset({"LoadedPolicy", "Report", "check_file", "check_text", "load_file",
+                            "load_text"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _FROM_VALIDATE:
+        from vigil.policy import validate
+
+        return getattr(validate, name)
+    raise AttributeError(f"module 'vigil.policy' has no attribute {name!r}")
 
 __all__ = [
     "Issue",

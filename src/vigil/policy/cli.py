@@ -11,16 +11,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vigil.policy.errors import Severity
-from vigil.policy.validate import Report, check_file
+
+if TYPE_CHECKING:
+    from vigil.policy.validate import Report
 
 __all__ = ["ACTIONS", "add_parser", "run_validate"]
 
 
 def run_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print every issue of every file; 0 if all are valid (and supported), 1 otherwise."""
+    from vigil.policy.validate import check_file
+
     out = out or sys.stdout
     tetragon_only: bool = args.tetragon_only
     failed = False
