@@ -224,14 +224,17 @@ static __always_inline bool caps_changed(const struct vigil_selector *sel,
 }
 
 /* The current process's baseline (its vigil_task_baseline entry), with what
- * the task has now in `now`; NULL when it has none, and then what it has now
- * becomes its baseline: a change is what happens after vigil first sees it. */
+ * the task has now in `now`; NULL when it has none (the map was full when it
+ * forked or exec'd): such a process never matches a change. A hook only
+ * looks up and writes in place: an update would take the trie's lock and
+ * allocate under it, and a raw tracepoint program on an allocation's
+ * tracepoint, which 5.10 does not keep from nesting, would then wait for
+ * that lock on its own CPU. */
 static __always_inline struct vigil_baseline *sel_baseline(struct vigil_baseline *now)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	const struct vigil_exec_identity *id;
-	struct vigil_baseline *base;
 	struct vigil_seed_key k;
 
 	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
@@ -239,10 +242,7 @@ static __always_inline struct vigil_baseline *sel_baseline(struct vigil_baseline
 		return NULL;
 	k = seed_key(id);
 	read_baseline(task, now);
-	base = bpf_map_lookup_elem(&vigil_task_baseline, &k);
-	if (!base)
-		bpf_map_update_elem(&vigil_task_baseline, &k, now, BPF_NOEXIST);
-	return base;
+	return bpf_map_lookup_elem(&vigil_task_baseline, &k);
 }
 
 /* 1 when selector s's change filters (matchNamespaceChanges,

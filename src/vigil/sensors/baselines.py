@@ -11,9 +11,9 @@ While the first such hook starts, the kernel is told to keep baselines,
 then every record it wrote so far is brought into the process cache
 (`settle`), then the processes running now are seeded from the cache, which
 holds what each one had at its exec (or at vigil's start, read from /proc).
-A process neither seeded nor seen by the kernel (it raced with both) gets,
-at its first hook, what it has then. When the last such hook stops, the
-kernel stops keeping them and the map is emptied.
+A process without a baseline (the map was full) never matches a change.
+When the last such hook stops, the kernel stops keeping them and the map is
+emptied.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Baselines:
         self._execs = execs
         self._cache = cache
         self.users = 0
-        self.seed_failed = 0  # processes left to their first hook (the map was full)
+        self.seed_failed = 0  # processes left without one (the map was full)
 
     def acquire(self, settle: Callable[[], None] = lambda: None) -> None:
         """A hook that compares with baselines starts."""
