@@ -34,11 +34,13 @@ class TruncatedBytes:
     orig_size: int
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Arg:
     """One argument of a policy event, under Tetragon's key for its type
     ("int_arg", "size_arg", "string_arg", "error_arg", "bytes_arg",
-    "truncated_bytes_arg", "syscall_id", ...)."""
+    "truncated_bytes_arg", "syscall_id", ...). Not frozen: one is made per
+    argument of every event, and a frozen dataclass takes four times as long
+    to make (each field goes through object.__setattr__)."""
 
     key: str
     value: int | str | bytes | SyscallId | TruncatedBytes
