@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from vigil.sensors.match_bits import Wanted
 from vigil.sensors.selectors import (
@@ -77,6 +78,9 @@ class ArgPlan:
     field: str = ""
     c_type: str = ""
     field_size: int = 0
+    # The key of its value in Tetragon's event JSON ("int_arg", ...): worked
+    # out once here, not once per event.
+    json_key: str = dataclass_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind in (ArgKind.INT, ArgKind.SYSCALL64) and self.size not in INT_SIZES:
@@ -88,14 +92,9 @@ class ArgPlan:
                              f"at most {CONST_BUF_MASK} are read")
         if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
-
-    @property
-    def json_key(self) -> str:
-        """The key of its value in Tetragon's event JSON ("int_arg", ...)."""
-        if self.kind is not ArgKind.INT:
-            return "string_arg"
-        return TETRAGON_INT_KEYS.get(self.tetragon_type,
-                                     "long_arg" if self.signed else "size_arg")
+        key = ("string_arg" if self.kind is not ArgKind.INT else TETRAGON_INT_KEYS.get(
+            self.tetragon_type, "long_arg" if self.signed else "size_arg"))
+        object.__setattr__(self, "json_key", key)
 
 
 @dataclass(frozen=True, slots=True)
