@@ -174,6 +174,16 @@ static __always_inline bool sel_caps(const struct vigil_selector *sel, struct ta
 	return true;
 }
 
+/* A selector's index, bounded where it is used: clang keeps s in a 32-bit
+ * stack slot across the helper calls below, and 6.1's verifier reloads such
+ * a slot without the bound it checked (5.10's too). The mask keeps any index
+ * inside the map value (struct vigil_selectors has the pool after sel[]);
+ * the caller checked s < VIGIL_SEL_MAX. */
+#define VIGIL_SEL_INDEX(s) VIGIL_MASK(s, 7)
+_Static_assert(VIGIL_SEL_MAX <= 8, "a selector index is masked with 7");
+_Static_assert(offsetof(struct vigil_selectors, sel) + 8 * sizeof(struct vigil_selector) <=
+	       sizeof(struct vigil_selectors), "a masked selector index stays in the map value");
+
 /* Whether a namespace of a kind in `kinds` differs from the baseline's. A
  * kind the baseline lacks (0: unreadable, or the kernel has none) is not
  * compared, as Tetragon skips it. */
@@ -257,7 +267,7 @@ __noinline int vigil_sel_changes(__u32 s)
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
 	if (!sc || s >= VIGIL_SEL_MAX)
 		return 0;
-	sel = &sc->sel[s];
+	sel = &sc->sel[VIGIL_SEL_INDEX(s)];
 	base = sel_baseline(&now);
 	if (!base)
 		return 0;
@@ -281,7 +291,7 @@ __noinline int vigil_sel_rebase(__u32 s)
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
 	if (!sc || s >= VIGIL_SEL_MAX)
 		return 0;
-	task = sc->sel[s].task;
+	task = sc->sel[VIGIL_SEL_INDEX(s)].task;
 	if (!(task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE)))
 		return 0;
 	base = sel_baseline(&now);
@@ -294,8 +304,9 @@ __noinline int vigil_sel_rebase(__u32 s)
 	return 1;
 }
 
-/* 1 when selector s's filters on the current task all accept it. Cheapest
- * first, and only what the selector's `task` bits say it needs is read. */
+/* 1 when selector s's filters on the current task all accept it (its
+ * change filters are vigil_sel_changes'). Cheapest first, and only what the
+ * selector's `task` bits say it needs is read. */
 __noinline int vigil_sel_task(__u32 s)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -312,8 +323,6 @@ __noinline int vigil_sel_task(__u32 s)
 	if ((sel->task & VIGIL_SEL_T_NS) && !sel_namespaces(sel))
 		return 0;
 	if ((sel->task & VIGIL_SEL_T_CAPS) && !sel_caps(sel, task))
-		return 0;
-	if ((sel->task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE)) && !vigil_sel_changes(s))
 		return 0;
 	return 1;
 }

@@ -123,11 +123,13 @@ __noinline int vigil_sel_process(__u32 s, __u32 tgid, __u64 bits, __u32 known)
 	const struct vigil_selectors *sc;
 	const struct vigil_selector *sel;
 	__u32 zero = 0, f;
+	__u8 task;
 
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
 	if (!sc || s >= VIGIL_SEL_MAX)
 		return 0;
 	sel = &sc->sel[s];
+	task = sel->task;
 	for (f = 0; f < VIGIL_SEL_PIDS_MAX; f++) {
 		if (f >= sel->npids)
 			break;
@@ -140,8 +142,13 @@ __noinline int vigil_sel_process(__u32 s, __u32 tgid, __u64 bits, __u32 known)
 		if (!known || (bits & sel->bin_set) != sel->bin_set || (bits & sel->bin_clear))
 			return 0;
 	}
-	if (sel->task)
-		return vigil_sel_task(s);
+	/* Each is a global function of its own, called with s as it came: one
+	 * that kept s across a call of its own had clang spill it as 32 bits,
+	 * which 6.1's verifier reloads without its bound. */
+	if ((task & (VIGIL_SEL_T_NSPID | VIGIL_SEL_T_NS | VIGIL_SEL_T_CAPS)) && !vigil_sel_task(s))
+		return 0;
+	if ((task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE)) && !vigil_sel_changes(s))
+		return 0;
 	return 1;
 }
 
