@@ -313,10 +313,12 @@ def test_shared_maps_are_measured_at_the_sizes_given(kinds: Path) -> None:
     maps = {m["name"]: m for m in got["shared"]["maps"]}
     assert maps["vigil_events"]["max_entries"] == 1 << 20
     assert maps["vigil_execve_map"]["max_entries"] == 1024
-    # The seed trie is sized as the exec map (ProcessSensor.start).
+    # The seed and baseline tries are sized as the exec map (ProcessSensor.start).
+    assert maps["vigil_match_seed"]["max_entries"] == 1024
+    assert maps["vigil_task_baseline"]["max_entries"] == 1024
     want = memlocks("process/process.bpf.o", SHARED,
                     {"vigil_events": 1 << 20, "vigil_execve_map": 1024,
-                     "vigil_match_seed": 1024})
+                     "vigil_match_seed": 1024, "vigil_task_baseline": 1024})
     assert {n: m["memlock"] for n, m in maps.items()} == want
 
 
