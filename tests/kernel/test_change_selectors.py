@@ -33,6 +33,7 @@ from vigil.sensors.selectors import ArgFilter, SelectorPlan
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 from vigil.wire.records import Baseline, Selectors, SelTask
 
+from .child_caps import CAPS_PRELUDE
 from .runtime_sink import Collect
 from .test_tracepoint_selectors import LSEEK, WHENCE
 from .vigil_runner import EVENT_TIMEOUT
@@ -46,22 +47,10 @@ CLONE_NEWUSER = 0x10000000
 CAP_NET_RAW = 13
 CAP_SYS_ADMIN = 21
 
-CHILD = """\
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
+CHILD = CAPS_PRELUDE + """
+import os, sys
 mark, sentinel, calls = (int(x) for x in sys.argv[1:4])
 fd = os.open("/dev/null", os.O_RDONLY)
-
-def check(rc, what):
-    if rc != 0:
-        raise OSError(ctypes.get_errno(), what)
-
-class Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-class Data(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
 
 def lseek(whence):
     try:
@@ -84,11 +73,7 @@ for line in sys.stdin:
         check(libc.unshare(int(arg[0])), "unshare")
         print("done", os.getpid(), flush=True)
     elif cmd == "drop":  # a capability out of the effective set
-        hdr, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
-        check(libc.capget(ctypes.byref(hdr), data), "capget")
-        bit = int(arg[0])
-        data[bit // 32].effective &= ~(1 << (bit % 32))
-        check(libc.capset(ctypes.byref(hdr), data), "capset")
+        change_caps([int(arg[0])])
         print("done", os.getpid(), flush=True)
     elif cmd == "spawn":  # a round from a new child, which does not exec
         pid = os.fork()

@@ -32,6 +32,7 @@ from vigil.sensors.selectors import ArgFilter, PidFilter, SelectorPlan
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 from vigil.wire.records import Selectors, SelTask
 
+from .child_caps import CAPS_PRELUDE
 from .runtime_sink import Collect
 from .test_tracepoint_selectors import LSEEK, WHENCE
 
@@ -45,30 +46,12 @@ CLONE_NEWPID = 0x20000000
 CAP_NET_RAW = 13
 CAP_SYS_ADMIN = 21
 
-CHILD = """
-import ctypes, json, os, sys
+CHILD = CAPS_PRELUDE + """
+import json, os, sys
 setup = json.loads(sys.argv[1])
-libc = ctypes.CDLL(None, use_errno=True)
-
-def check(rc, what):
-    if rc != 0:
-        raise OSError(ctypes.get_errno(), what)
-
-class Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-class Data(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
 
 if setup.get("drop_effective"):
-    hdr, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
-    check(libc.capget(ctypes.byref(hdr), data), "capget")
-    for bit in setup["drop_effective"]:
-        data[bit // 32].effective &= ~(1 << (bit % 32))
-    for bit in setup.get("inherit", []):
-        data[bit // 32].inheritable |= 1 << (bit % 32)
-    check(libc.capset(ctypes.byref(hdr), data), "capset")
+    change_caps(setup["drop_effective"], setup.get("inherit", []))
 if setup.get("unshare"):
     check(libc.unshare(setup["unshare"]), "unshare")
 if setup.get("fork"):
