@@ -30,6 +30,7 @@ def _module(name: str) -> ModuleType:
     return module
 
 
+host_report = _module("host_report")  # before kmatrix, which imports it
 kmatrix = _module("kmatrix")
 guest = _module("guest")
 
@@ -208,3 +209,71 @@ def test_an_older_pytests_xpass_and_collection_skips() -> None:
     tests = kmatrix.parse_junit(xml)
     assert tests["tests/kernel/test_x.py::test_xp"]["outcome"] == "xpass"
     assert tests["tests/kernel/test_x.py::test_c"]["outcome"] == "skip"
+
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+<testcase classname="tests.unit.test_a" name="test_u" file="tests/unit/test_a.py"/>
+<testcase classname="tests.kernel.test_b" name="test_k" file="tests/kernel/test_b.py"/>
+<testcase classname="tests.kernel.test_b" name="test_s" file="tests/kernel/test_b.py">
+<skipped type="pytest.skip" message="kernel lacks kprobe: off">skip</skipped></testcase>
+</testsuite></testsuites>"""
+
+
+def git_repo(path: Path) -> Path:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True)
+    path.mkdir()
+    git("init", "-q")
+    (path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
+    return path
+
+
+def test_the_host_column_is_make_tests_report_of_this_tree(tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "repo")
+    junit = tmp_path / "host" / "junit.xml"
+    junit.parent.mkdir()
+    junit.write_text(JUNIT)
+    host_report.record(junit.parent / "run.json", 0, [], repo)
+    info, xml = host_report.host_tests(junit, ["tests/kernel"], repo)
+    assert (info["pytest_exit"], xml) == (0, JUNIT)
+    # Only the kernel tests are the column; the unit tests are not the kernel's.
+    col = kmatrix.Column(name="host")
+    col.tests = {t: r for t, r in kmatrix.parse_junit(xml).items()
+                 if t.startswith(host_report.KERNEL_TESTS)}
+    assert {t: r["outcome"] for t, r in col.tests.items()} == {
+        "tests/kernel/test_b.py::test_k": "pass", "tests/kernel/test_b.py::test_s": "skip"}
+
+
+@pytest.mark.parametrize("change", ["edit", "untracked", "commit"])
+def test_a_report_of_another_tree_is_refused(tmp_path: Path, change: str) -> None:
+    repo = git_repo(tmp_path / "repo")
+    junit = tmp_path / "host" / "junit.xml"
+    junit.parent.mkdir()
+    junit.write_text(JUNIT)
+    host_report.record(junit.parent / "run.json", 0, [], repo)
+    if change == "edit":
+        (repo / "a.py").write_text("x = 2\n")
+    elif change == "untracked":
+        (repo / "b.py").write_text("y = 1\n")
+    else:
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "commit", "-qm", "b", "--allow-empty"], check=True)
+    with pytest.raises(host_report.StaleReport, match="another state of the tree"):
+        host_report.host_tests(junit, ["tests/kernel"], repo)
+
+
+def test_a_report_of_a_selection_or_a_missing_one_is_refused(tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "repo")
+    junit = tmp_path / "host" / "junit.xml"
+    junit.parent.mkdir()
+    with pytest.raises(host_report.StaleReport, match="run `make test` first"):
+        host_report.host_tests(junit, ["tests/kernel"], repo)
+    junit.write_text(JUNIT)
+    host_report.record(junit.parent / "run.json", 0, ["-k", "exec"], repo)
+    with pytest.raises(host_report.StaleReport, match=r"arguments \['-k', 'exec'\]"):
+        host_report.host_tests(junit, ["tests/kernel"], repo)
+    host_report.record(junit.parent / "run.json", 0, [], repo)
+    with pytest.raises(host_report.StaleReport, match="when TESTS is set"):
+        host_report.host_tests(junit, ["tests/kernel/test_b.py"], repo)

@@ -268,6 +268,8 @@ def main() -> int:
         f"--junitxml={out / 'junit.xml'}",
         *REPORT_OPTIONS,
         "-rs",
+        # What the matrix's time goes to, at the end of pytest.log.
+        "--durations=40",
         *args.pytest_args,
     ]
     status["pytest_cmd"] = cmd

@@ -24,6 +24,7 @@ kernel collected any test (pytest's "no tests").
     python tests/vm/kmatrix.py [--kernels 6.1,5.10] [--jobs 2] [--no-host] [TESTS...]
 
 Environment (what `make test-kernels` passes): KERNELS, TESTS, JOBS, HOST=0,
+HOST_JUNIT (the host column from `make test`'s report: tests/vm/host_report.py),
 VM_TIMEOUT, VM_CPUS, VM_MEMORY, VM_APPEND (more kernel arguments), VIGIL_KERNEL_CACHE.
 """
 
@@ -44,6 +45,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import host_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -601,6 +604,25 @@ def run_kernel(
     return col
 
 
+def host_from_report(junit: Path, tests: list[str]) -> Column:
+    """The host column from the report of the `make test` run just before
+    (tests/vm/host_report.py): its tests/kernel part, as the host ran it."""
+    col = Column(name="host", release=os.uname().release)
+    try:
+        info, xml_text = host_report.host_tests(junit, tests)
+    except host_report.StaleReport as e:
+        raise MatrixError(f"HOST_JUNIT: {e}") from e
+    col.status = "ok"
+    col.pytest_exit = int(info["pytest_exit"])
+    col.pytest_result = PYTEST_EXIT.get(col.pytest_exit, f"exit {col.pytest_exit}")
+    col.tests = {t: r for t, r in parse_junit(xml_text).items()
+                 if t.startswith(host_report.KERNEL_TESTS)}
+    col.guest = {"uname": col.release, "report": str(junit)}
+    log(f"host: the column of {junit} (`make test`, pytest {col.pytest_result}, "
+        f"{len(col.tests)} kernel tests)")
+    return col
+
+
 def run_host(python: Path, hooks: Path, tests: list[str]) -> Column:
     col = Column(name="host", release=os.uname().release)
     out = REPO / "results" / "vm" / "host"
@@ -911,6 +933,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=env.get("HOST", "1") == "0",
         help="leave out the host column",
     )
+    ap.add_argument(
+        "--host-junit",
+        default=env.get("HOST_JUNIT", ""),
+        help="the host column from this report of `make test` (results/host/junit.xml) "
+        "instead of running tests/kernel on the host again",
+    )
     ap.add_argument("tests", nargs="*", help="pytest arguments (default: tests/kernel)")
     args = ap.parse_args(argv)
     if not args.tests:
@@ -963,7 +991,9 @@ def run_matrix(opts: argparse.Namespace) -> tuple[list[Column], dict[str, Any]]:
         except MatrixError as e:
             log(f"{e}\n(kernels already downloaded are used from {CACHE})")
         t0 = time.monotonic()
-        host = None if opts.no_host else run_host(python, hooks, opts.tests)
+        host = (None if opts.no_host
+                else host_from_report(Path(opts.host_junit), opts.tests) if opts.host_junit
+                else run_host(python, hooks, opts.tests))
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
             futures = [
                 pool.submit(run_kernel, k, apt, vng, python, hooks, opts.tests, opts)
