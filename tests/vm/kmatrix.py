@@ -922,8 +922,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--timeout",
         type=float,
-        default=float(env.get("VM_TIMEOUT", "2400")),
-        help="seconds per kernel, boot + tests (default 2400)",
+        default=float(env.get("VM_TIMEOUT", "3300")),
+        help="seconds per kernel, boot + tests (default 3300)",
     )
     ap.add_argument("--cpus", type=int, default=int(env.get("VM_CPUS", "1")))
     ap.add_argument("--memory", default=env.get("VM_MEMORY", "2G"))
