@@ -277,3 +277,23 @@ def test_a_report_of_a_selection_or_a_missing_one_is_refused(tmp_path: Path) -> 
     host_report.record(junit.parent / "run.json", 0, [], repo)
     with pytest.raises(host_report.StaleReport, match="when TESTS is set"):
         host_report.host_tests(junit, ["tests/kernel/test_b.py"], repo)
+
+
+class NoTrixie:
+    """An apt whose lists hold no trixie (a mirror without it)."""
+
+    def madison(self, pkg: str) -> dict[str, str]:
+        return {"bookworm": "1.0"}
+
+
+def test_without_virtiofsd_a_stale_wrapper_goes_and_the_guests_use_9p(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kmatrix, "CACHE", tmp_path / "cache")
+    vng = tmp_path / "venv" / "bin" / "vng"
+    vng.parent.mkdir(parents=True)
+    stale = vng.parent / "virtiofsd"
+    stale.write_text("#!/bin/sh\nexit 0\n")
+    assert kmatrix.ensure_virtiofsd(NoTrixie(), vng) is False
+    # virtme-ng looks for virtiofsd beside vng first: a wrapper left there
+    # would make it try a daemon that is not unpacked.
+    assert not stale.exists()
