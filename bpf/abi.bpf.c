@@ -21,6 +21,7 @@ struct vigil_exec_event *abi_exec_event;
 struct vigil_clone_event *abi_clone_event;
 struct vigil_exit_event *abi_exit_event;
 struct vigil_generic_event *abi_generic_event;
+struct vigil_generic_return *abi_generic_return;
 struct vigil_sel_pids *abi_sel_pids;
 struct vigil_sel_arg *abi_sel_arg;
 struct vigil_sel_action *abi_sel_action;
@@ -70,6 +71,7 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_SEL_CAPS_MAX = VIGIL_SEL_CAPS_MAX,
 	VIGIL_ABI_CHAR_BUF_MAX = VIGIL_CHAR_BUF_MAX,
 	VIGIL_ABI_CONST_BUF_MASK = VIGIL_CONST_BUF_MASK,
+	VIGIL_ABI_RETURN_ARGS_MAX = VIGIL_RETURN_ARGS_MAX,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -17,6 +17,7 @@ enum vigil_op {
 	VIGIL_OP_CLONE = 2,
 	VIGIL_OP_EXIT = 3,
 	VIGIL_OP_GENERIC_TRACEPOINT = 4,
+	VIGIL_OP_GENERIC_RETURN = 5,
 	/* Ops from here up belong to test objects (bpf/selftest/), never to a
 	 * sensor vigil ships. */
 	VIGIL_OP_TEST_FIRST = 0x7F00,
@@ -57,6 +58,9 @@ enum vigil_stat {
 	VIGIL_STAT_EXE_READ_ERROR,
 	VIGIL_STAT_TAIL_CALL_FAILED,
 	VIGIL_STAT_RINGBUF_FULL_GENERIC,
+	/* A call that must report its return found its hook's table of calls
+	 * in flight full: neither its entry nor its return is sent. */
+	VIGIL_STAT_RETURN_PENDING_FULL,
 	VIGIL_STAT_MAX,
 };
 
@@ -330,5 +334,29 @@ struct vigil_generic_event {
 	__u16 data_len;
 	char data[VIGIL_GENERIC_DATA_MAX];
 };
+
+/*
+ * OP_GENERIC_RETURN: a hooked call returned whose entry record was sent (a
+ * kprobe with `return: true`). User space joins the two on (hook_id, tid,
+ * enter_ktime), enter_ktime being the entry record's hdr.ktime; the fixed
+ * part up to data_len is laid out as vigil_generic_event's. Its arguments:
+ * the return value (an 8-byte integer), then the returnCopy argument read
+ * again now that the call has filled it, if the hook has one.
+ */
+#define VIGIL_RETURN_ARGS_MAX 2
+struct vigil_generic_return {
+	struct vigil_msg_header hdr;
+	struct vigil_proc_key key;
+	__u32 tid;
+	__u32 hook_id;
+	__u32 action;			/* enum vigil_action */
+	__u16 nargs;
+	__u16 data_len;
+	__u64 enter_ktime;
+	char data[VIGIL_RETURN_ARGS_MAX * VIGIL_ARG_SLOT_MAX];
+};
+
+_Static_assert(sizeof(struct vigil_generic_return) <= sizeof(struct vigil_generic_event),
+	       "a return record is built in the generic heap");
 
 #endif /* VIGIL_EVENTS_H */

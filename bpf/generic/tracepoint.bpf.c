@@ -18,6 +18,13 @@
  * (sensors/raw_tracepoint_compile.py), and a tp_btf program is given its
  * tracepoint before load (SEC("tp_btf") names none).
  *
+ * A kprobe on a syscall, where the kernel cannot attach kprobes, runs here
+ * too: on syscalls/sys_enter_NAME, whose fields after __syscall_nr are the
+ * call's arguments. If the policy wants the call's return, the entry notes
+ * the call in vigil_ret_pending and vigil_generic_tp_ret, on
+ * syscalls/sys_exit_NAME, sends the return value then (OP_GENERIC_RETURN):
+ * the return of a call whose entry was filtered out is never sent.
+ *
  * Its selectors (lib/selectors.bpf.h) run in DESIGN §5's order: the pids of
  * every selector on the process identity before anything is read, the
  * argument filters on the record's arguments, and the first selector that
@@ -42,6 +49,11 @@ const volatile __u16 arg_size[VIGIL_GENERIC_ARGS_MAX] = {};
  * offset, and its size in bytes with enum vigil_arg_meta's flags. */
 const volatile __u16 arg_meta_off[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile __u8 arg_meta_size[VIGIL_GENERIC_ARGS_MAX] = {};
+/* The call's return is reported: the offset of `ret` in the sys_exit
+ * record, and the argument read again at return (returnCopy), if any. */
+const volatile bool has_return = false;
+const volatile __u16 ret_offset = 0;
+const volatile __u32 ret_copy = VIGIL_GENERIC_ARGS_MAX;	/* none */
 
 /* The record is 9 KiB: built in this per-CPU heap (written and read here). */
 struct {
@@ -50,6 +62,26 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_generic_event);
 } vigil_generic_heap SEC(".maps");
+
+/* A call whose entry record was sent and whose return is awaited: when it
+ * entered (the entry record's ktime, the join key in user space) and the
+ * buffer pointer a returnCopy argument reads at return. */
+struct ret_pending {
+	__u64 enter_ktime;
+	__u64 copy_ptr;
+};
+
+/* Calls in flight, by thread: the entry program writes, the return program
+ * reads and deletes. Not preallocated, so an idle hook costs no memory; user
+ * space sets max_entries (1 when the hook has no return). A thread that never
+ * returns (killed in the call) leaves its entry until its tid is reused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct ret_pending);
+} vigil_ret_pending SEC(".maps");
 
 #include "lib/selectors.bpf.h"
 
@@ -235,7 +267,106 @@ static __always_inline int generic_hook(void *ctx)
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	e->hdr.size = size;
+	if (has_return) {
+		struct ret_pending p = { .enter_ktime = e->hdr.ktime };
+		__u32 tid = (__u32)pid_tgid;
+
+		if (ret_copy < VIGIL_GENERIC_ARGS_MAX)
+			bpf_probe_read_kernel(&p.copy_ptr, sizeof(p.copy_ptr),
+					      ctx + arg_offset[ret_copy & 7]);
+		/* Noted before the entry is sent: a return is never sent
+		 * without its entry, nor an entry whose return cannot come. */
+		if (bpf_map_update_elem(&vigil_ret_pending, &tid, &p, BPF_ANY)) {
+			stat_inc(VIGIL_STAT_RETURN_PENDING_FULL);
+			return 0;
+		}
+		if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags(size, false))) {
+			bpf_map_delete_elem(&vigil_ret_pending, &tid);
+			stat_inc(VIGIL_STAT_RINGBUF_FULL_GENERIC);
+		}
+		return 0;
+	}
 	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags(size, false)))
+		stat_inc(VIGIL_STAT_RINGBUF_FULL_GENERIC);
+	return 0;
+}
+
+/* The returnCopy argument at `slot`: the buffer the call filled, as many
+ * bytes as it returned (none for an error), sent as a char_buf is (the
+ * original length, then at most VIGIL_CHAR_BUF_MAX bytes); returns the
+ * bytes the slot takes. */
+static __always_inline __u32 read_return_copy(char *slot, __u64 ptr, __s64 ret)
+{
+	__u64 want = ret > 0 ? ret : 0;
+	__u32 rd;
+	long n;
+
+	*(__u32 *)(slot + 4) = want < 0xFFFFFFFFULL ? want : 0xFFFFFFFFU;
+	rd = want < VIGIL_CHAR_BUF_MAX ? want : VIGIL_CHAR_BUF_MAX;
+	rd = VIGIL_MASK(rd, VIGIL_CONST_BUF_MASK);
+	n = bpf_probe_read_user(slot + 8, rd, (void *)ptr);
+	if (n < 0 && !bpf_probe_read_kernel(slot + 8, rd, (void *)ptr))
+		n = 0;
+	n = n < 0 ? n : 4 + rd;
+	*(__s32 *)slot = n;
+	n = n < 0 ? 0 : n;
+	/* The bytes after the argument, up to the next 8, are this record's. */
+	if ((4 + n) & 7)
+		*(__u64 *)(slot + ((4 + n) & ~7)) &= (1ULL << (((4 + n) & 7) * 8)) - 1;
+	return (4 + n + 7) & ~7U;
+}
+
+SEC("tp")
+int vigil_generic_tp_ret(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32, zero = 0, used;
+	struct vigil_exec_identity *id;
+	struct vigil_generic_return *r;
+	struct ret_pending *pending, p;
+	__s64 ret = 0;
+	long n;
+
+	pending = bpf_map_lookup_elem(&vigil_ret_pending, &tid);
+	if (!pending)
+		return 0;	/* its entry was filtered out, or not seen */
+	p = *pending;
+	bpf_map_delete_elem(&vigil_ret_pending, &tid);
+
+	r = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+	if (!r) {
+		stat_inc(VIGIL_STAT_HEAP_MISSING);
+		return 0;
+	}
+	__builtin_memset(r, 0, offsetof(struct vigil_generic_return, data));
+	r->hdr.op = VIGIL_OP_GENERIC_RETURN;
+	r->hdr.ktime = bpf_ktime_get_ns();
+	r->tid = tid;
+	r->hook_id = hook_id;
+	r->action = VIGIL_ACTION_POST;
+	r->enter_ktime = p.enter_ktime;
+
+	/* The return value: an 8-byte integer argument, as read_arg sends one. */
+	n = bpf_probe_read_kernel(&ret, sizeof(ret), ctx + ret_offset);
+	*(__s32 *)r->data = n ? n : 8;
+	*(__s64 *)(r->data + 4) = n ? 0 : ret;
+	*(__u32 *)(r->data + 12) = 0;
+	used = 16;
+	r->nargs = 1;
+	if (ret_copy < VIGIL_GENERIC_ARGS_MAX) {
+		used += read_return_copy(r->data + 16, p.copy_ptr, ret);
+		r->nargs = 2;
+	}
+	r->data_len = used;
+
+	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
+	if (id)
+		r->key = id->key;
+	else
+		r->key.pid = tgid;
+	used += offsetof(struct vigil_generic_return, data);
+	r->hdr.size = used;
+	if (bpf_ringbuf_output(&vigil_events, r, used & 0xFFFF, ringbuf_flags(used, false)))
 		stat_inc(VIGIL_STAT_RINGBUF_FULL_GENERIC);
 	return 0;
 }

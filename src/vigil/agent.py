@@ -11,15 +11,17 @@ import re
 import signal as signal_module
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vigil.events.model import (
     PROCESS_EXEC,
     PROCESS_EXIT,
+    PROCESS_KPROBE,
     PROCESS_TRACEPOINT,
     Arg,
     Event,
+    KprobeEvent,
     TracepointEvent,
     TruncatedBytes,
 )
@@ -37,12 +39,17 @@ from vigil.wire.decode import (
     ExitMsg,
     record_op,
 )
-from vigil.wire.generic import ArgError, GenericMsg, decode_generic
+from vigil.wire.generic import ArgError, GenericMsg, ReturnMsg, decode_generic, decode_return
 from vigil.wire.records import ArgKind, Op
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
 
-EVENT_TYPES = (PROCESS_EXEC, PROCESS_EXIT, PROCESS_TRACEPOINT)
+EVENT_TYPES = (PROCESS_EXEC, PROCESS_EXIT, PROCESS_KPROBE, PROCESS_TRACEPOINT)
+
+# Calls whose entry was seen and whose return is awaited, across all hooks;
+# the oldest is dropped (and counted) past this. Each hook's kernel table
+# holds at most RET_PENDING_ENTRIES calls in flight.
+PENDING_RETURNS_MAX = 65536
 
 
 def exit_status(code: int) -> tuple[int, str]:
@@ -129,12 +136,15 @@ class Agent:
     # Record op -> (decoder, handler): the sensors' record kinds.
     dispatch: dict[int, tuple[Callable[[bytes], Any], Callable[[Any], None]]] = field(
         default_factory=dict)
+    # (hook id, tid, entry ktime) -> the event of a call awaiting its return
+    pending: dict[tuple[int, int, int], KprobeEvent] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.register(Op.EXEC, PROCESS_DECODERS[Op.EXEC], self._on_exec)
         self.register(Op.EXIT, PROCESS_DECODERS[Op.EXIT], self._on_exit)
         self.register(Op.CLONE, PROCESS_DECODERS[Op.CLONE], self._on_clone)
         self.register(Op.GENERIC_TRACEPOINT, decode_generic, self._on_generic_tracepoint)
+        self.register(Op.GENERIC_RETURN, decode_return, self._on_generic_return)
 
     def register(self, op: int, decode: Callable[[bytes], Any],
                  handle: Callable[[Any], None]) -> None:
@@ -182,6 +192,8 @@ class Agent:
 
     def remove_hook(self, hook_id: int) -> None:
         self.hooks.pop(hook_id, None)
+        for key in [k for k in self.pending if k[0] == hook_id]:
+            del self.pending[key]
 
     def _on_generic_tracepoint(self, msg: GenericMsg) -> None:
         plan = self.hooks.get(msg.hook_id)
@@ -190,6 +202,9 @@ class Agent:
             return
         if len(msg.args) != len(plan.args):
             self.decode_errors["generic_args_mismatch"] += 1
+            return
+        if plan.call is not None:
+            self._on_call(msg, plan)
             return
         self.seen[PROCESS_TRACEPOINT] += 1
         cache = self.cache
@@ -214,6 +229,51 @@ class Agent:
             plan.message,
             plan.tags,
         ))
+
+    def _on_call(self, msg: GenericMsg, plan: TracepointHookPlan) -> None:
+        """A kprobe's entry (on whichever rung): its event now, or once its
+        return has come."""
+        assert plan.call is not None
+        cache = self.cache
+        proc = cache.for_event(msg.pid, msg.proc_ktime, msg.tid)
+        if proc.tid != msg.tid:
+            # The thread that made the call, as Tetragon's kprobe events
+            # name it (UpdateEventProcessTid): a copy, the cache keeps the leader.
+            proc = replace(proc, tid=msg.tid)
+        ev = KprobeEvent(
+            PROCESS_KPROBE, cache.clock.from_ktime(msg.ktime), proc, cache.parent(proc),
+            function_name=plan.call.function_name,
+            args=[out for a, raw in zip(plan.args, msg.args, strict=True)
+                  for out in arg_values(a, raw)],
+            policy_name=plan.policy_name, action=_action_name(msg.action),
+            message=plan.message, tags=plan.tags)
+        if plan.call.returns is None:
+            self.seen[PROCESS_KPROBE] += 1
+            self._deliver(ev)
+            return
+        pending = self.pending
+        key = (msg.hook_id, msg.tid, msg.ktime)
+        if key in pending or len(pending) >= PENDING_RETURNS_MAX:
+            # A repeated key, or too many calls in flight: the oldest goes.
+            pending.pop(key if key in pending else next(iter(pending)))
+            self.decode_errors["return_never_came"] += 1
+        pending[key] = ev
+
+    def _on_generic_return(self, msg: ReturnMsg) -> None:
+        ev = self.pending.pop((msg.hook_id, msg.tid, msg.enter_ktime), None)
+        plan = self.hooks.get(msg.hook_id)
+        if ev is None or plan is None or plan.call is None or plan.call.returns is None:
+            self.decode_errors["return_without_entry"] += 1
+            return
+        returns = plan.call.returns
+        ev.ret = arg_value(returns.value, msg.args[0])
+        ev.return_action = _action_name(msg.action)
+        if returns.copy is not None and len(msg.args) > 1 and returns.copy < len(ev.args):
+            # The buffer as the call left it, in the entry's argument's place
+            # (as Tetragon's retprobeMerge replaces it).
+            ev.args[returns.copy] = arg_value(plan.args[returns.copy], msg.args[1])
+        self.seen[PROCESS_KPROBE] += 1
+        self._deliver(ev)
 
     def _on_clone(self, msg: CloneMsg) -> None:
         self.cache.add_clone(msg)

@@ -72,6 +72,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                      help="load this TracingPolicy file (repeatable; several documents per file)")
     pol.add_argument("--tracing-policy-dir", metavar="DIR",
                      help="load every *.yaml and *.yml file of DIR")
+    add_hook_rung(pol)
     flt = p.add_argument_group("filters (an event is exported when it matches all given)")
     flt.add_argument("--event-types", action="append", metavar="TYPES",
                      help=f"comma-separated event types to export ({', '.join(EVENT_TYPES)})")
@@ -88,6 +89,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     tun.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                      help="stop after this many seconds")
     p.set_defaults(func=run)
+
+
+def add_hook_rung(group: argparse._ActionsContainer) -> None:
+    """--hook-rung, shared with `vigil policy explain`."""
+    from vigil.sensors.hook_ladder import RUNG_NAMES
+
+    group.add_argument("--hook-rung", choices=RUNG_NAMES, default=None,
+                       help="attach every kprobe this way instead of the best way this "
+                       "kernel offers (fails if it cannot)")
 
 
 def build_filter(args: argparse.Namespace) -> EventFilter:
@@ -130,18 +140,18 @@ def _policy_files(args: argparse.Namespace) -> list[str]:
     return files
 
 
-def _load_policies(files: list[str]) -> list[TracepointHookPlan]:
+def _load_policies(files: list[str], hook_rung: str | None = None) -> list[TracepointHookPlan]:
     """Every hook of every policy, planned; PolicyError with every problem of
     every file at once."""
     from vigil.policy import Issue, PolicyError, load_file
-    from vigil.sensors.tracepoint_compile import compile_tracepoints
+    from vigil.sensors.compile import compile_policy
 
     plans: list[TracepointHookPlan] = []
     issues: list[Issue] = []
     for path in files:
         try:
             for loaded in load_file(path):
-                plans += compile_tracepoints(loaded)
+                plans += compile_policy(loaded, hook_rung=hook_rung)
         except PolicyError as err:
             issues += err.issues
         except OSError as err:
@@ -258,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     accept = build_filter(args)
     preflight()
-    plans = _load_policies(_policy_files(args))
+    plans = _load_policies(_policy_files(args), args.hook_rung)
     node_name = args.node_name or os.environ.get("NODE_NAME") or os.uname().nodename
     clock = Clock.now()
     writer = _writer(args)

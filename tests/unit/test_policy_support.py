@@ -142,7 +142,7 @@ def test_namespace_and_capability_changes_are_supported() -> None:
 
 def test_unsupported_fields_and_values_name_their_issue() -> None:
     text = policy("""
-        kprobes: [{call: f}]
+        kprobes: [{call: f, syscall: false}]
         lsmhooks: [{hook: file_open}]
         loader: true
         tracepoints:
@@ -155,7 +155,8 @@ def test_unsupported_fields_and_values_name_their_issue() -> None:
             matchActions: [{action: Override, argError: -1}]
     """)
     assert lines(text, Severity.UNSUPPORTED) == [
-        "6:3: spec.kprobes: not supported yet (issue 9)",
+        "6:32: spec.kprobes[0].syscall: kprobes on kernel functions (syscall: false) are not "
+        "supported yet (issue 9)",
         "7:3: spec.lsmhooks: not supported yet (issue 10)",
         "8:3: spec.loader: not supported yet (no issue yet)",
         "12:29: spec.tracepoints[0].args[0].type: file is not supported yet (issue 9)",

@@ -14,11 +14,13 @@ exactly one event and reads back unambiguously.
 
 from __future__ import annotations
 
+from vigil.encode.compact_kprobe import kprobe_line
 from vigil.events.model import (
     PROCESS_EXEC,
     PROCESS_EXIT,
     PROCESS_TRACEPOINT,
     Event,
+    KprobeEvent,
     SyscallId,
     TracepointEvent,
 )
@@ -97,6 +99,8 @@ class CompactEncoder:
         # quote_args already doubled every backslash of an argument (and
         # quoted it): only what is not printable is left to escape.
         command = f"{binary} {escape(p.arguments, backslash=False)}" if p.arguments else binary
+        if isinstance(ev, KprobeEvent):
+            return kprobe_line(ev, f"{self.node_name} {command}", escape)
         text = f"{icon} {label} {self.node_name} {command}"
         if ev.kind == PROCESS_EXIT:
             text += f" {escape(ev.signal) or ev.status}"

@@ -19,6 +19,7 @@ from vigil.events.model import (
     PROCESS_EXIT,
     Arg,
     Event,
+    KprobeEvent,
     SyscallId,
     TracepointEvent,
     TruncatedBytes,
@@ -112,6 +113,8 @@ def event_json(ev: Event, opts: RenderOptions,
         body["time"] = time
     elif isinstance(ev, TracepointEvent):
         _policy_fields(body, ev)
+    elif isinstance(ev, KprobeEvent):
+        _kprobe_fields(body, ev)
     return {ev.kind: body, "node_name": opts.node_name, "time": time}
 
 
@@ -158,6 +161,24 @@ def _policy_fields(body: dict[str, Any], ev: TracepointEvent) -> None:
         body["tags"] = list(ev.tags)
 
 
+def _kprobe_fields(body: dict[str, Any], ev: KprobeEvent) -> None:
+    """ProcessKprobe's fields in its proto's order; return_action only for
+    a call whose return was reported (protobuf leaves out the zero value)."""
+    body["function_name"] = ev.function_name
+    if ev.args:
+        body["args"] = [arg_json(a) for a in ev.args]
+    if ev.ret is not None:
+        body["return"] = arg_json(ev.ret)
+    body["action"] = ev.action
+    body["policy_name"] = ev.policy_name
+    if ev.return_action:
+        body["return_action"] = ev.return_action
+    if ev.message:
+        body["message"] = ev.message
+    if ev.tags:
+        body["tags"] = list(ev.tags)
+
+
 class JsonEncoder:
     """One JSON object per line.
 
@@ -190,6 +211,10 @@ class JsonEncoder:
         self._node_tail = b'},"node_name":' + orjson.dumps(opts.node_name) + b',"time":"'
 
     def _process_bytes(self, p: Process) -> bytes:
+        if p.tid != p.pid:
+            # A thread's view of its process (a policy event names the thread
+            # that hit the hook): it differs from the cached leader's in tid.
+            return orjson.dumps(process_json(p, self.opts))
         out = self._rendered.get(p.key)
         if out is None:
             out = self._rendered[p.key] = orjson.dumps(process_json(p, self.opts))
@@ -223,7 +248,7 @@ class JsonEncoder:
             static = self._policy_static(ev)
         rendered = self._rendered
         p = ev.process
-        proc = rendered.get(p.key) or self._process_bytes(p)
+        proc = (rendered.get(p.key) if p.tid == p.pid else None) or self._process_bytes(p)
         parent = ev.parent
         if parent is None:
             parts = [static[0], proc]

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from vigil.kernel.syscalls import SyscallId
 from vigil.process.model import Process
 
-__all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_TRACEPOINT", "Arg", "Event",
-           "SyscallId", "TracepointEvent", "TruncatedBytes"]
+__all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "Arg",
+           "Event", "KprobeEvent", "SyscallId", "TracepointEvent", "TruncatedBytes"]
 
 PROCESS_EXEC = "process_exec"
 PROCESS_EXIT = "process_exit"
 PROCESS_TRACEPOINT = "process_tracepoint"
+PROCESS_KPROBE = "process_kprobe"
 
 
 @dataclass(slots=True)
@@ -56,5 +57,20 @@ class TracepointEvent(Event):
     args: list[Arg] = field(default_factory=list)
     policy_name: str = ""
     action: str = "KPROBE_ACTION_POST"
+    message: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class KprobeEvent(Event):
+    """process_kprobe: a policy's kernel function (spec.kprobes) was called
+    and matched; with `return: true`, also how it returned."""
+
+    function_name: str = ""
+    args: list[Arg] = field(default_factory=list)
+    ret: Arg | None = None  # Tetragon's "return"
+    policy_name: str = ""
+    action: str = "KPROBE_ACTION_POST"
+    return_action: str = ""  # set when the return was reported
     message: str = ""
     tags: tuple[str, ...] = ()

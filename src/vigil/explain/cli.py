@@ -41,7 +41,8 @@ def run_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except _Usage as err:
         raise UsageError(str(err)) from None
     preflight()
-    result = explain(args.files, ringbuf_bytes=ringbuf, exec_map_entries=entries)
+    result = explain(args.files, ringbuf_bytes=ringbuf, exec_map_entries=entries,
+                     hook_rung=args.hook_rung)
     try:
         if args.json:
             json.dump(to_json(result), out, indent=2)
@@ -75,6 +76,9 @@ def add_explain(sub: Any) -> None:
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="policy YAML files")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    from vigil.run import add_hook_rung
+
+    add_hook_rung(p)
     p.add_argument("--ringbuf-size-mb", type=float, default=8, metavar="MB",
                    help="size the shared ring buffer as `vigil run` would (default 8)")
     p.add_argument("--exec-map-size", type=int, default=32768, metavar="N",

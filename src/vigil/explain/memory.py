@@ -38,6 +38,9 @@ MAP_ROLES = {
     "vigil_sel_values": "the hook's InMap/NotInMap values",
     "vigil_selectors": "the hook's compiled selectors (one value)",
     "vigil_generic_heap": "per-CPU heap the hook's record is built in",
+    "vigil_ret_pending": "calls in flight awaiting their return (not preallocated: the "
+                         "kernel charges it full, it holds only calls in flight; 1 entry "
+                         "if unused)",
     "vigil_exec_stages": "tail calls of the exec chain",
     "vigil_exec_heap": "per-CPU heap the exec record is built in",
     "vigil_path_heap": "per-CPU heap paths are resolved in",

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from vigil.libbpf import possible_cpus
 from vigil.policy import LoadedPolicy, PolicyError, check_file
 from vigil.sensors.base import SHARED_MAPS, SharedMaps
+from vigil.sensors.compile import compile_policy
 from vigil.sensors.generic_tracepoint import TracepointSensor
 from vigil.sensors.plan import TracepointHookPlan
 from vigil.sensors.process import ProcessSensor
 from vigil.sensors.selectors_decode import DecodedSelectors, decode_selectors
-from vigil.sensors.tracepoint_compile import compile_tracepoints
 
 from .memory import MapCost, ProgramCost, map_costs, program_costs
 
@@ -60,11 +60,19 @@ class HookExplanation:
 
     @property
     def kind(self) -> str:
-        return "tracepoint"  # the policy section: spec.tracepoints
+        """The policy section the hook came from."""
+        return "tracepoint" if self.plan.call is None else "kprobe"
 
     @property
     def target(self) -> str:
-        return f"{self.plan.subsys}/{self.plan.event}"
+        """What the policy named, and where it runs when that differs."""
+        where = f"{self.plan.subsys}/{self.plan.event}"
+        call = self.plan.call
+        if call is None:
+            return where
+        if call.returns is not None:
+            where += f" + {call.returns.subsys}/{call.returns.event}"
+        return f"{call.function_name} (on {where})"
 
     @property
     def hot_path(self) -> str | None:
@@ -118,7 +126,7 @@ class Explanation:
         return shared + sum(p.memlock for p in self.policies)
 
 
-def _plan_files(files: Sequence[str], out: Explanation
+def _plan_files(files: Sequence[str], out: Explanation, hook_rung: str | None = None
                 ) -> list[tuple[LoadedPolicy, list[TracepointHookPlan]]]:
     planned = []
     for name in files:
@@ -134,7 +142,7 @@ def _plan_files(files: Sequence[str], out: Explanation
             continue
         for loaded in report.policies:
             try:
-                planned.append((loaded, compile_tracepoints(loaded)))
+                planned.append((loaded, compile_policy(loaded, hook_rung=hook_rung)))
             except PolicyError as err:
                 out.issues += map(str, err.issues)
                 out.failed = True
@@ -156,12 +164,12 @@ def _explain_hook(hook_id: int, plan: TracepointHookPlan, shared: SharedMaps) ->
 
 
 def explain(files: Sequence[str], *, ringbuf_bytes: int = 8 << 20,
-            exec_map_entries: int = 32768) -> Explanation:
+            exec_map_entries: int = 32768, hook_rung: str | None = None) -> Explanation:
     """Plan, load (never attach) and measure every hook of every policy of
     `files`. Problems in a file are its issues; files without any are explained.
     Needs root (it loads BPF objects): the caller runs the preflight first."""
     out = Explanation(cpus=possible_cpus())
-    planned = _plan_files(files, out)
+    planned = _plan_files(files, out, hook_rung)
     if not any(plans for _, plans in planned):
         out.policies = [PolicyExplanation(p.file, p.name, ()) for p, _ in planned]
         return out

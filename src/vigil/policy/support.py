@@ -23,12 +23,15 @@ from vigil.policy.enums import OPTIONS
 from vigil.policy.errors import PathPart, Severity
 from vigil.policy.findings import Finding
 from vigil.policy.model import AnyPolicy
+from vigil.policy.model.hooks import KProbeSpec, TracepointSpec
 from vigil.wire.records import SEL_STR_MAX
 
 __all__ = ["PLANNED", "SUPPORTED_FIELDS", "SUPPORTED_VALUES", "WHOLE", "unsupported"]
 
 _TP = "spec.tracepoints[]"
 _SEL = f"{_TP}.selectors[]"
+_KP = "spec.kprobes[]"
+_KSEL = f"{_KP}.selectors[]"
 _INTEGERS = ("int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint32", "sint32",
              "int32", "ulong", "uint64", "size_t", "long", "sint64", "int64")
 
@@ -42,6 +45,25 @@ WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
 # arguments (InMap/NotInMap with syscall lists too), namespaces and
 # capabilities and their changes since exec, evaluated in the kernel; Post
 # (with rateLimit)/NoPost/Sigkill/Signal.
+def _selector_fields(sel: str) -> set[str]:
+    """What a hook's selectors implement, under its selectors[] path `sel`."""
+    return {
+        *(f"{sel}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions", "matchBinaries",
+                                 "matchNamespaces", "matchCapabilities",
+                                 "matchNamespaceChanges", "matchCapabilityChanges")),
+        *(f"{sel}.matchArgs[].{f}" for f in ("index", "operator", "values")),
+        *(f"{sel}.matchPIDs[].{f}" for f in ("operator", "values", "followForks",
+                                             "isNamespacePID")),
+        *(f"{sel}.matchBinaries[].{f}" for f in ("operator", "values", "followChildren")),
+        *(f"{sel}.matchNamespaces[].{f}" for f in ("namespace", "operator", "values")),
+        *(f"{sel}.{kind}[].{f}" for kind in ("matchCapabilities", "matchCapabilityChanges")
+          for f in ("type", "operator", "values", "isNamespaceCapability")),
+        *(f"{sel}.matchNamespaceChanges[].{f}" for f in ("operator", "values")),
+        *(f"{sel}.matchActions[].{f}" for f in ("action", "argSig", "rateLimit",
+                                                "rateLimitScope")),
+    }
+
+
 SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "kind",
     "spec",
@@ -49,19 +71,17 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args", "raw")),
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex")),
     f"{_TP}.selectors",
-    *(f"{_SEL}.{f}" for f in ("matchArgs", "matchPIDs", "matchActions", "matchBinaries",
-                              "matchNamespaces", "matchCapabilities",
-                              "matchNamespaceChanges", "matchCapabilityChanges")),
-    *(f"{_SEL}.matchArgs[].{f}" for f in ("index", "operator", "values")),
-    *(f"{_SEL}.matchPIDs[].{f}" for f in ("operator", "values", "followForks",
-                                          "isNamespacePID")),
-    *(f"{_SEL}.matchBinaries[].{f}" for f in ("operator", "values", "followChildren")),
-    *(f"{_SEL}.matchNamespaces[].{f}" for f in ("namespace", "operator", "values")),
-    *(f"{_SEL}.{sel}[].{f}" for sel in ("matchCapabilities", "matchCapabilityChanges")
-      for f in ("type", "operator", "values", "isNamespaceCapability")),
-    *(f"{_SEL}.matchNamespaceChanges[].{f}" for f in ("operator", "values")),
-    *(f"{_SEL}.matchActions[].{f}" for f in ("action", "argSig", "rateLimit",
-                                             "rateLimitScope")),
+    *_selector_fields(_SEL),
+    # spec.kprobes on syscalls, through the syscall fallback of the hook
+    # ladder (issue 9): integer, string and char_buf arguments (returnCopy
+    # too), the return value as an integer, the same selectors.
+    "spec.kprobes",
+    *(f"{_KP}.{f}" for f in ("call", "syscall", "return", "message", "tags", "args",
+                             "returnArg", "selectors", "ignore")),
+    f"{_KP}.ignore.callNotFound",
+    *(f"{_KP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex", "returnCopy")),
+    *(f"{_KP}.returnArg.{f}" for f in ("index", "type", "label")),
+    *_selector_fields(_KSEL),
     "spec.options",
     *(f"spec.options[].{f}" for f in ("name", "value")),
     "spec.lists",
@@ -81,6 +101,12 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     # lists of kprobe calls (no type, generated_ftrace) come with kprobes (issue 9)
     "spec.lists[].type": frozenset({"syscalls", "generated_syscalls"}),
     f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
+    f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf"}),
+    f"{_KP}.returnArg.type": frozenset(_INTEGERS),
+    f"{_KSEL}.matchArgs[].operator": frozenset({
+        "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
+        "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
+    f"{_KSEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
     # Tetragon's option names; vigil implements none of them yet
     "spec.options[].name": frozenset(),
 }
@@ -132,6 +158,12 @@ PLANNED: Mapping[str, str] = {
         "kernel_cap_t", "cap_inheritable", "cap_permitted", "cap_effective", "linux_binprm",
         "net_device", "bpf_cmd", "dentry", "bpf_prog")},
 }
+
+
+# A kprobe's selectors and arguments are planned where a tracepoint's are.
+PLANNED = {**PLANNED, **{
+    k.replace(_SEL, _KSEL, 1) if k.startswith(_SEL) else k.replace(_TP, _KP, 1): v
+    for k, v in PLANNED.items() if k.startswith((_SEL, f"{_TP}.args[]"))}}
 
 
 def _planned(schema: str, value: str | None = None) -> str:
@@ -197,7 +229,10 @@ def _narrower_limits(policy: AnyPolicy, out: list[Finding]) -> None:
     """Values Tetragon takes and vigil's kernel side cannot hold: a string
     value of a tracepoint's matchArgs is compared in at most SEL_STR_MAX
     bytes (Tetragon: 4096 for Equal). Integer values are never that long."""
-    for t, tp in enumerate(policy.spec.tracepoints):
+    hooks: list[tuple[str, int, TracepointSpec | KProbeSpec]] = [
+        ("tracepoints", t, tp) for t, tp in enumerate(policy.spec.tracepoints)]
+    hooks += [("kprobes", k, kp) for k, kp in enumerate(policy.spec.kprobes)]
+    for section, t, tp in hooks:
         for s, sel in enumerate(tp.selectors):
             for a, arg in enumerate(sel.match_args):
                 if arg.operator not in _STRING_OPS | {"Equal", "NotEqual"}:
@@ -206,11 +241,38 @@ def _narrower_limits(policy: AnyPolicy, out: list[Finding]) -> None:
                     n = len(value.encode())
                     if n > SEL_STR_MAX and not value.startswith("list:"):
                         out.append(Finding(
-                            ("spec", "tracepoints", t, "selectors", s, "matchArgs", a,
+                            ("spec", section, t, "selectors", s, "matchArgs", a,
                              "values", v),
                             f"{n} bytes: vigil compares string values of at most "
                             f"{SEL_STR_MAX} bytes (not supported yet)",
                             Severity.UNSUPPORTED, at_value=True))
+
+
+def _kernel_functions(policy: AnyPolicy, out: list[Finding]) -> None:
+    """A kprobe on a kernel function (syscall: false) needs the kprobe or
+    fentry sensor; vigil hooks syscalls only so far (the syscall fallback)."""
+    for k, kp in enumerate(policy.spec.kprobes):
+        if not kp.syscall:
+            out.append(Finding(("spec", "kprobes", k, "syscall"),
+                               "kprobes on kernel functions (syscall: false) are not "
+                               "supported yet (issue 9)", Severity.UNSUPPORTED, at_value=True))
+
+
+def _namespace_pid_forks(policy: AnyPolicy, out: list[Finding]) -> None:
+    """followForks with isNamespacePID: Tetragon walks the process's
+    ancestors comparing their namespace pids; vigil's followForks bits are
+    kept for host pids only so far (sensors/selectors.py refuses it)."""
+    hooks: list[tuple[str, int, TracepointSpec | KProbeSpec]] = [
+        ("tracepoints", t, tp) for t, tp in enumerate(policy.spec.tracepoints)]
+    hooks += [("kprobes", k, kp) for k, kp in enumerate(policy.spec.kprobes)]
+    for section, h, hook in hooks:
+        for s, sel in enumerate(hook.selectors):
+            for p, pids in enumerate(sel.match_pids):
+                if pids.follow_forks and pids.is_namespace_pid:
+                    out.append(Finding(
+                        ("spec", section, h, "selectors", s, "matchPIDs", p, "followForks"),
+                        "followForks together with isNamespacePID is not supported yet "
+                        "(no issue yet)", Severity.UNSUPPORTED, at_value=True))
 
 
 def _fold_enforcer(out: list[Finding]) -> list[Finding]:
@@ -229,4 +291,6 @@ def unsupported(policy: AnyPolicy) -> list[Finding]:
     out: list[Finding] = []
     _walk(policy, (), "", out)
     _narrower_limits(policy, out)
+    _kernel_functions(policy, out)
+    _namespace_pid_forks(policy, out)
     return _fold_enforcer(out)

@@ -18,6 +18,12 @@ OBJECT = "generic/tracepoint.bpf.o"
 # LRU map, so a key forgotten under pressure lets an event through early.
 # 512 keys of 216 bytes: about 150 KiB of kernel memory, only when used.
 RATE_LIMIT_ENTRIES = 512
+# Calls in flight whose return is awaited (a kprobe's return: true), by
+# thread: how many threads can be inside the hooked call at once (more are
+# counted as return_pending_full). The map is not preallocated: it holds
+# only calls in flight, though the kernel charges memlock for all 4096.
+RET_PENDING_ENTRIES = 4096
+RETURN_PROGRAM = "vigil_generic_tp_ret"
 
 
 class TracepointSensor(Sensor):
@@ -32,7 +38,7 @@ class TracepointSensor(Sensor):
         self.match_bits = tuple(match_bits)
         self.name = f"{plan.policy_name}/tracepoint/{plan.subsys}/{plan.event}#{hook_id}"
         self._obj: Object | None = None
-        self._link: Link | None = None
+        self._links: list[Link] = []
 
     def record_kinds(self) -> Mapping[int, RecordDecoder]:
         return {}  # the generic op is the agent's: see Agent.add_hook
@@ -51,13 +57,19 @@ class TracepointSensor(Sensor):
     def start(self, shared: SharedMaps | None) -> None:
         self.load(shared)
         prog = self.obj.programs[HOOK_PROGRAMS[self.plan.program.kind]]
+        returns = self.plan.call.returns if self.plan.call is not None else None
         try:
+            # The return first: an entry seen before it attached would wait
+            # for a return that never comes.
+            if returns is not None:
+                self._links.append(self.obj.programs[RETURN_PROGRAM].attach_tracepoint(
+                    returns.subsys, returns.event))
             if self.plan.program.kind == "tracepoint":
-                self._link = prog.attach_tracepoint(self.plan.subsys, self.plan.event)
+                self._links.append(prog.attach_tracepoint(self.plan.subsys, self.plan.event))
             elif self.plan.program.kind == "raw_tracepoint":
-                self._link = prog.attach_raw_tracepoint(self.plan.event)
+                self._links.append(prog.attach_raw_tracepoint(self.plan.event))
             else:  # tp_btf: its target was fixed at load
-                self._link = prog.attach()
+                self._links.append(prog.attach())
         except BaseException:
             self.close()
             raise
@@ -71,12 +83,14 @@ class TracepointSensor(Sensor):
         pad = GENERIC_ARGS_MAX - len(args)
         program = HOOK_PROGRAMS[self.plan.program.kind]
         values = self.plan.selector_values()
+        returns = self.plan.call.returns if self.plan.call is not None else None
         try:
             with open_object(object_path(OBJECT)) as spec:
                 shared.reuse_in(spec)
                 # One entry point per program type: only the plan's loads.
                 for name, entry in spec.programs.items():
-                    entry.autoload = name == program
+                    entry.autoload = name == program or (
+                        name == RETURN_PROGRAM and returns is not None)
                 if self.plan.program.kind == "tp_btf":
                     spec.programs[program].set_attach_target(self.plan.event)
                 # Batched wake-ups, as the base sensor's: a busy hook would
@@ -94,6 +108,12 @@ class TracepointSensor(Sensor):
                 spec.set_rodata("arg_meta_size", bytes(
                     [a.meta_size | (ArgMeta.SIGNED if a.meta_signed else 0) for a in args]
                     + [0] * pad))
+                if returns is not None:
+                    spec.set_rodata("has_return", 1)
+                    spec.set_rodata("ret_offset", returns.value.offset)
+                    if returns.copy is not None:
+                        spec.set_rodata("ret_copy", returns.copy)
+                    spec.maps["vigil_ret_pending"].max_entries = RET_PENDING_ENTRIES
                 # Sized to the policy: one entry (the least a map takes) when it
                 # has no InMap value.
                 spec.maps["vigil_sel_values"].max_entries = max(1, len(values))
@@ -111,9 +131,9 @@ class TracepointSensor(Sensor):
             raise
 
     def close(self) -> None:
-        if self._link is not None:
-            self._link.close()
-            self._link = None
+        for link in self._links:
+            link.close()
+        self._links.clear()
         if self._obj is not None:
             self._obj.close()
             self._obj = None

@@ -18,7 +18,8 @@ from vigil.kernel.syscall_table import SYSCALLS
 from vigil.kernel.syscalls import default_abi, generated_syscalls, syscall_id
 from vigil.policy.model import ListSpec
 
-__all__ = ["ListError", "SyscallLists", "kernel_functions", "resolve_lists"]
+__all__ = ["ListError", "SyscallLists", "kernel_functions", "resolve_lists",
+           "syscall_function_names"]
 
 _SYSCALL_TYPES = ("syscalls", "generated_syscalls")
 
@@ -65,7 +66,8 @@ def kernel_functions(names: Sequence[str]) -> set[str]:
         btf.close()
 
 
-def _candidates(machine: str | None) -> list[str]:
+def syscall_function_names(machine: str | None) -> list[str]:
+    """Every syscall function this machine's ABI could have (__x64_sys_NAME)."""
     abi = default_abi(machine)
     prefix = {"x64": "__x64_", "arm64": "__arm64_"}[abi]
     return [f"{prefix}sys_{n}" for n in SYSCALLS[abi]]
@@ -90,7 +92,7 @@ def resolve_lists(lists: Sequence[ListSpec], *, machine: str | None = None,
             if values:
                 raise ListError(("spec", "lists", i, "values"),
                                 f"list '{lst.name}' is generated; remove its values")
-            values = generated_syscalls(functions(_candidates(machine)), machine)
+            values = generated_syscalls(functions(syscall_function_names(machine)), machine)
         out: list[int] = []
         for j, v in enumerate(values):
             try:

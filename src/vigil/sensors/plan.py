@@ -27,7 +27,9 @@ __all__ = [
     "TETRAGON_INT_KEYS",
     "TRACEFS_TRACEPOINT",
     "ArgPlan",
+    "CallView",
     "ProgramChoice",
+    "ReturnPlan",
     "TracepointHookPlan",
 ]
 
@@ -118,6 +120,34 @@ TRACEFS_TRACEPOINT = ProgramChoice(
 
 
 @dataclass(frozen=True, slots=True)
+class ReturnPlan:
+    """A hooked call's return (a kprobe's `return: true`) through the
+    syscall's sys_exit tracepoint: where its value is, how it shows, and
+    which argument is read again at return (returnCopy)."""
+
+    subsys: str
+    event: str  # sys_exit_NAME
+    value: ArgPlan  # the `ret` field, as the policy's returnArg types it
+    copy: int | None = None  # position in the hook's args of the returnCopy argument
+
+    def __post_init__(self) -> None:
+        if self.value.kind is not ArgKind.INT:
+            raise ValueError("a return value is read as an integer")
+        if self.copy is not None and not 0 <= self.copy < GENERIC_ARGS_MAX:
+            raise ValueError(f"returnCopy argument {self.copy}")
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """A hook that a policy wrote as a kernel function (spec.kprobes) and
+    that runs on a tracepoint (the syscall fallback of the hook ladder): its
+    events are process_kprobe, named by the function, as a kprobe's are."""
+
+    function_name: str  # with the architecture's prefix: __x64_sys_openat
+    returns: ReturnPlan | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TracepointHookPlan:
     policy_name: str
     subsys: str
@@ -129,6 +159,9 @@ class TracepointHookPlan:
     selectors: tuple[SelectorPlan, ...] = ()
     program: ProgramChoice = TRACEFS_TRACEPOINT
     layout_source: str = ""  # the file the argument layout was read from
+    # Set when the policy hooked a kernel function (spec.kprobes) and the
+    # hook ladder put it on this tracepoint.
+    call: CallView | None = None
 
     def __post_init__(self) -> None:
         if self.program.kind not in HOOK_PROGRAMS:
@@ -136,6 +169,11 @@ class TracepointHookPlan:
                              f"{', '.join(HOOK_PROGRAMS)}")
         if len(self.args) > GENERIC_ARGS_MAX:
             raise ValueError(f"{len(self.args)} arguments; a hook reads at most {GENERIC_ARGS_MAX}")
+        returns = self.call.returns if self.call is not None else None
+        if returns is not None and returns.copy is not None and (
+                returns.copy >= len(self.args)
+                or self.args[returns.copy].kind is not ArgKind.CHAR_BUF):
+            raise ValueError("returnCopy reads a char_buf argument again at return")
         self.compiled_selectors()  # what cannot be compiled fails here, not at start
         self.selector_values()
 

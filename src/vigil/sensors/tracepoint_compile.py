@@ -20,7 +20,7 @@ from vigil.kernel.tracefs_format import (
 )
 from vigil.kernel.tracepoint_args import FieldRead, ReadKind, ResolvedArg, field_read, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
-from vigil.policy.model.hooks import TracepointSpec
+from vigil.policy.model.hooks import KProbeSpec, TracepointSpec
 from vigil.policy.model.selectors import CapabilitiesSelector
 from vigil.policy.suggest import closest
 from vigil.sensors.lists import ListError, SyscallLists, resolve_lists
@@ -37,7 +37,8 @@ from vigil.sensors.selectors import (
 )
 from vigil.wire.records import CONST_BUF_MASK, ArgKind
 
-__all__ = ["INT_TYPES", "TETRAGON_INT_NAMES", "compile_tracepoints", "selector_plans"]
+__all__ = ["INT_TYPES", "TETRAGON_INT_NAMES", "Lists", "arg_plan", "compile_tracepoints",
+           "selector_plans"]
 
 # Tetragon's integer types -> (bytes read, signed). The width is the type's,
 # not the field's: a syscall tracepoint gives `int dfd` an 8-byte slot, and
@@ -103,7 +104,7 @@ def _const_buf(r: ResolvedArg, label: str) -> ArgPlan:
                    label, elements=r.emitted)
 
 
-def _arg_plan(r: ResolvedArg, label: str, fmt: TracepointFormat) -> ArgPlan:
+def arg_plan(r: ResolvedArg, label: str, fmt: TracepointFormat) -> ArgPlan:
     """How the kernel reads the argument, with where its layout came from."""
     plan = _arg_read(r, label, fmt)
     return replace(plan, field=r.field.name, c_type=r.field.type_text,
@@ -157,7 +158,7 @@ def _caps(c: CapabilitiesSelector) -> CapsFilter:
 Path = tuple[str | int, ...]
 
 
-class _Lists:
+class Lists:
     """The policy's syscall lists, resolved on first use (generated_syscalls
     reads the kernel's BTF: a policy without list: values never does)."""
 
@@ -186,7 +187,7 @@ class _Lists:
 
 
 def _values(values: list[str], operator: str, at: Path, arg: ArgPlan | None,
-            lists: _Lists | None) -> tuple[str, ...]:
+            lists: Lists | None) -> tuple[str, ...]:
     """A filter's values with each list:NAME of an InMap/NotInMap replaced by
     the list's ids (Tetragon expands lists there only)."""
     if operator not in ("InMap", "NotInMap"):
@@ -200,18 +201,25 @@ def _values(values: list[str], operator: str, at: Path, arg: ArgPlan | None,
     return tuple(out)
 
 
-def selector_plans(tp: TracepointSpec, args: list[ArgPlan], at: Path = (),
-                   lists: _Lists | None = None) -> tuple[SelectorPlan, ...]:
+def selector_plans(tp: TracepointSpec | KProbeSpec, args: list[ArgPlan], at: Path = (),
+                   lists: Lists | None = None, *,
+                   positional: bool = True) -> tuple[SelectorPlan, ...]:
     """The hook's selectors as plans; `lists` expands list:NAME values (a
-    hook without them leaves such a value to fail where it is compiled)."""
+    hook without them leaves such a value to fail where it is compiled).
+    `positional`: a matchArgs index that names no argument may be a position
+    in args (tracepoints, see _arg_index); a kprobe's names its argument's
+    index only, as Tetragon's argIndexType requires."""
+    def index_of(index: int) -> int:
+        return _arg_index(index, args) if positional else index
+
     def arg_of(index: int) -> ArgPlan | None:
-        return next((a for a in args if a.index == _arg_index(index, args)), None)
+        return next((a for a in args if a.index == index_of(index)), None)
 
     return tuple(
         SelectorPlan(
             pids=tuple(PidFilter(p.operator, tuple(p.values), p.follow_forks,
                                  p.is_namespace_pid) for p in sel.match_pids),
-            args=tuple(ArgFilter(_arg_index(a.index, args), a.operator,
+            args=tuple(ArgFilter(index_of(a.index), a.operator,
                                  _values(a.values, a.operator,
                                          (*at, "selectors", s, "matchArgs", k),
                                          arg_of(a.index), lists))
@@ -240,7 +248,7 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
     plans: list[TracepointHookPlan] = []
     issues: list[Issue] = []
     raw = RawPlanner(loaded)
-    lists = _Lists(loaded)
+    lists = Lists(loaded)
     for i, tp in enumerate(loaded.policy.spec.tracepoints):
         if tp.raw:
             raw_plan = raw.plan(i, tp, issues)
@@ -257,7 +265,7 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
         for j, arg in enumerate(tp.args):
             try:
                 resolved = resolve_arg(fmt, arg.index, arg.type, size_arg_index=arg.size_arg_index)
-                args.append(_arg_plan(resolved, arg.label, fmt))
+                args.append(arg_plan(resolved, arg.label, fmt))
             except ValueError as err:
                 issues.append(loaded.issue((*at, "args", j, "index"), str(err), value=True))
         if len(args) != len(tp.args):

@@ -15,12 +15,15 @@ from vigil.wire.records import (
     ARG_STR_MAX,
     GENERIC_ARGS_MAX,
     GENERIC_FIXED_SIZE,
+    RETURN_ARGS_MAX,
+    RETURN_FIXED_SIZE,
+    GenericReturn,
     MsgHeader,
     ProcKey,
     _GenericFixed,
 )
 
-__all__ = ["ArgError", "GenericMsg", "decode_generic"]
+__all__ = ["ArgError", "GenericMsg", "ReturnMsg", "decode_generic", "decode_return"]
 
 _LEN = struct.Struct("=i")
 # The fixed part in one unpack, without a ctypes object per record (the hot
@@ -34,6 +37,12 @@ assert [_GenericFixed.hdr.offset + MsgHeader.ktime.offset,
         _GenericFixed.tid.offset, _GenericFixed.hook_id.offset, _GenericFixed.action.offset,
         _GenericFixed.nargs.offset, _GenericFixed.data_len.offset] == [
             8, 16, 24, 32, 36, 40, 44, 46]
+
+
+# A return record's fixed part: the same, then enter_ktime.
+_RET_FIXED = struct.Struct("=8xQI4xQIIIHHQ")
+assert _RET_FIXED.size == RETURN_FIXED_SIZE
+assert GenericReturn.enter_ktime.offset == GENERIC_FIXED_SIZE
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +63,35 @@ class GenericMsg:
     args: list[bytes | ArgError]
 
 
+@dataclass(slots=True)
+class ReturnMsg:
+    """A hooked call's return: its value and the returnCopy argument, raw."""
+
+    ktime: int
+    pid: int
+    proc_ktime: int
+    tid: int
+    hook_id: int
+    action: int
+    enter_ktime: int  # its entry record's ktime: the join key with tid and hook_id
+    args: list[bytes | ArgError]
+
+
+def decode_return(rec: bytes) -> ReturnMsg:
+    size = len(rec)
+    if size < RETURN_FIXED_SIZE:
+        raise DecodeError("return_short", f"{size} bytes, fixed part is {RETURN_FIXED_SIZE}")
+    (ktime, pid, proc_ktime, tid, hook_id, action, nargs, data_len,
+     enter_ktime) = _RET_FIXED.unpack_from(rec)
+    if RETURN_FIXED_SIZE + data_len != size:
+        raise DecodeError("return_lengths", f"data_len {data_len} disagrees with {size} bytes")
+    if not 1 <= nargs <= RETURN_ARGS_MAX:
+        raise DecodeError("return_lengths",
+                          f"{nargs} arguments, from 1 to {RETURN_ARGS_MAX}")
+    return ReturnMsg(ktime, pid, proc_ktime, tid, hook_id, action, enter_ktime,
+                     _args(rec, nargs, RETURN_FIXED_SIZE, "return_lengths"))
+
+
 def decode_generic(rec: bytes) -> GenericMsg:
     size = len(rec)
     if size < GENERIC_FIXED_SIZE:
@@ -68,21 +106,21 @@ def decode_generic(rec: bytes) -> GenericMsg:
                       _args(rec, nargs) if nargs or data_len else [])
 
 
-def _args(rec: bytes, nargs: int) -> list[bytes | ArgError]:
+def _args(rec: bytes, nargs: int, pos: int = GENERIC_FIXED_SIZE,
+          cause: str = "generic_lengths") -> list[bytes | ArgError]:
     args: list[bytes | ArgError] = []
-    pos = GENERIC_FIXED_SIZE
     size = len(rec)
     for _ in range(nargs):
         if pos + 4 > size:
-            raise DecodeError("generic_lengths", "an argument's length is past the record")
+            raise DecodeError(cause, "an argument's length is past the record")
         (n,) = _LEN.unpack_from(rec, pos)
         if n > ARG_STR_MAX:
-            raise DecodeError("generic_lengths", f"argument of {n} bytes, at most {ARG_STR_MAX}")
+            raise DecodeError(cause, f"argument of {n} bytes, at most {ARG_STR_MAX}")
         end = pos + 4 + max(n, 0)
         if end > size:
-            raise DecodeError("generic_lengths", "an argument runs past the record")
+            raise DecodeError(cause, "an argument runs past the record")
         args.append(rec[pos + 4 : end] if n >= 0 else ArgError(-n))
         pos = (end + 7) & ~7
     if pos != size:
-        raise DecodeError("generic_lengths", f"arguments end at {pos}, record at {size}")
+        raise DecodeError(cause, f"arguments end at {pos}, record at {size}")
     return args

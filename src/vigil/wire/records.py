@@ -30,6 +30,7 @@ __all__ = [
     "ExecIdentity",
     "ExecRecord",
     "ExitRecord",
+    "GenericReturn",
     "MatchBits",
     "MatchConfig",
     "MsgHeader",
@@ -84,6 +85,9 @@ SEL_CAPS_MAX = 3
 # A char_buf's bytes after its 4-byte original length; a const_buf's mask.
 CHAR_BUF_MAX = ARG_STR_MAX - 4
 CONST_BUF_MASK = 0x3FF
+# A return record's arguments: the return value, and a returnCopy argument.
+RETURN_ARGS_MAX = 2
+ARG_SLOT_MAX = 4 + ARG_STR_MAX + 4
 SYSCALL64_32BIT = 0x8000_0000
 
 
@@ -94,6 +98,7 @@ class Op(enum.IntEnum):
     CLONE = 2
     EXIT = 3
     GENERIC_TRACEPOINT = 4
+    GENERIC_RETURN = 5
     TEST_FIRST = 0x7F00  # ops from here up belong to test objects (bpf/selftest/)
 
 
@@ -129,6 +134,7 @@ class Stat(enum.IntEnum):
     EXE_READ_ERROR = 8
     TAIL_CALL_FAILED = 9
     RINGBUF_FULL_GENERIC = 10
+    RETURN_PENDING_FULL = 11
 
 
 STAT_MAX = len(Stat)
@@ -408,6 +414,17 @@ class _GenericFixed(ctypes.Structure):
     _fields_ = GenericRecord._fields_[:-1]
 
 
+class GenericReturn(ctypes.Structure):
+    """struct vigil_generic_return { the fixed part of vigil_generic_event;
+    __u64 enter_ktime; char data[VIGIL_RETURN_ARGS_MAX * VIGIL_ARG_SLOT_MAX]; }"""
+
+    _fields_ = [*GenericRecord._fields_[:-1], ("enter_ktime", c_uint64),
+                ("data", c_char * (RETURN_ARGS_MAX * ARG_SLOT_MAX))]
+
+
+RETURN_FIXED_SIZE = GenericReturn.data.offset
+
+
 class SelPids(ctypes.Structure):
     """struct vigil_sel_pids { __u8 op, nvalues, flags, bit; __u32 values[4]; };"""
 
@@ -496,6 +513,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_clone_event": CloneRecord,
     "vigil_exit_event": ExitRecord,
     "vigil_generic_event": GenericRecord,
+    "vigil_generic_return": GenericReturn,
     "vigil_sel_pids": SelPids,
     "vigil_sel_arg": SelArg,
     "vigil_sel_action": SelAction,
@@ -551,4 +569,5 @@ ABI_SIZES = {
     "VIGIL_ABI_SEL_CAPS_MAX": SEL_CAPS_MAX,
     "VIGIL_ABI_CHAR_BUF_MAX": CHAR_BUF_MAX,
     "VIGIL_ABI_CONST_BUF_MASK": CONST_BUF_MASK,
+    "VIGIL_ABI_RETURN_ARGS_MAX": RETURN_ARGS_MAX,
 }

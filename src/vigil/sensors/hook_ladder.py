@@ -1,0 +1,121 @@
+"""DESIGN §5's hook ladder: for each kind of hook a policy names, the ways
+vigil can attach it, best first, and the choice of the first that this
+kernel offers.
+
+A rung needs kernel features (the names of vigil.kernel.probe, so the
+choice follows what was measured on this kernel, never its version) and a
+sensor in vigil that runs it. The plan takes the first rung that has both;
+`vigil policy explain` prints the rung and the reasons the better ones were
+passed over, and a forced rung (`--hook-rung`) is taken or refused with its
+reason, so each rung can be tested on a kernel that has a better one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "KPROBE_LADDER",
+    "RUNG_NAMES",
+    "HookUnavailable",
+    "Rung",
+    "RungChoice",
+    "choose_rung",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    name: str
+    what: str  # how it attaches, for explain
+    entry_features: tuple[str, ...]
+    return_features: tuple[str, ...]  # also needed when the call's return is reported
+    syscalls_only: bool = False  # only a syscall can hook this way
+    # None: vigil runs this rung; else why it cannot yet (and which issue brings it)
+    not_built: str | None = None
+
+    def features(self, returns: bool) -> tuple[str, ...]:
+        return self.entry_features + (self.return_features if returns else ())
+
+
+# spec.kprobes: a kernel function, or a syscall by its function name.
+KPROBE_LADDER: tuple[Rung, ...] = (
+    Rung("kprobe_multi", "one kprobe.multi link for all of a policy's functions",
+         ("kprobe",), ("kretprobe",),
+         not_built="vigil's kprobe.multi sensor is not built yet (issue 9)"),
+    Rung("kprobe", "a kprobe on the function (and a kretprobe for its return)",
+         ("kprobe",), ("kretprobe",),
+         not_built="vigil's kprobe sensor is not built yet (issue 9)"),
+    Rung("fentry", "an fentry trampoline on the function (and fexit for its return)",
+         ("fentry",), ("fexit",),
+         not_built="vigil's fentry sensor is not built yet (issue 9)"),
+    Rung("syscall_tracepoint",
+         "the syscall's syscalls/sys_enter_NAME tracepoint (and sys_exit_NAME for its return), "
+         "whose fields are the call's arguments",
+         ("tracepoint",), (), syscalls_only=True),
+)
+
+RUNG_NAMES: tuple[str, ...] = tuple(r.name for r in KPROBE_LADDER)
+
+
+@dataclass(frozen=True, slots=True)
+class RungChoice:
+    rung: Rung
+    passed_over: tuple[str, ...]  # why each better rung was not taken
+
+    @property
+    def reason(self) -> str:
+        taken = f"{self.rung.name}: {self.rung.what}"
+        if not self.passed_over:
+            return taken
+        return f"{taken}; passed over: {'; '.join(self.passed_over)}"
+
+
+class HookUnavailable(Exception):
+    """No rung can attach the hook: the message names each and why not."""
+
+
+def _why_not(rung: Rung, syscall: bool, returns: bool,
+             feature: Callable[[str], tuple[bool, str]],
+             told: set[str] | None = None) -> str | None:
+    """Why `rung` cannot attach the hook, or None. A missing feature whose
+    reason is in `told` already is named without it."""
+    if rung.syscalls_only and not syscall:
+        return f"{rung.name} hooks syscalls only (this call has syscall: false)"
+    for name in rung.features(returns):
+        ok, reason = feature(name)
+        if not ok:
+            if told is not None and name in told:
+                return f"{rung.name} needs {name} too"
+            if told is not None:
+                told.add(name)
+            return f"{rung.name} needs {name}, which this kernel lacks ({reason})"
+    if rung.not_built is not None:
+        return f"{rung.name}: {rung.not_built}"
+    return None
+
+
+def choose_rung(ladder: Sequence[Rung], *, syscall: bool, returns: bool,
+                feature: Callable[[str], tuple[bool, str]],
+                forced: str | None = None) -> RungChoice:
+    """The first rung that works here, or `forced`; HookUnavailable says why
+    none (or not the forced one) can. `feature(name)` is the probe's
+    (available, reason) for a kernel feature."""
+    if forced is not None:
+        rung = next((r for r in ladder if r.name == forced), None)
+        if rung is None:
+            raise HookUnavailable(f"no hook rung '{forced}'; the rungs are "
+                                  f"{', '.join(r.name for r in ladder)}")
+        why = _why_not(rung, syscall, returns, feature)
+        if why is not None:
+            raise HookUnavailable(f"the forced rung cannot attach: {why}")
+        return RungChoice(rung, (f"the rung was forced to {forced}",))
+    passed: list[str] = []
+    told: set[str] = set()
+    for rung in ladder:
+        why = _why_not(rung, syscall, returns, feature, told)
+        if why is None:
+            return RungChoice(rung, tuple(passed))
+        passed.append(why)
+    raise HookUnavailable("no way to attach it on this kernel: " + "; ".join(passed))
