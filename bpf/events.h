@@ -298,6 +298,9 @@ enum vigil_action {
 	VIGIL_ACTION_NOPOST = 2,
 	VIGIL_ACTION_SIGKILL = 3,
 	VIGIL_ACTION_SIGNAL = 4,
+	/* the hooked function returns the selector's argError instead of
+	 * running (a kprobe's bpf_override_return, or fmod_ret) */
+	VIGIL_ACTION_OVERRIDE = 5,
 };
 
 #define VIGIL_GENERIC_ARGS_MAX 5	/* Tetragon's limit of arguments per hook */

@@ -141,7 +141,7 @@ struct vigil_sel_caps {
 
 struct vigil_sel_action {
 	__u32 action;			/* enum vigil_action */
-	__u32 arg;			/* Signal: the signal number */
+	__u32 arg;			/* Signal: the signal number; Override: argError (an __s32) */
 	__u32 rate_ms;			/* Post: at most one event per this many ms per key; 0: no limit */
 	__u32 rate_scope;		/* enum vigil_sel_rate_scope */
 };

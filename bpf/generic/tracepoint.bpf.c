@@ -18,6 +18,16 @@
  * (sensors/raw_tracepoint_compile.py), and a tp_btf program is given its
  * tracepoint before load (SEC("tp_btf") names none).
  *
+ * Kernel functions (spec.kprobes) run the same pipeline as kprobe/kretprobe
+ * or fentry/fexit programs, on the rung of the hook ladder user space chose
+ * (sensors/hook_ladder.py). Their arguments are put where the pipeline reads
+ * them, eight bytes each from offset 0: a kprobe copies its registers into
+ * vigil_call_args; an fentry program's ctx already is that array; a syscall's
+ * function (__x64_sys_NAME) takes one struct pt_regs * whose registers hold
+ * the call's arguments, which are copied out of it (syscall_regs). The
+ * return value is read the same way: kretprobe's register, copied to offset
+ * 0, or fexit's ctx slot after the arguments (ret_offset).
+ *
  * A kprobe on a syscall, where the kernel cannot attach kprobes, runs here
  * too: on syscalls/sys_enter_NAME, whose fields after __syscall_nr are the
  * call's arguments. If the policy wants the call's return, the entry notes
@@ -34,6 +44,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "events.h"
 #include "lib/stats.bpf.h"
 #include "lib/shared_maps.bpf.h"
@@ -54,6 +65,11 @@ const volatile __u8 arg_meta_size[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile bool has_return = false;
 const volatile __u16 ret_offset = 0;
 const volatile __u32 ret_copy = VIGIL_GENERIC_ARGS_MAX;	/* none */
+/* A syscall's function: its one argument is the caller's struct pt_regs *. */
+const volatile bool syscall_regs = false;
+/* The hook has an Override action and runs as a kprobe on a kernel with
+ * bpf_override_return (else the helper's call is pruned unverified). */
+const volatile bool can_override = false;
 
 /* The record is 9 KiB: built in this per-CPU heap (written and read here). */
 struct {
@@ -62,6 +78,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_generic_event);
 } vigil_generic_heap SEC(".maps");
+
+/* A hooked function's arguments (or return value), 8 bytes each, where the
+ * pipeline reads them: the per-CPU scratch kprobe programs copy them into. */
+struct call_args {
+	__u64 a[VIGIL_GENERIC_ARGS_MAX + 1];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct call_args);
+} vigil_call_args SEC(".maps");
 
 /* A call whose entry record was sent and whose return is awaited: when it
  * entered (the entry record's ktime, the join key in user space) and the
@@ -211,8 +240,11 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	return (4 + (__u32)n + 7) & ~7U;
 }
 
+/* The pipeline; returns whether an Override chose the call's return value
+ * (in vigil_override): only the entry points that can override ask. */
 static __always_inline int generic_hook(void *ctx)
 {
+	int override = 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size, pids = 0;
 	const struct vigil_selectors *sc;
@@ -252,10 +284,14 @@ static __always_inline int generic_hook(void *ctx)
 	e->data_len = used;
 
 	if (sc->nsel) {
-		int s = vigil_sel_choose(pids);
+		int s = vigil_sel_choose(pids), done;
 
-		if (s < 0 || !vigil_sel_actions(s))
+		if (s < 0)
 			return 0;
+		done = vigil_sel_actions(s);
+		override = done & VIGIL_SEL_DO_OVERRIDE;
+		if (!(done & VIGIL_SEL_DO_POST))
+			return override;
 	}
 
 	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
@@ -278,17 +314,17 @@ static __always_inline int generic_hook(void *ctx)
 		 * without its entry, nor an entry whose return cannot come. */
 		if (bpf_map_update_elem(&vigil_ret_pending, &tid, &p, BPF_ANY)) {
 			stat_inc(VIGIL_STAT_RETURN_PENDING_FULL);
-			return 0;
+			return override;
 		}
 		if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags(size, false))) {
 			bpf_map_delete_elem(&vigil_ret_pending, &tid);
 			stat_inc(VIGIL_STAT_RINGBUF_FULL_GENERIC);
 		}
-		return 0;
+		return override;
 	}
 	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags(size, false)))
 		stat_inc(VIGIL_STAT_RINGBUF_FULL_GENERIC);
-	return 0;
+	return override;
 }
 
 /* The returnCopy argument at `slot`: the buffer the call filled, as many
@@ -316,8 +352,7 @@ static __always_inline __u32 read_return_copy(char *slot, __u64 ptr, __s64 ret)
 	return (4 + n + 7) & ~7U;
 }
 
-SEC("tp")
-int vigil_generic_tp_ret(void *ctx)
+static __always_inline int generic_return(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32, zero = 0, used;
@@ -374,17 +409,125 @@ int vigil_generic_tp_ret(void *ctx)
 SEC("tp")
 int vigil_generic_tp(void *ctx)
 {
-	return generic_hook(ctx);
+	generic_hook(ctx);
+	return 0;
+}
+
+SEC("tp")
+int vigil_generic_tp_ret(void *ctx)
+{
+	return generic_return(ctx);
+}
+
+/* The caller's arguments out of a syscall function's struct pt_regs *. */
+static __always_inline struct call_args *syscall_args(struct pt_regs *regs)
+{
+	__u32 zero = 0;
+	struct call_args *a = bpf_map_lookup_elem(&vigil_call_args, &zero);
+
+	if (!a)
+		return NULL;
+	a->a[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	a->a[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	a->a[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	a->a[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	a->a[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	return a;
+}
+
+SEC("kprobe")
+int vigil_generic_kprobe(struct pt_regs *ctx)
+{
+	struct call_args *a;
+	__u32 zero = 0;
+
+	if (syscall_regs) {
+		a = syscall_args((struct pt_regs *)PT_REGS_PARM1(ctx));
+	} else {
+		a = bpf_map_lookup_elem(&vigil_call_args, &zero);
+		if (a) {
+			a->a[0] = PT_REGS_PARM1(ctx);
+			a->a[1] = PT_REGS_PARM2(ctx);
+			a->a[2] = PT_REGS_PARM3(ctx);
+			a->a[3] = PT_REGS_PARM4(ctx);
+			a->a[4] = PT_REGS_PARM5(ctx);
+		}
+	}
+	if (a && generic_hook(a) && can_override) {
+		__s64 *ret = bpf_map_lookup_elem(&vigil_override, &zero);
+
+		if (ret)
+			bpf_override_return(ctx, *ret);
+	}
+	return 0;
+}
+
+SEC("kretprobe")
+int vigil_generic_kretprobe(struct pt_regs *ctx)
+{
+	__u32 zero = 0;
+	struct call_args *a = bpf_map_lookup_elem(&vigil_call_args, &zero);
+
+	if (!a)
+		return 0;
+	a->a[0] = PT_REGS_RC(ctx);
+	return generic_return(a);
+}
+
+SEC("fentry")
+int vigil_generic_fentry(__u64 *ctx)
+{
+	struct call_args *a;
+
+	/* An fentry program returns 0: the verifier accepts nothing else. */
+	if (!syscall_regs) {
+		generic_hook(ctx);
+		return 0;
+	}
+	a = syscall_args((struct pt_regs *)ctx[0]);
+	if (a)
+		generic_hook(a);
+	return 0;
+}
+
+/* fentry's rung when the hook has an Override: an fmod_ret program runs
+ * before the function and, returning non-zero, makes the function return
+ * that instead of running (the kernel allows it on error-injectable
+ * functions and security hooks only). */
+SEC("fmod_ret")
+int vigil_generic_fmod_ret(__u64 *ctx)
+{
+	struct call_args *a = NULL;
+	__u32 zero = 0;
+	__s64 *ret;
+
+	if (syscall_regs) {
+		a = syscall_args((struct pt_regs *)ctx[0]);
+		if (!a || !generic_hook(a))
+			return 0;
+	} else if (!generic_hook(ctx)) {
+		return 0;
+	}
+	ret = bpf_map_lookup_elem(&vigil_override, &zero);
+	return ret ? *ret : 0;
+}
+
+SEC("fexit")
+int vigil_generic_fexit(__u64 *ctx)
+{
+	return generic_return(ctx);
 }
 
 SEC("raw_tp")
 int vigil_generic_raw_tp(void *ctx)
 {
-	return generic_hook(ctx);
+	generic_hook(ctx);
+	return 0;
 }
 
 SEC("tp_btf")
 int vigil_generic_tp_btf(void *ctx)
 {
-	return generic_hook(ctx);
+	generic_hook(ctx);
+	return 0;
 }

@@ -451,16 +451,32 @@ __noinline int vigil_sel_rate_limited(__u32 s, __u32 i)
 	return 0;
 }
 
+/* What vigil_sel_actions() returns: bits. */
+#define VIGIL_SEL_DO_POST 1
+#define VIGIL_SEL_DO_OVERRIDE 2
+
+/* The value an Override action chose for this CPU's call: written by
+ * vigil_sel_actions(), read by the entry point that overrides the return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} vigil_override SEC(".maps");
+
 /* Runs the actions of selector s on this CPU's record, signals here, before
- * the program returns; returns whether to post it. The record names the last
- * action, as Tetragon's do_action() leaves it. */
+ * the program returns; returns VIGIL_SEL_DO_POST to post it and
+ * VIGIL_SEL_DO_OVERRIDE when an Override chose the call's return value (in
+ * vigil_override). The record names the last action, as Tetragon's
+ * do_action() leaves it. */
 __noinline int vigil_sel_actions(__u32 s)
 {
 	const struct vigil_selectors *sc;
 	const struct vigil_selector *sel;
 	struct vigil_generic_event *e;
 	__u32 zero = 0;
-	bool post = true;
+	bool post = true, override = false;
+	__s64 *ret;
 	int i;
 
 	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
@@ -489,10 +505,17 @@ __noinline int vigil_sel_actions(__u32 s)
 		case VIGIL_ACTION_SIGNAL:
 			bpf_send_signal(act->arg);
 			break;
+		case VIGIL_ACTION_OVERRIDE:
+			ret = bpf_map_lookup_elem(&vigil_override, &zero);
+			if (ret) {
+				*ret = (__s32)act->arg;
+				override = true;
+			}
+			break;
 		}
 		e->action = act->action;
 	}
-	return post;
+	return (post ? VIGIL_SEL_DO_POST : 0) | (override ? VIGIL_SEL_DO_OVERRIDE : 0);
 }
 
 #endif /* VIGIL_LIB_SELECTORS_BPF_H */

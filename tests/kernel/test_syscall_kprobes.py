@@ -1,8 +1,9 @@
-"""spec.kprobes on syscalls through the hook ladder's syscall fallback: a
-kprobe policy, on a kernel where the ladder takes the syscall tracepoints,
-gives the process_kprobe events a kprobe would (function name with the
-machine's prefix, Tetragon's argument keys, the return value joined to its
-call), from real children; enforcement is seen from the child's side."""
+"""spec.kprobes on syscalls, on each rung of the hook ladder this kernel
+offers (kprobe, fentry, the syscall tracepoints; the tests run once per
+rung, forced, and a rung the kernel lacks is skipped with the reason): the
+same process_kprobe events whichever rung (function name with the machine's
+prefix, Tetragon's argument keys, the return value joined to its call),
+from real children; enforcement is seen from the child's side."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from vigil.kernel.probe import probe_feature
 from vigil.policy import PolicyError, load_text
 from vigil.runtime import Runtime
 from vigil.sensors.compile import compile_policy
+from vigil.sensors.generic_tracepoint import KRETPROBE_MAXACTIVE
 from vigil.sensors.kprobe_compile import syscall_function
 from vigil.wire.records import CHAR_BUF_MAX
 
@@ -45,8 +47,29 @@ def plans(spec: str, hook_rung: str | None = None) -> list:  # type: ignore[type
     return out
 
 
-def start(rt: Runtime, spec: str) -> None:
-    for plan in plans(spec):
+# fentry is tested on kernel functions (below): Debian's 5.10, 6.1 and 6.12
+# have no __x64_sys_* functions in their BTF, so it never takes a syscall
+# there (test_plan_errors_name_the_field checks that it says so).
+RUNGS = ("kprobe", "syscall_tracepoint")
+
+
+@pytest.fixture(params=RUNGS)
+def rung(request: pytest.FixtureRequest) -> str:
+    """Each rung in turn; skipped, with the ladder's reason, where it cannot
+    attach (the VM matrix runs the kprobe and fentry ones)."""
+    name: str = request.param
+    try:
+        plans("kprobes: [{call: sys_getppid, return: true, returnArg: {index: 0, type: int}}]",
+              name)
+    except PolicyError as err:
+        pytest.skip(str(err.issues[0]).split("the forced rung cannot attach: ", 1)[-1])
+    return name
+
+
+def start(rt: Runtime, spec: str, rung: str | None = None) -> None:
+    for plan in plans(spec, rung):
+        if rung is not None:
+            assert plan.program.kind == {"syscall_tracepoint": "tracepoint"}.get(rung, rung)
         rt.add_tracepoint(plan)
 
 
@@ -61,7 +84,7 @@ def kprobe_events(rt: Runtime, sink: Collect, pid: int, want: int) -> list[Kprob
 
 
 def test_openat_gives_arguments_and_its_return(runtime: tuple[Runtime, Collect],
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, rung: str) -> None:
     rt, sink = runtime
     there = tmp_path / "there"
     there.write_text("x")
@@ -79,7 +102,7 @@ def test_openat_gives_arguments_and_its_return(runtime: tuple[Runtime, Collect],
           returnArg: {{index: 0, type: int}}
           selectors:
           - matchArgs: [{{index: 1, operator: Prefix, values: ["{tmp_path}/"]}}]
-    """)
+    """, rung)
     child = subprocess.Popen([PY, "-c", f"""
 import os
 fd = os.open({str(there)!r}, os.O_RDONLY)
@@ -123,11 +146,13 @@ def test_both_spellings_of_a_syscall_plan_the_same_hook() -> None:
     long, = plans(f"kprobes: [{{call: {fn('getppid')}}}]")
     assert short == long
     assert short.call is not None and short.call.function_name == fn("getppid")
-    assert (short.subsys, short.event, short.program.kind) == (
-        "syscalls", "sys_enter_getppid", "tracepoint")
+    where = ("syscalls", "sys_enter_getppid") if short.program.kind == "tracepoint" else (
+        "", fn("getppid"))
+    assert (short.subsys, short.event) == where
 
 
-def test_write_buffers_either_side_of_the_limit(runtime: tuple[Runtime, Collect]) -> None:
+def test_write_buffers_either_side_of_the_limit(runtime: tuple[Runtime, Collect],
+                                                rung: str) -> None:
     """char_buf with sizeArgIndex: CHAR_BUF_MAX bytes come whole, one more is
     truncated_bytes_arg with the size the call had."""
     rt, sink = runtime
@@ -141,7 +166,7 @@ def test_write_buffers_either_side_of_the_limit(runtime: tuple[Runtime, Collect]
           - {{index: 2, type: size_t}}
           selectors:
           - matchArgs: [{{index: 2, operator: Equal, values: {[str(n) for n in sizes]}}}]
-    """)
+    """, rung)
     child = subprocess.Popen([PY, "-c", f"""
 import os
 fd = os.open(os.devnull, os.O_WRONLY)
@@ -174,11 +199,12 @@ READ_POLICY = """
 """
 
 
-def test_read_return_copy_is_what_the_call_read(runtime: tuple[Runtime, Collect]) -> None:
+def test_read_return_copy_is_what_the_call_read(runtime: tuple[Runtime, Collect],
+                                                rung: str) -> None:
     """returnCopy: the buffer as read(2) filled it, as many bytes as it
     returned; a failed read has none."""
     rt, sink = runtime
-    start(rt, READ_POLICY)
+    start(rt, READ_POLICY, rung)
     child = subprocess.Popen([PY, "-c", """
 import os
 r, w = os.pipe()
@@ -199,11 +225,11 @@ except OSError:
 
 
 def test_two_threads_in_the_same_call_each_get_their_return(
-        runtime: tuple[Runtime, Collect]) -> None:
+        runtime: tuple[Runtime, Collect], rung: str) -> None:
     """Thread A enters read(2) first and returns last: each event carries its
     own thread's return value and bytes (the join is by thread and entry)."""
     rt, sink = runtime
-    start(rt, READ_POLICY)
+    start(rt, READ_POLICY, rung)
     child = subprocess.Popen([PY, "-c", """
 import os, sys, threading, time
 ra, wa = os.pipe(); rb, wb = os.pipe()
@@ -232,7 +258,7 @@ assert got == {"a": b"A" * 9, "b": b"B" * 5}, got
 
 
 def test_sigkill_at_entry_kills_the_caller(runtime: tuple[Runtime, Collect],
-                                          tmp_path: Path) -> None:
+                                          tmp_path: Path, rung: str) -> None:
     """Sigkill on a kprobe's matchActions: the child dies of SIGKILL, and
     the event says KPROBE_ACTION_SIGKILL. (At sys_enter the call itself
     still runs; stopping it needs Override.)"""
@@ -248,7 +274,7 @@ def test_sigkill_at_entry_kills_the_caller(runtime: tuple[Runtime, Collect],
           selectors:
           - matchArgs: [{{index: 2, operator: Equal, values: ["{target}"]}}]
             matchActions: [{{action: Sigkill}}]
-    """)
+    """, rung)
     # os.symlink with dir_fd is symlinkat(2) (without, glibc calls symlink(2))
     child = subprocess.Popen([PY, "-c", f"import os; d = os.open({str(tmp_path)!r}, os.O_RDONLY);"
                               f"print(d, flush=True); os.symlink('/etc/passwd', {target!r}, "
@@ -273,8 +299,26 @@ def test_a_return_awaited_is_dropped_with_its_hook(runtime: tuple[Runtime, Colle
     while not rt.agent.pending and time.monotonic() < deadline:
         rt.step(50)
     assert [k[1] for k in rt.agent.pending] == [child.pid]
+    # On the kprobe rung the kretprobe is a kprobe_events entry of this
+    # process, with room for many calls in flight; it goes with the hook.
+    ours = f"vigil/r{os.getpid()}_"
+
+    def kretprobes() -> list[str]:
+        from vigil.libbpf.kprobe_events import tracefs_root
+
+        root = tracefs_root()
+        text = (root / "kprobe_events").read_text() if root is not None else ""
+        return [line for line in text.splitlines() if ours in line]
+
+    from vigil.libbpf.kprobe_events import tracefs_root
+
+    if plan.program.kind == "kprobe" and tracefs_root() is not None:
+        (line,) = kretprobes()
+        assert line.startswith(f"r{KRETPROBE_MAXACTIVE}:{ours}") and line.endswith(
+            f" {fn('read')}"), line
     rt.remove_tracepoint(sensor)
     assert rt.agent.pending == {}
+    assert kretprobes() == []
     child.kill()
     child.wait()
 
@@ -285,10 +329,18 @@ def test_plan_errors_name_the_field(tmp_path: Path) -> None:
             plans(spec)
         return [str(i).removeprefix("p.yaml:") for i in err.value.issues]
 
+    # Not found by any rung: each says why (where it looked), the tracepoint
+    # rung with the nearest names.
     first, = errors("kprobes: [{call: sys_opnat}]")
-    assert first.startswith("6:20: spec.kprobes[0].call: syscall opnat (sys_opnat) cannot be "
-                            "hooked on this kernel: no tracepoint syscalls/sys_enter_opnat"), first
+    assert first.startswith("6:20: spec.kprobes[0].call: kprobe on sys_opnat: no way to attach "
+                            "it on this kernel: "), first
+    assert "; syscall_tracepoint: no tracepoint syscalls/sys_enter_opnat: " in first
     assert "did you mean syscalls/sys_enter_openat," in first
+    if probe_feature("kprobe").available:
+        assert (f"; kprobe: {fn('opnat')} is not a kernel function here (not in "
+                "/proc/kallsyms);") in first
+    # ignore.callNotFound: a call found nowhere is skipped, as Tetragon does
+    assert plans("kprobes: [{call: sys_opnat, ignore: {callNotFound: true}}]") == []
     assert errors("kprobes: [{call: sys_getppid, args: [{index: 0, type: int}]}]") == [
         "6:48: spec.kprobes[0].args[0].index: index 0: getppid takes 0 arguments (none)"]
     assert errors("kprobes: [{call: sys_close, args: [{index: 1, type: int}]}]") == [
@@ -304,16 +356,33 @@ def test_plan_errors_name_the_field(tmp_path: Path) -> None:
         "6:20: spec.kprobes[0].call: 'security_file_open' is not a syscall's function; a kprobe "
         "with syscall: true names one as sys_NAME (sys_openat) or with the machine's prefix "
         f"({fn('openat')[:-len('sys_openat')]}sys_openat)"]
-    # The fallback is the ladder's last rung; a rung this kernel lacks is refused
-    # when forced, with the reason.
-    with pytest.raises(PolicyError) as err:
-        plans("kprobes: [{call: sys_getppid}]", hook_rung="kprobe")
-    kprobe = probe_feature("kprobe")
-    why = ("kprobe: vigil's kprobe sensor is not built yet (issue 9)" if kprobe.available
-           else f"kprobe needs kprobe, which this kernel lacks ({kprobe.reason})")
-    assert [str(i) for i in err.value.issues] == [
-        f"p.yaml:6:20: spec.kprobes[0].call: kprobe on sys_getppid: the forced rung cannot "
-        f"attach: {why}"]
+    # A forced rung the kernel lacks is refused with the reason; one it has
+    # is taken.
+    for name, feature in (("kprobe", "kprobe"), ("fentry", "fentry")):
+        probe = probe_feature(feature)
+        if probe.available and (name == "kprobe" or in_btf(fn("getppid"))):
+            plan, = plans("kprobes: [{call: sys_getppid}]", hook_rung=name)
+            assert plan.program.kind == name and plan.event == fn("getppid")
+            continue
+        why = (f"{name} needs {feature}, which this kernel lacks ({probe.reason})"
+               if not probe.available else
+               f"fentry: {fn('getppid')} is not in the kernel's BTF (/sys/kernel/btf/vmlinux), "
+               "which an fentry program is attached through")
+        with pytest.raises(PolicyError) as err:
+            plans("kprobes: [{call: sys_getppid}]", hook_rung=name)
+        assert [str(i) for i in err.value.issues] == [
+            f"p.yaml:6:20: spec.kprobes[0].call: kprobe on sys_getppid: the forced rung cannot "
+            f"attach: {why}"]
+
+
+def in_btf(function: str) -> bool:
+    from vigil.libbpf.btf_types import Btf, BtfKind
+
+    btf = Btf.vmlinux()
+    try:
+        return btf.find(function, BtfKind.FUNC) is not None
+    finally:
+        btf.close()
 
 
 def test_vigil_run_with_tetragon_example_policies(tmp_path: Path) -> None:
@@ -352,18 +421,257 @@ def test_explain_shows_the_rung_and_the_return_hook(tmp_path: Path) -> None:
 
     f = tmp_path / "read.yaml"
     f.write_text(policy(READ_POLICY))
-    got = to_json(explain([str(f)]))
+    got = to_json(explain([str(f)], hook_rung="syscall_tracepoint"))
     (hook,) = got["policies"][0]["hooks"]
     assert (hook["kind"], hook["target"]) == (
         "kprobe", f"{fn('read')} (on syscalls/sys_enter_read + syscalls/sys_exit_read)")
-    assert hook["program"]["kind"] == "tracepoint"
-    reason = hook["program"]["reason"]
-    assert reason.startswith("syscall_tracepoint: the syscall's syscalls/sys_enter_NAME "), reason
+    assert hook["program"] == {"kind": "tracepoint", "reason": (
+        "syscall_tracepoint: the syscall's syscalls/sys_enter_NAME tracepoint (and sys_exit_NAME "
+        "for its return), whose fields are the call's arguments; passed over: the rung was "
+        "forced to syscall_tracepoint")}
     pending = next(m for m in hook["maps"] if m["name"] == "vigil_ret_pending")
     assert (pending["type"], pending["max_entries"]) == ("hash", RET_PENDING_ENTRIES)
     assert sorted(p["name"] for p in hook["programs"]) == ["vigil_generic_tp",
                                                            "vigil_generic_tp_ret"]
-    # Forced onto the rung it took anyway: the same hook, saying it was forced.
-    forced = to_json(explain([str(f)], hook_rung="syscall_tracepoint"))
-    reason = forced["policies"][0]["hooks"][0]["program"]["reason"]
-    assert reason.endswith("; passed over: the rung was forced to syscall_tracepoint"), reason
+    # Unforced: the best rung this kernel has.
+    best = next((r for r, need in (("kprobe", ("kprobe", "kretprobe")),
+                                   ("fentry", ("fentry", "fexit")))
+                 if all(probe_feature(n).available for n in need)), "tracepoint")
+    (hook,) = to_json(explain([str(f)]))["policies"][0]["hooks"]
+    assert hook["program"]["kind"] == best
+    want_programs = {"kprobe": ["vigil_generic_kprobe", "vigil_generic_kretprobe"],
+                     "fentry": ["vigil_generic_fentry", "vigil_generic_fexit"],
+                     "tracepoint": ["vigil_generic_tp", "vigil_generic_tp_ret"]}[best]
+    assert sorted(p["name"] for p in hook["programs"]) == want_programs
+
+
+def planned_or_skip(spec: str, rung: str) -> list:  # type: ignore[type-arg]
+    """The plans on `rung`, or a skip with the ladder's reason why it cannot."""
+    try:
+        return plans(spec, rung)
+    except PolicyError as err:
+        pytest.skip(str(err.issues[0]).split("the forced rung cannot attach: ", 1)[-1])
+
+
+OVERRIDE_WRITE = """
+    kprobes:
+    - call: sys_write
+      args:
+      - {index: 0, type: int}
+      - {index: 2, type: size_t}
+      selectors:
+      - matchArgs: [{index: 2, operator: Equal, values: ["4242"]}]
+        matchActions: [{action: Sigkill}, {action: Override, argError: -1}]
+"""
+
+
+WRITER_C = r"""
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+/* opens argv[1] for writing, writes 4242 bytes: says what each returned */
+int main(int argc, char **argv) {
+    static char buf[4242];
+    int fd = open(argv[1], O_WRONLY | O_CREAT, 0600);
+    if (fd < 0) {
+        printf("open %d\n", errno);
+        return 1;
+    }
+    ssize_t n = write(fd, buf, sizeof(buf));
+    printf("write %zd %d\n", n, n < 0 ? errno : 0);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def writer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A static C program of its own path, for matchBinaries: it opens no
+    library and makes exactly the calls it says."""
+    work = tmp_path_factory.mktemp("writer")
+    (work / "writer.c").write_text(WRITER_C)
+    subprocess.run(["cc", "-static", "-O2", "-o", str(work / "writer"), str(work / "writer.c")],
+                   check=True)
+    return work / "writer"
+
+
+def test_sigkill_and_override_leave_no_byte_written(runtime: tuple[Runtime, Collect],
+                                                    tmp_path: Path, writer: Path) -> None:
+    """fmod_ret on security_file_permission (write(2) asks it before it
+    writes): the writer's write is refused and the writer killed; the file
+    it opened stays empty. Another binary writes as before."""
+    rt, sink = runtime
+    spec = f"""
+        kprobes:
+        - call: security_file_permission
+          syscall: false
+          args: [{{index: 1, type: int}}]
+          selectors:
+          - matchBinaries: [{{operator: In, values: ["{writer}"]}}]
+            matchArgs: [{{index: 1, operator: Equal, values: ["2"]}}]  # MAY_WRITE
+            matchActions: [{{action: Sigkill}}, {{action: Override, argError: -1}}]
+    """
+    for plan in planned_or_skip(spec, "fentry"):
+        assert plan.program.kind == "fmod_ret"
+        rt.add_tracepoint(plan)
+    victim, other = tmp_path / "victim", tmp_path / "other"
+    child = subprocess.Popen([str(writer), str(victim)], stdout=subprocess.PIPE)
+    out, _ = child.communicate(timeout=EVENT_TIMEOUT)
+    assert (child.returncode, out) == (-signal.SIGKILL, b"")
+    assert victim.read_bytes() == b""
+    subprocess.run(["/bin/sh", "-c", f"echo data > {other}"], check=True)
+    assert other.read_bytes() == b"data\n"
+    ev, = kprobe_events(rt, sink, child.pid, 1)
+    assert (ev.function_name, ev.action, ev.args) == (
+        "security_file_permission", "KPROBE_ACTION_OVERRIDE", [Arg("int_arg", 2)])
+
+
+def test_override_gives_the_caller_the_errno(runtime: tuple[Runtime, Collect],
+                                             tmp_path: Path, writer: Path) -> None:
+    """fmod_ret on security_file_open with argError -13: the writer's open
+    of a file fails with EACCES and its bytes stay; /bin/sh opens it.
+    (security_file_open runs once the file exists: an O_CREAT open of a new
+    file would still create it, empty.)"""
+    rt, _sink = runtime
+    target = tmp_path / "file"
+    target.write_bytes(b"kept\n")
+    spec = f"""
+        kprobes:
+        - call: security_file_open
+          syscall: false
+          selectors:
+          - matchBinaries: [{{operator: In, values: ["{writer}"]}}]
+            matchActions: [{{action: Override, argError: -13}}]
+    """
+    for plan in planned_or_skip(spec, "fentry"):
+        rt.add_tracepoint(plan)
+    denied = subprocess.run([str(writer), str(target)], capture_output=True,
+                            timeout=EVENT_TIMEOUT)
+    assert (denied.returncode, denied.stdout) == (1, b"open 13\n")
+    assert target.read_bytes() == b"kept\n"
+    subprocess.run(["/bin/sh", "-c", f"echo data >> {target}"], check=True)
+    assert target.read_bytes() == b"kept\ndata\n"
+
+
+def error_injectable(function: str) -> bool:
+    """Whether the kernel lists `function` for error injection (what lets
+    fmod_ret override it), read from debugfs, mounted if it is not."""
+    listing = Path("/sys/kernel/debug/error_injection/list")
+    if not listing.exists():
+        subprocess.run(["mount", "-t", "debugfs", "none", "/sys/kernel/debug"],
+                       capture_output=True)
+    if not listing.exists():
+        return False  # no CONFIG_FUNCTION_ERROR_INJECTION: nothing is listed
+    return any(line.split()[:1] == [function] for line in listing.read_text().splitlines())
+
+
+def test_override_of_a_syscall_needs_the_kernel_to_allow_it(runtime: tuple[Runtime, Collect],
+                                                            tmp_path: Path) -> None:
+    """Override on sys_write through fmod_ret: where the kernel lists the
+    syscall for error injection the write fails with EPERM and leaves no
+    byte; where it does not (Debian's kernels), loading says why and what
+    would work instead."""
+    from vigil.sensors.generic_tracepoint import OverrideRefused
+
+    rt, _sink = runtime
+    plan, = planned_or_skip(OVERRIDE_WRITE, "fentry")
+    if not error_injectable(fn("write")):
+        with pytest.raises(OverrideRefused) as err:
+            rt.add_tracepoint(plan)
+        assert str(err.value).startswith(
+            f"Override on {fn('write')}: this kernel does not let BPF change what it returns "
+            f"(the verifier: {fn('write')}() is not modifiable). fmod_ret works on security_* "
+            "hooks"), err.value
+        return
+    rt.add_tracepoint(plan)
+    victim = tmp_path / "victim"
+    child = subprocess.Popen([PY, "-c", f"""
+import os
+fd = os.open({str(victim)!r}, os.O_WRONLY | os.O_CREAT, 0o600)
+os.write(fd, b"x" * 4242)
+print("wrote")
+"""], stdout=subprocess.PIPE)
+    out, _ = child.communicate(timeout=EVENT_TIMEOUT)
+    assert (child.returncode, out, victim.read_bytes()) == (-signal.SIGKILL, b"", b"")
+
+
+def test_override_where_no_rung_can_says_why() -> None:
+    """Override needs bpf_override_return or fmod_ret; the syscall
+    tracepoints cannot stop a call."""
+    with pytest.raises(PolicyError) as err:
+        plans(OVERRIDE_WRITE, "syscall_tracepoint")
+    assert [str(i) for i in err.value.issues] == [
+        "p.yaml:7:11: spec.kprobes[0].call: kprobe on sys_write: the forced rung cannot attach: "
+        "syscall_tracepoint cannot make a call return an error (Override needs a kprobe with "
+        "bpf_override_return, or fmod_ret)"]
+
+
+@pytest.mark.parametrize("rung", ("kprobe", "fentry"))
+def test_a_kernel_function_with_its_arguments_and_return(runtime: tuple[Runtime, Collect],
+                                                        rung: str) -> None:
+    """syscall: false: ksys_write(fd, buf, count), the kernel function
+    write(2) calls, read from its own registers (kprobe) or BPF context
+    (fentry), its return value joined at kretprobe/fexit."""
+    rt, sink = runtime
+    spec = """
+        kprobes:
+        - call: ksys_write
+          syscall: false
+          return: true
+          args:
+          - {index: 0, type: int}
+          - {index: 1, type: char_buf, sizeArgIndex: 3}
+          - {index: 2, type: size_t}
+          returnArg: {index: 0, type: int}
+          selectors:
+          - matchArgs: [{index: 2, operator: Equal, values: ["4099"]}]
+    """
+    for plan in planned_or_skip(spec, rung):
+        assert (plan.subsys, plan.event, plan.program.kind) == ("", "ksys_write", rung)
+        rt.add_tracepoint(plan)
+    child = subprocess.Popen([PY, "-c", """
+import os
+fd = os.open(os.devnull, os.O_WRONLY)
+print(fd, flush=True)
+os.write(fd, bytes(range(256)) * 16 + b"end")
+"""], stdout=subprocess.PIPE)
+    out, _ = child.communicate(timeout=EVENT_TIMEOUT)
+    ev, = kprobe_events(rt, sink, child.pid, 1)
+    data = bytes(range(256)) * 16 + b"end"
+    assert (ev.function_name, ev.args, ev.ret) == (
+        "ksys_write",
+        [Arg("int_arg", int(out)), Arg("truncated_bytes_arg", TruncatedBytes(
+            data[:CHAR_BUF_MAX], 4099)), Arg("size_arg", 4099)],
+        Arg("int_arg", 4099))
+
+
+def test_tetragons_setuid_root_example_on_a_function_rung(tmp_path: Path) -> None:
+    """policylibrary/privileges/privileges-setuid-root.yaml (__sys_setuid
+    and friends, syscall: false) under `vigil run`: a setuid(0) as root is
+    reported with its return."""
+    from .vigil_runner import VigilRun
+
+    examples = Path(__file__).resolve().parents[2].parent / "shared" / "tetragon-examples"
+    f = examples / "policylibrary" / "privileges" / "privileges-setuid-root.yaml"
+    if not f.exists():
+        pytest.skip(f"Tetragon's examples are not in {examples}")
+    for loaded in load_text(f.read_text(), str(f)):
+        try:
+            compile_policy(loaded)
+        except PolicyError as err:
+            pytest.skip(f"no rung for it here: {err.issues[0].message}")
+    run = VigilRun(tmp_path, ["--tracing-policy", str(f)])
+    try:
+        child = subprocess.Popen([PY, "-c", "import os; os.setuid(0)"])
+        assert child.wait() == 0
+        ev = run.wait_for(lambda e: e.get("process_kprobe", {}).get("process", {}).get("pid")
+                          == child.pid, "the child's setuid(0)")
+    finally:
+        run.stop()
+    body = ev["process_kprobe"]
+    assert {k: body[k] for k in ("function_name", "args", "return", "action", "return_action",
+                                 "policy_name")} == {
+        "function_name": "__sys_setuid", "args": [{"int_arg": 0}], "return": {"int_arg": 0},
+        "action": "KPROBE_ACTION_POST", "return_action": "KPROBE_ACTION_POST",
+        "policy_name": "privileges-setuid-root"}

@@ -32,11 +32,15 @@ TEMPLATES = {"policylibrary/egress.yaml", "quickstart/network_egress_cluster.yam
              "quickstart/network_egress_cluster_enforce.yaml"}
 ENVSUBST = {"${PODCIDR}": "10.0.0.0/16", "${SERVICECIDR}": "10.96.0.0/12"}
 
-# Everything in these is implemented (the kprobes on syscalls through the
-# syscall fallback of the hook ladder; tests/kernel/test_policy_examples_run.py
-# loads and runs them).
+# Everything in these is implemented (kprobes on the hook ladder's rungs;
+# tests/kernel/test_syscall_kprobes.py runs some of them).
 FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/raw_syscalls.yaml",
+    "policylibrary/privileges/privileges-setuid-root.yaml",
+    "tracingpolicy/cves/cve-2023-2640-overlayfs-ubuntu.yaml",
+    "tracingpolicy/hardlink-override.yaml",
+    "tracingpolicy/override-security.yaml",
+    "tracingpolicy/symlink-override.yaml",
     "tracingpolicy/hardlink-observe.yaml",
     "tracingpolicy/list-syscalls-generated.yaml",
     "tracingpolicy/list-syscalls.yaml",

@@ -223,7 +223,8 @@ def test_bad_pid_filters(f: PidFilter, message: str) -> None:
 @pytest.mark.parametrize(("a", "message"), [
     (ActionPlan("Signal"), r"argSig: 0; Signal needs a signal number 1..64"),
     (ActionPlan("Signal", arg_sig=65), "1..64"),
-    (ActionPlan("Override"), "Override is not supported yet"),
+    (ActionPlan("FollowFD"), "FollowFD is not supported yet"),
+    (ActionPlan("Override", arg_error=1 << 31), r"argError: 2147483648 is not an int32"),
     (ActionPlan("Explode"), "unknown action 'Explode'"),
 ])
 def test_bad_actions(a: ActionPlan, message: str) -> None:
@@ -240,3 +241,13 @@ def test_plan_refuses_what_cannot_compile() -> None:
     with pytest.raises(ValueError, match="names no argument"):
         TracepointHookPlan(policy_name="p", subsys="syscalls", event="sys_enter_lseek",
                            args=ARGS, selectors=(SelectorPlan(args=(ArgFilter(0, "GT", ("1",)),)),))
+
+
+@pytest.mark.parametrize("arg_error", [-1, -(1 << 31), 1, (1 << 31) - 1])
+def test_override_keeps_argerror_as_an_int32(arg_error: int) -> None:
+    """Both ends of the int32 range, negative and positive (Tetragon's CVE
+    example returns 1); the kernel sign-extends the 32 bits it keeps."""
+    out = Selectors.from_buffer_copy(compile_selectors(
+        [SelectorPlan(actions=(ActionPlan("Override", arg_error=arg_error),))], ARGS))
+    act = out.sel[0].actions[0]
+    assert (act.action, ctypes.c_int32(act.arg).value) == (Action.OVERRIDE, arg_error)

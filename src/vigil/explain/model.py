@@ -22,7 +22,7 @@ from vigil.policy import LoadedPolicy, PolicyError, check_file
 from vigil.sensors.base import SHARED_MAPS, SharedMaps
 from vigil.sensors.compile import compile_policy
 from vigil.sensors.generic_tracepoint import TracepointSensor
-from vigil.sensors.plan import TracepointHookPlan
+from vigil.sensors.plan import FUNCTION_PROGRAMS, TracepointHookPlan
 from vigil.sensors.process import ProcessSensor
 from vigil.sensors.selectors_decode import DecodedSelectors, decode_selectors
 
@@ -70,6 +70,10 @@ class HookExplanation:
         call = self.plan.call
         if call is None:
             return where
+        kind = self.plan.program.kind
+        if kind in FUNCTION_PROGRAMS:
+            ret = {"kprobe": "kretprobe", "fentry": "fexit", "fmod_ret": "fexit"}[kind]
+            return f"{call.function_name} ({kind}{f' + {ret}' if call.returns else ''})"
         if call.returns is not None:
             where += f" + {call.returns.subsys}/{call.returns.event}"
         return f"{call.function_name} (on {where})"

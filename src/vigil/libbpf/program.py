@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from ctypes import c_bool, c_char_p, c_size_t, c_uint64
 
+from . import kprobe_events
 from ._lib import cstr, lib
 from ._owner import Owner
 from .errors import AttachError, BpfError
@@ -104,6 +105,49 @@ class Program:
             "raw_tracepoint",
             lambda: lib().bpf_program__attach_raw_tracepoint(self._ptr, name.encode()),
         )
+
+    def attach_kprobe(self, function: str, *, retprobe: bool = False,
+                      maxactive: int = 0) -> Link:
+        """Attach to a kernel function's entry (kprobe) or return (kretprobe).
+        `maxactive`: how many calls in flight a kretprobe holds (others'
+        returns are missed); given, and where tracefs has kprobe_events, the
+        kretprobe is made there (libbpf.kprobe_events), else the kernel's
+        default applies."""
+        kind = "kretprobe" if retprobe else "kprobe"
+        if retprobe and maxactive and kprobe_events.tracefs_root() is not None:
+            return self._attach_kretprobe_event(function, maxactive)
+        return self._attach(
+            f"{kind} {function}", kind,
+            lambda: lib().bpf_program__attach_kprobe(self._ptr, retprobe, function.encode()),
+        )
+
+    def _attach_kretprobe_event(self, function: str, maxactive: int) -> Link:
+        target = f"kretprobe {function} (maxactive {maxactive})"
+        self._owner.require(f"attach program '{self.name}' to {target}")
+        try:
+            event = kprobe_events.KprobeEvent(function, maxactive, f"{id(self):x}")
+        except OSError as err:
+            raise AttachError(self.name, target, err.errno or 0, "kprobe") from None
+        try:
+            pfd = event.open_perf_event()
+        except OSError as err:
+            event.remove()
+            raise AttachError(self.name, target, err.errno or 0, "kprobe") from None
+        ptr = lib().bpf_program__attach_perf_event(self._ptr, pfd)
+        if not ptr:
+            errno = ctypes.get_errno() or 0
+            os.close(pfd)
+            event.remove()
+            raise AttachError(self.name, target, errno, "kprobe")
+        links = self._owner.links
+
+        def closed(link: Link) -> None:
+            links.discard(link)
+            event.remove()  # the link closed the perf event: nothing holds it now
+
+        link = Link(ptr, f"{self.name} -> {target}", on_close=closed)
+        links.add(link)
+        return link
 
     def attach_uprobe(
         self,

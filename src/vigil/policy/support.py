@@ -72,8 +72,8 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_TP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex")),
     f"{_TP}.selectors",
     *_selector_fields(_SEL),
-    # spec.kprobes on syscalls, through the syscall fallback of the hook
-    # ladder (issue 9): integer, string and char_buf arguments (returnCopy
+    # spec.kprobes (issue 9) on the hook ladder's rungs (kprobe, fentry, the
+    # syscall fallback): integer, string and char_buf arguments (returnCopy
     # too), the return value as an integer, the same selectors.
     "spec.kprobes",
     *(f"{_KP}.{f}" for f in ("call", "syscall", "return", "message", "tags", "args",
@@ -82,6 +82,7 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_KP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex", "returnCopy")),
     *(f"{_KP}.returnArg.{f}" for f in ("index", "type", "label")),
     *_selector_fields(_KSEL),
+    f"{_KSEL}.matchActions[].argError",
     "spec.options",
     *(f"spec.options[].{f}" for f in ("name", "value")),
     "spec.lists",
@@ -106,7 +107,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
-    f"{_KSEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
+    f"{_KSEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal",
+                                                 "Override"}),
     # Tetragon's option names; vigil implements none of them yet
     "spec.options[].name": frozenset(),
 }
@@ -248,16 +250,6 @@ def _narrower_limits(policy: AnyPolicy, out: list[Finding]) -> None:
                             Severity.UNSUPPORTED, at_value=True))
 
 
-def _kernel_functions(policy: AnyPolicy, out: list[Finding]) -> None:
-    """A kprobe on a kernel function (syscall: false) needs the kprobe or
-    fentry sensor; vigil hooks syscalls only so far (the syscall fallback)."""
-    for k, kp in enumerate(policy.spec.kprobes):
-        if not kp.syscall:
-            out.append(Finding(("spec", "kprobes", k, "syscall"),
-                               "kprobes on kernel functions (syscall: false) are not "
-                               "supported yet (issue 9)", Severity.UNSUPPORTED, at_value=True))
-
-
 def _namespace_pid_forks(policy: AnyPolicy, out: list[Finding]) -> None:
     """followForks with isNamespacePID: Tetragon walks the process's
     ancestors comparing their namespace pids; vigil's followForks bits are
@@ -291,6 +283,5 @@ def unsupported(policy: AnyPolicy) -> list[Finding]:
     out: list[Finding] = []
     _walk(policy, (), "", out)
     _narrower_limits(policy, out)
-    _kernel_functions(policy, out)
     _namespace_pid_forks(policy, out)
     return _fold_enforcer(out)

@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 
 from vigil.bpf_objects import object_path
 from vigil.libbpf import Link, Object, Program, open_object
+from vigil.libbpf.errors import BpfError, LoadError
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
-from vigil.sensors.plan import HOOK_PROGRAMS, TracepointHookPlan
+from vigil.sensors.plan import HOOK_PROGRAMS, RETURN_PROGRAMS, TracepointHookPlan
 from vigil.wire.records import GENERIC_ARGS_MAX, ArgMeta
 
-__all__ = ["TracepointSensor"]
+__all__ = ["OverrideRefused", "TracepointSensor"]
 
 OBJECT = "generic/tracepoint.bpf.o"
 # Keys (selector, scope, argument bytes) a rate-limited hook remembers; an
@@ -23,7 +24,29 @@ RATE_LIMIT_ENTRIES = 512
 # counted as return_pending_full). The map is not preallocated: it holds
 # only calls in flight, though the kernel charges memlock for all 4096.
 RET_PENDING_ENTRIES = 4096
-RETURN_PROGRAM = "vigil_generic_tp_ret"
+# Calls in flight a kretprobe holds (the kernel keeps an instance for each,
+# about 64 bytes): past them returns are missed. The kernel's own default
+# is the CPU count on 5.10 (libbpf.kprobe_events says why).
+KRETPROBE_MAXACTIVE = 1024
+
+
+class OverrideRefused(BpfError):
+    """The kernel would not let an fmod_ret program change the function's
+    return: the message says why and what would."""
+
+    def __init__(self, function: str, err: LoadError) -> None:
+        self.function = function
+        self.errno = err.errno
+        why = next((line.strip() for line in err.verifier_log.splitlines()
+                    if "is not modifiable" in line), "")
+        super().__init__(
+            f"Override on {function}: this kernel does not let BPF change what it returns "
+            f"(the verifier: {why}). fmod_ret works on security_* hooks and on the functions "
+            "the kernel lists for error injection (/sys/kernel/debug/error_injection/list; "
+            "syscalls are listed only when it is built with CONFIG_FUNCTION_ERROR_INJECTION), "
+            "bpf_override_return needs CONFIG_BPF_KPROBE_OVERRIDE: hook a security_* function "
+            "instead (security_file_open, security_file_permission, ...) or run a kernel "
+            "built with those")
 
 
 class TracepointSensor(Sensor):
@@ -36,7 +59,8 @@ class TracepointSensor(Sensor):
         self.hook_id = hook_id
         # The runtime's match bits for the plan's match_wants(), in order.
         self.match_bits = tuple(match_bits)
-        self.name = f"{plan.policy_name}/tracepoint/{plan.subsys}/{plan.event}#{hook_id}"
+        where = f"{plan.subsys}/{plan.event}" if plan.subsys else plan.event
+        self.name = f"{plan.policy_name}/{plan.program.kind}/{where}#{hook_id}"
         self._obj: Object | None = None
         self._links: list[Link] = []
 
@@ -56,19 +80,28 @@ class TracepointSensor(Sensor):
 
     def start(self, shared: SharedMaps | None) -> None:
         self.load(shared)
-        prog = self.obj.programs[HOOK_PROGRAMS[self.plan.program.kind]]
+        kind = self.plan.program.kind
+        prog = self.obj.programs[HOOK_PROGRAMS[kind]]
         returns = self.plan.call.returns if self.plan.call is not None else None
         try:
             # The return first: an entry seen before it attached would wait
             # for a return that never comes.
             if returns is not None:
-                self._links.append(self.obj.programs[RETURN_PROGRAM].attach_tracepoint(
-                    returns.subsys, returns.event))
-            if self.plan.program.kind == "tracepoint":
+                ret = self.obj.programs[RETURN_PROGRAMS[kind]]
+                if kind == "tracepoint":
+                    self._links.append(ret.attach_tracepoint(returns.subsys, returns.event))
+                elif kind == "kprobe":
+                    self._links.append(ret.attach_kprobe(returns.event, retprobe=True,
+                                                         maxactive=KRETPROBE_MAXACTIVE))
+                else:  # fexit: its target was fixed at load
+                    self._links.append(ret.attach())
+            if kind == "tracepoint":
                 self._links.append(prog.attach_tracepoint(self.plan.subsys, self.plan.event))
-            elif self.plan.program.kind == "raw_tracepoint":
+            elif kind == "raw_tracepoint":
                 self._links.append(prog.attach_raw_tracepoint(self.plan.event))
-            else:  # tp_btf: its target was fixed at load
+            elif kind == "kprobe":
+                self._links.append(prog.attach_kprobe(self.plan.event))
+            else:  # tp_btf, fentry, fmod_ret: their targets were fixed at load
                 self._links.append(prog.attach())
         except BaseException:
             self.close()
@@ -81,18 +114,26 @@ class TracepointSensor(Sensor):
             raise ValueError("a generic sensor runs on the runtime's shared maps")
         args = self.plan.args
         pad = GENERIC_ARGS_MAX - len(args)
-        program = HOOK_PROGRAMS[self.plan.program.kind]
+        kind = self.plan.program.kind
+        program = HOOK_PROGRAMS[kind]
         values = self.plan.selector_values()
-        returns = self.plan.call.returns if self.plan.call is not None else None
+        call = self.plan.call
+        returns = call.returns if call is not None else None
+        ret_program = RETURN_PROGRAMS.get(kind) if returns is not None else None
         try:
             with open_object(object_path(OBJECT)) as spec:
                 shared.reuse_in(spec)
                 # One entry point per program type: only the plan's loads.
                 for name, entry in spec.programs.items():
-                    entry.autoload = name == program or (
-                        name == RETURN_PROGRAM and returns is not None)
-                if self.plan.program.kind == "tp_btf":
+                    entry.autoload = name in (program, ret_program)
+                if kind in ("tp_btf", "fentry", "fmod_ret"):
                     spec.programs[program].set_attach_target(self.plan.event)
+                if kind in ("fentry", "fmod_ret") and ret_program is not None and returns:
+                    spec.programs[ret_program].set_attach_target(returns.event)
+                if kind == "kprobe" and self.plan.overrides:
+                    spec.set_rodata("can_override", 1)
+                if call is not None and call.syscall_regs:
+                    spec.set_rodata("syscall_regs", 1)
                 # Batched wake-ups, as the base sensor's: a busy hook would
                 # otherwise wake the reader for each record once it caught up.
                 spec.set_rodata("wakeup_bytes", shared.wakeup_bytes)
@@ -119,7 +160,12 @@ class TracepointSensor(Sensor):
                 spec.maps["vigil_sel_values"].max_entries = max(1, len(values))
                 if self.plan.rate_limited:
                     spec.maps["vigil_rate_limits"].max_entries = RATE_LIMIT_ENTRIES
-                self._obj = spec.load()
+                try:
+                    self._obj = spec.load()
+                except LoadError as err:
+                    if "is not modifiable" in err.verifier_log:
+                        raise OverrideRefused(self.plan.event, err) from err
+                    raise
             # Before attach: no hit escapes the selectors.
             in_map = self._obj.maps["vigil_sel_values"]
             for key in values:

@@ -32,6 +32,8 @@ class Rung:
     entry_features: tuple[str, ...]
     return_features: tuple[str, ...]  # also needed when the call's return is reported
     syscalls_only: bool = False  # only a syscall can hook this way
+    # What it needs to make the call return an error (Override); None: it cannot
+    override_features: tuple[str, ...] | None = None
     # None: vigil runs this rung; else why it cannot yet (and which issue brings it)
     not_built: str | None = None
 
@@ -42,14 +44,14 @@ class Rung:
 # spec.kprobes: a kernel function, or a syscall by its function name.
 KPROBE_LADDER: tuple[Rung, ...] = (
     Rung("kprobe_multi", "one kprobe.multi link for all of a policy's functions",
-         ("kprobe",), ("kretprobe",),
+         ("kprobe",), ("kretprobe",), override_features=("override_return",),
          not_built="vigil's kprobe.multi sensor is not built yet (issue 9)"),
-    Rung("kprobe", "a kprobe on the function (and a kretprobe for its return)",
-         ("kprobe",), ("kretprobe",),
-         not_built="vigil's kprobe sensor is not built yet (issue 9)"),
-    Rung("fentry", "an fentry trampoline on the function (and fexit for its return)",
-         ("fentry",), ("fexit",),
-         not_built="vigil's fentry sensor is not built yet (issue 9)"),
+    Rung("kprobe", "a kprobe on the function (and a kretprobe for its return); Override "
+         "through bpf_override_return",
+         ("kprobe",), ("kretprobe",), override_features=("override_return",)),
+    Rung("fentry", "an fentry trampoline on the function (and fexit for its return); with "
+         "an Override, an fmod_ret program instead",
+         ("fentry",), ("fexit",), override_features=("fmod_ret",)),
     Rung("syscall_tracepoint",
          "the syscall's syscalls/sys_enter_NAME tracepoint (and sys_exit_NAME for its return), "
          "whose fields are the call's arguments",
@@ -76,14 +78,21 @@ class HookUnavailable(Exception):
     """No rung can attach the hook: the message names each and why not."""
 
 
-def _why_not(rung: Rung, syscall: bool, returns: bool,
+def _why_not(rung: Rung, syscall: bool, returns: bool, overrides: bool,
              feature: Callable[[str], tuple[bool, str]],
+             fits: Callable[[Rung], str | None] | None,
              told: set[str] | None = None) -> str | None:
     """Why `rung` cannot attach the hook, or None. A missing feature whose
     reason is in `told` already is named without it."""
     if rung.syscalls_only and not syscall:
         return f"{rung.name} hooks syscalls only (this call has syscall: false)"
-    for name in rung.features(returns):
+    needed = rung.features(returns)
+    if overrides:
+        if rung.override_features is None:
+            return (f"{rung.name} cannot make a call return an error (Override needs a "
+                    "kprobe with bpf_override_return, or fmod_ret)")
+        needed += rung.override_features
+    for name in needed:
         ok, reason = feature(name)
         if not ok:
             if told is not None and name in told:
@@ -93,28 +102,32 @@ def _why_not(rung: Rung, syscall: bool, returns: bool,
             return f"{rung.name} needs {name}, which this kernel lacks ({reason})"
     if rung.not_built is not None:
         return f"{rung.name}: {rung.not_built}"
-    return None
+    why = fits(rung) if fits is not None else None
+    return f"{rung.name}: {why}" if why is not None else None
 
 
 def choose_rung(ladder: Sequence[Rung], *, syscall: bool, returns: bool,
-                feature: Callable[[str], tuple[bool, str]],
-                forced: str | None = None) -> RungChoice:
+                feature: Callable[[str], tuple[bool, str]], overrides: bool = False,
+                forced: str | None = None,
+                fits: Callable[[Rung], str | None] | None = None) -> RungChoice:
     """The first rung that works here, or `forced`; HookUnavailable says why
     none (or not the forced one) can. `feature(name)` is the probe's
-    (available, reason) for a kernel feature."""
+    (available, reason) for a kernel feature; `fits(rung)` says why the rung
+    cannot hook this particular call (the function is not where that rung
+    looks it up), or None."""
     if forced is not None:
         rung = next((r for r in ladder if r.name == forced), None)
         if rung is None:
             raise HookUnavailable(f"no hook rung '{forced}'; the rungs are "
                                   f"{', '.join(r.name for r in ladder)}")
-        why = _why_not(rung, syscall, returns, feature)
+        why = _why_not(rung, syscall, returns, overrides, feature, fits)
         if why is not None:
             raise HookUnavailable(f"the forced rung cannot attach: {why}")
         return RungChoice(rung, (f"the rung was forced to {forced}",))
     passed: list[str] = []
     told: set[str] = set()
     for rung in ladder:
-        why = _why_not(rung, syscall, returns, feature, told)
+        why = _why_not(rung, syscall, returns, overrides, feature, fits, told)
         if why is None:
             return RungChoice(rung, tuple(passed))
         passed.append(why)

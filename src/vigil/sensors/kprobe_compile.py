@@ -1,20 +1,30 @@
 """A validated policy's spec.kprobes -> hook plans, on the rung of the hook
 ladder (sensors/hook_ladder.py) that this kernel offers.
 
-Today's only rung that runs is the syscall fallback: a kprobe on a syscall
-(`syscall: true`, Tetragon's default) hooks syscalls/sys_enter_NAME, whose
-fields after __syscall_nr are the syscall's arguments in order, so kprobe
-argument i is field i of the call, read as the policy types it. `return:
-true` adds syscalls/sys_exit_NAME, whose `ret` is the returnArg. The events
-are the kprobe's: process_kprobe named by the function with the
-architecture's prefix (__x64_sys_openat), as Tetragon's pkg/arch adds it.
+On the function rungs (kprobe, fentry) the hook is the kernel function
+itself, and argument i is the function's i-th argument, 8 bytes at offset
+8 * i of what the program hands the pipeline (bpf/generic/tracepoint.bpf.c);
+a syscall's function (`syscall: true`, Tetragon's default) is
+__x64_sys_NAME, whose arguments are the caller's, read out of the struct
+pt_regs it takes. The function must be in the kernel's BTF, which also
+gives how many arguments it has.
+
+The syscall fallback hooks syscalls/sys_enter_NAME, whose fields after
+__syscall_nr are the syscall's arguments in order, so kprobe argument i is
+field i of the call, read as the policy types it. `return: true` adds
+syscalls/sys_exit_NAME, whose `ret` is the returnArg.
+
+Either way the events are the kprobe's: process_kprobe named by the
+function with the architecture's prefix (__x64_sys_openat), as Tetragon's
+pkg/arch adds it.
 """
 
 from __future__ import annotations
 
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from vigil.kernel.tracefs_format import (
     TracepointFormat,
@@ -28,6 +38,7 @@ from vigil.policy.model.hooks import KProbeSpec
 from vigil.sensors.hook_ladder import (
     KPROBE_LADDER,
     HookUnavailable,
+    Rung,
     RungChoice,
     choose_rung,
 )
@@ -47,6 +58,9 @@ from vigil.sensors.tracepoint_compile import (
     selector_plans,
 )
 from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind
+
+if TYPE_CHECKING:
+    from vigil.libbpf.btf_types import Btf
 
 __all__ = ["SYSCALL_PREFIXES", "compile_kprobes", "syscall_function"]
 
@@ -132,11 +146,71 @@ def _calls(loaded: LoadedPolicy, kp: KProbeSpec, at: Path) -> list[str]:
                     "kernel functions need the kprobe sensor, issue 9)")
 
 
+class _Symbols:
+    """The kernel's function symbols (/proc/kallsyms, where kprobes look a
+    function up), read once when first asked."""
+
+    def __init__(self) -> None:
+        self._names: frozenset[str] | None = None
+
+    def __contains__(self, name: str) -> bool:
+        if self._names is None:
+            names = set()
+            try:
+                with open("/proc/kallsyms") as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) >= 3 and parts[1] in "tTwW":
+                            names.add(parts[2])
+            except OSError:
+                pass
+            self._names = frozenset(names)
+        return name in self._names
+
+
+@dataclass
+class _Where:
+    """Where each rung would find one call: why it cannot, or None."""
+
+    function: str
+    syscall: str | None  # the syscall's name, for a syscall's function
+    symbols: _Symbols
+    btf: _BtfFunctions
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def fits(self, rung: Rung) -> str | None:
+        why = self._why(rung.name)
+        if why is not None:
+            self.missing[rung.name] = why
+        return why
+
+    def _why(self, rung: str) -> str | None:
+        if rung in ("kprobe", "kprobe_multi"):
+            if self.function not in self.symbols:
+                return f"{self.function} is not a kernel function here (not in /proc/kallsyms)"
+        elif rung == "fentry":
+            if self.btf.params(self.function) is None:
+                return (f"{self.function} is not in the kernel's BTF (/sys/kernel/btf/vmlinux), "
+                        "which an fentry program is attached through")
+        elif rung == "syscall_tracepoint" and self.syscall is not None:
+            try:
+                read_format("syscalls", f"sys_enter_{self.syscall}")
+            except (UnknownTracepointError, PermissionError, ValueError) as err:
+                return str(err)
+        return None
+
+    def nowhere(self) -> bool:
+        """Whether every rung that could run looked the call up and missed."""
+        return bool(self.missing)
+
+
 class _KprobePlanner:
     def __init__(self, loaded: LoadedPolicy, feature: Feature, forced: str | None) -> None:
         self.loaded = loaded
         self.feature = feature
         self.forced = forced
+        self.symbols = _Symbols()
+        self.btf = _BtfFunctions()
         self.lists = Lists(loaded)
         self.issues: list[Issue] = []
 
@@ -150,18 +224,55 @@ class _KprobePlanner:
         except ListError as err:
             self.issue(err.path, err.message)
             return []
-        try:
-            choice = choose_rung(KPROBE_LADDER, syscall=kp.syscall, returns=kp.return_,
-                                 feature=self.feature, forced=self.forced)
-        except HookUnavailable as err:
-            self.issue((*at, "call"), f"kprobe on {kp.call}: {err}")
-            return []
         plans = []
         for call in calls:
-            plan = self._syscall_plan(at, kp, call, choice)
+            if kp.syscall:
+                try:
+                    function, name = syscall_function(call)
+                except ValueError as err:
+                    self.issue((*at, "call"), str(err))
+                    continue
+            else:
+                function, name = call, call
+            where = _Where(function, name if kp.syscall else None, self.symbols, self.btf)
+            overrides = any(a.action.lower() == "override"
+                            for sel in kp.selectors for a in sel.match_actions)
+            try:
+                choice = choose_rung(KPROBE_LADDER, syscall=kp.syscall, returns=kp.return_,
+                                     feature=self.feature, forced=self.forced,
+                                     fits=where.fits, overrides=overrides)
+            except HookUnavailable as err:
+                if kp.ignore is not None and kp.ignore.call_not_found and where.nowhere():
+                    continue  # as Tetragon's ignore.callNotFound: skipped, not an error
+                self.issue((*at, "call"), f"kprobe on {call}: {err}")
+                continue
+            if choice.rung.name == "syscall_tracepoint":
+                plan = self._syscall_plan(at, kp, call, choice)
+            else:
+                plan = self._function_plan(at, kp, call, choice)
             if plan is not None:
                 plans.append(plan)
         return plans
+
+    def _finish(self, at: Path, kp: KProbeSpec, args: list[ArgPlan], choice: RungChoice,
+                subsys: str, event: str, layout: str, call: CallView
+                ) -> TracepointHookPlan | None:
+        try:
+            selectors = selector_plans(kp, args, at, self.lists, positional=False)
+        except ListError as err:
+            self.issue(err.path, err.message)
+            return None
+        kind = "tracepoint" if choice.rung.name == "syscall_tracepoint" else choice.rung.name
+        if kind == "fentry" and any(sel.overrides for sel in selectors):
+            kind = "fmod_ret"  # fentry's way to override the call's return
+        try:
+            return TracepointHookPlan(
+                policy_name=self.loaded.name, subsys=subsys, event=event, args=tuple(args),
+                message=kp.message, tags=tuple(kp.tags), selectors=selectors,
+                program=ProgramChoice(kind, choice.reason), layout_source=layout, call=call)
+        except ValueError as err:
+            self.issue((*at, "selectors"), str(err), value=False)
+            return None
 
     def _syscall_plan(self, at: Path, kp: KProbeSpec, call: str,
                       choice: RungChoice) -> TracepointHookPlan | None:
@@ -173,8 +284,6 @@ class _KprobePlanner:
         try:
             fmt = read_format("syscalls", f"sys_enter_{name}")
         except (UnknownTracepointError, PermissionError, ValueError) as err:
-            if kp.ignore is not None and kp.ignore.call_not_found:
-                return None  # as Tetragon's ignore.callNotFound: skipped, not an error
             self.issue((*at, "call"), f"syscall {name} ({call}) cannot be hooked on this "
                        f"kernel: {err}")
             return None
@@ -184,21 +293,115 @@ class _KprobePlanner:
         returns = self._returns(at, kp, name, args)
         if kp.return_ and returns is None:
             return None
-        try:
-            selectors = selector_plans(kp, args, at, self.lists, positional=False)
-        except ListError as err:
-            self.issue(err.path, err.message)
+        return self._finish(
+            at, kp, args, choice, "syscalls", f"sys_enter_{name}",
+            str(tracepoint_dir("syscalls", f"sys_enter_{name}") / "format"),
+            CallView(function, returns))
+
+    def _function_plan(self, at: Path, kp: KProbeSpec, call: str,
+                       choice: RungChoice) -> TracepointHookPlan | None:
+        """On a function rung: the function's arguments from its registers
+        (kprobe) or its BPF context (fentry), at 8 * index."""
+        params: list[tuple[str, str]] | None
+        if kp.syscall:
+            try:
+                function, name = syscall_function(call)
+            except ValueError as err:
+                self.issue((*at, "call"), str(err))
+                return None
+            # The caller's arguments: the syscall tracepoint's fields name
+            # them where tracefs has it (it only names; nothing is read there).
+            try:
+                fmt = read_format("syscalls", f"sys_enter_{name}")
+                names = [f.name for f in fmt.fields]
+                base = names.index("__syscall_nr") + 1
+                params = [(f.name, f.type_text) for f in fmt.fields[base:]]
+            except (UnknownTracepointError, PermissionError, ValueError):
+                params = None
+        else:
+            function, name = call, call
+        # BTF gives the function's own parameters (fentry needs it; a kprobe
+        # does without, and then nothing checks the indexes of a function's
+        # arguments against its prototype).
+        proto = self.btf.params(function)
+        if not kp.syscall:
+            params = proto
+        args = self._register_args(at, kp, name, params)
+        if args is None:
             return None
-        try:
-            return TracepointHookPlan(
-                policy_name=self.loaded.name, subsys="syscalls", event=f"sys_enter_{name}",
-                args=tuple(args), message=kp.message, tags=tuple(kp.tags),
-                selectors=selectors, program=ProgramChoice("tracepoint", choice.reason),
-                layout_source=str(tracepoint_dir("syscalls", f"sys_enter_{name}") / "format"),
-                call=CallView(function, returns))
-        except ValueError as err:
-            self.issue((*at, "selectors"), str(err), value=False)
+        returns = None
+        if kp.return_ and kp.syscall and name in _NO_RETURN:
+            self.issue((*at, "return"), f"{name} never returns; remove return: true")
             return None
+        if kp.return_:
+            # kretprobe's value is copied to offset 0; fexit's is the slot
+            # after the function's own arguments in its ctx.
+            offset = 0 if choice.rung.name == "kprobe" else 8 * len(proto or ())
+            returns = self._return_value(at, kp, args, "", function, offset)
+            if returns is None:
+                return None
+        elif self._no_return_copy(at, kp):
+            return None
+        return self._finish(at, kp, args, choice, "", function, "the kernel's BTF of "
+                            f"{function}", CallView(function, returns, syscall_regs=kp.syscall))
+
+    def _register_args(self, at: Path, kp: KProbeSpec, name: str,
+                       params: list[tuple[str, str]] | None) -> list[ArgPlan] | None:
+        args: list[ArgPlan] = []
+        ok = True
+        types: dict[int, str] = {a.index: a.type for a in kp.args}
+        for j, arg in enumerate(kp.args):
+            where = (*at, "args", j)
+            if arg.index >= GENERIC_ARGS_MAX:
+                self.issue((*where, "index"), f"index {arg.index}: a kprobe reads arguments "
+                           f"0 to {GENERIC_ARGS_MAX - 1} (as Tetragon's)")
+                ok = False
+                continue
+            if params is not None and arg.index >= len(params):
+                n = len(params)
+                self.issue((*where, "index"), f"index {arg.index}: {name} takes {n} "
+                           f"argument{'s' if n != 1 else ''} "
+                           f"({', '.join(p for p, _ in params) or 'none'})")
+                ok = False
+                continue
+            field, c_type = params[arg.index] if params is not None else ("", "")
+            plan = self._register_arg(where, name, arg.index, arg.type, arg.label,
+                                      arg.size_arg_index, types, params)
+            if plan is None:
+                ok = False
+                continue
+            args.append(replace(plan, field=field, c_type=c_type, field_size=8))
+        return args if ok else None
+
+    def _register_arg(self, where: Path, name: str, index: int, type_: str, label: str,
+                      size_index: int, types: dict[int, str],
+                      params: list[tuple[str, str]] | None) -> ArgPlan | None:
+        offset = 8 * index
+        if type_ in INT_TYPES:
+            width, signed = INT_TYPES[type_]
+            return ArgPlan(index, ArgKind.INT, offset, width,
+                           TETRAGON_INT_NAMES.get(type_, type_), signed, label)
+        if type_ == "string":
+            return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
+        if type_ == "char_buf":
+            nparams = len(params) if params is not None else GENERIC_ARGS_MAX
+            if not size_index:
+                self.issue((*where, "type"), "char_buf needs sizeArgIndex: the 1-based number "
+                           "of the argument holding its length")
+                return None
+            if size_index > min(nparams, GENERIC_ARGS_MAX):
+                self.issue((*where, "sizeArgIndex"),
+                           f"sizeArgIndex {size_index} is past {name}'s "
+                           f"{min(nparams, GENERIC_ARGS_MAX)} arguments (it counts them from 1)")
+                return None
+            # The length's width and sign as the policy types that argument,
+            # else a full register, unsigned.
+            width, signed = INT_TYPES.get(types.get(size_index - 1, ""), (8, False))
+            return ArgPlan(index, ArgKind.CHAR_BUF, offset, 8, "char_buf", False, label,
+                           8 * (size_index - 1), width, signed)
+        self.issue((*where, "type"), f"type {type_} is not read by vigil's kprobes yet; they "
+                   f"read {', '.join(sorted(_FALLBACK_TYPES))}")
+        return None
 
     def _args(self, at: Path, kp: KProbeSpec, fmt: TracepointFormat,
               name: str) -> list[ArgPlan] | None:
@@ -246,27 +449,29 @@ class _KprobePlanner:
             args.append(replace(plan, index=arg.index))
         return args if ok else None
 
-    def _returns(self, at: Path, kp: KProbeSpec, name: str,
-                 args: list[ArgPlan]) -> ReturnPlan | None:
+    def _no_return_copy(self, at: Path, kp: KProbeSpec) -> bool:
+        """Reports a returnCopy on a kprobe without return: true; whether it did."""
         copies = [j for j, a in enumerate(kp.args) if a.return_copy]
-        if not kp.return_:
-            if copies:
-                self.issue((*at, "args", copies[0], "returnCopy"),
-                           "returnCopy reads the buffer when the call returns; set return: "
-                           "true (and a returnArg) on this kprobe")
-            return None
-        if name in _NO_RETURN:
-            self.issue((*at, "return"), f"{name} never returns; remove return: true")
-            return None
+        if copies:
+            self.issue((*at, "args", copies[0], "returnCopy"),
+                       "returnCopy reads the buffer when the call returns; set return: "
+                       "true (and a returnArg) on this kprobe")
+        return bool(copies)
+
+    def _return_value(self, at: Path, kp: KProbeSpec, args: list[ArgPlan], subsys: str,
+                      event: str, offset: int, field: str = "", c_type: str = "",
+                      size: int = 8) -> ReturnPlan | None:
+        """The return as the policy wants it, its value `size` bytes at `offset`."""
         if kp.return_arg is None:
             self.issue((*at, "return"), "return: true needs a returnArg (its type, e.g. int), "
                        "as Tetragon requires", value=False)
             return None
         ra = kp.return_arg
         if ra.type not in INT_TYPES:
-            self.issue((*at, "returnArg", "type"), f"returnArg type {ra.type}: the syscall "
-                       "fallback returns integers (int, long, size_t, ...)")
+            self.issue((*at, "returnArg", "type"), f"returnArg type {ra.type}: vigil's kprobes "
+                       "return integers so far (int, long, size_t, ...)")
             return None
+        copies = [j for j, a in enumerate(kp.args) if a.return_copy]
         if len(copies) > 1:
             self.issue((*at, "args", copies[1], "returnCopy"),
                        "one argument per kprobe can be read again at return")
@@ -279,6 +484,21 @@ class _KprobePlanner:
                            f"returnCopy reads a char_buf at return; this argument is "
                            f"{args[copy].tetragon_type}")
                 return None
+        width, signed = INT_TYPES[ra.type]
+        value = ArgPlan(0, ArgKind.INT, offset, min(width, size),
+                        TETRAGON_INT_NAMES.get(ra.type, ra.type), signed, ra.label,
+                        field=field, c_type=c_type, field_size=size)
+        return ReturnPlan(subsys, event, value, copy)
+
+    def _returns(self, at: Path, kp: KProbeSpec, name: str,
+                 args: list[ArgPlan]) -> ReturnPlan | None:
+        """The syscall fallback's return: sys_exit_NAME's ret field."""
+        if not kp.return_:
+            self._no_return_copy(at, kp)
+            return None
+        if name in _NO_RETURN:
+            self.issue((*at, "return"), f"{name} never returns; remove return: true")
+            return None
         try:
             fmt = read_format("syscalls", f"sys_exit_{name}")
             ret = next(f for f in fmt.fields if f.name == "ret")
@@ -286,12 +506,39 @@ class _KprobePlanner:
             self.issue((*at, "return"), f"the return of {name} cannot be read: "
                        f"{err or 'its sys_exit tracepoint has no ret field'}")
             return None
-        width, signed = INT_TYPES[ra.type]
         read = field_read(ret)
-        value = ArgPlan(0, ArgKind.INT, read.offset, min(width, read.size),
-                        TETRAGON_INT_NAMES.get(ra.type, ra.type), signed, ra.label,
-                        field="ret", c_type=ret.type_text, field_size=ret.size)
-        return ReturnPlan("syscalls", f"sys_exit_{name}", value, copy)
+        return self._return_value(at, kp, args, "syscalls", f"sys_exit_{name}", read.offset,
+                                  "ret", ret.type_text, read.size)
+
+
+class _BtfFunctions:
+    """Kernel functions' parameters (name, C type) from the kernel's BTF,
+    opened once, when first asked."""
+
+    def __init__(self) -> None:
+        self._btf: Btf | None = None
+        self._seen: dict[str, list[tuple[str, str]] | None] = {}
+
+    def params(self, function: str) -> list[tuple[str, str]] | None:
+        """None when BTF has no such function."""
+        if function not in self._seen:
+            from vigil.libbpf.btf_types import Btf, BtfKind
+
+            if self._btf is None:
+                self._btf = Btf.vmlinux()
+            btf = self._btf
+            fid = btf.find(function, BtfKind.FUNC)
+            if fid is None:
+                self._seen[function] = None
+            else:
+                proto = btf.type(btf.type(fid).ref)
+                self._seen[function] = [(p.name, btf.type_text(p.type_id)) for p in proto.params]
+        return self._seen[function]
+
+    def close(self) -> None:
+        if self._btf is not None:
+            self._btf.close()
+            self._btf = None
 
 
 def compile_kprobes(loaded: LoadedPolicy, *, forced: str | None = None,
@@ -301,8 +548,11 @@ def compile_kprobes(loaded: LoadedPolicy, *, forced: str | None = None,
     (--hook-rung); `feature` answers for kernel features (the probe's)."""
     planner = _KprobePlanner(loaded, _Features(feature or _probe_feature, {}), forced)
     plans: list[TracepointHookPlan] = []
-    for i, kp in enumerate(loaded.policy.spec.kprobes):
-        plans += planner.plan(i, kp)
+    try:
+        for i, kp in enumerate(loaded.policy.spec.kprobes):
+            plans += planner.plan(i, kp)
+    finally:
+        planner.btf.close()
     if planner.issues:
         raise PolicyError(planner.issues)
     return plans

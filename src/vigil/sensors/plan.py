@@ -22,8 +22,10 @@ from vigil.sensors.selectors import (
 from vigil.wire.records import CONST_BUF_MASK, GENERIC_ARGS_MAX, ArgKind
 
 __all__ = [
+    "FUNCTION_PROGRAMS",
     "HOOK_PROGRAMS",
     "INT_SIZES",
+    "RETURN_PROGRAMS",
     "TETRAGON_INT_KEYS",
     "TRACEFS_TRACEPOINT",
     "ArgPlan",
@@ -52,7 +54,20 @@ HOOK_PROGRAMS = {
     "tracepoint": "vigil_generic_tp",
     "raw_tracepoint": "vigil_generic_raw_tp",
     "tp_btf": "vigil_generic_tp_btf",
+    # spec.kprobes on the hook ladder's function rungs (sensors/hook_ladder.py)
+    "kprobe": "vigil_generic_kprobe",
+    "fentry": "vigil_generic_fentry",
+    "fmod_ret": "vigil_generic_fmod_ret",  # fentry's rung for a hook with Override
 }
+# The program that reports a call's return, by the entry's program type.
+RETURN_PROGRAMS = {
+    "tracepoint": "vigil_generic_tp_ret",
+    "kprobe": "vigil_generic_kretprobe",
+    "fentry": "vigil_generic_fexit",
+    "fmod_ret": "vigil_generic_fexit",
+}
+# Program types attached to a kernel function (the plan's `event` names it).
+FUNCTION_PROGRAMS = frozenset({"kprobe", "fentry", "fmod_ret"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +136,13 @@ TRACEFS_TRACEPOINT = ProgramChoice(
 
 @dataclass(frozen=True, slots=True)
 class ReturnPlan:
-    """A hooked call's return (a kprobe's `return: true`) through the
-    syscall's sys_exit tracepoint: where its value is, how it shows, and
-    which argument is read again at return (returnCopy)."""
+    """A hooked call's return (a kprobe's `return: true`): where it is hooked,
+    where its value is, how it shows, and which argument is read again at
+    return (returnCopy)."""
 
-    subsys: str
-    event: str  # sys_exit_NAME
-    value: ArgPlan  # the `ret` field, as the policy's returnArg types it
+    subsys: str  # "syscalls" for the sys_exit tracepoint; "" on a function's rung
+    event: str  # sys_exit_NAME, or the function
+    value: ArgPlan  # the return value, as the policy's returnArg types it
     copy: int | None = None  # position in the hook's args of the returnCopy argument
 
     def __post_init__(self) -> None:
@@ -139,19 +154,22 @@ class ReturnPlan:
 
 @dataclass(frozen=True, slots=True)
 class CallView:
-    """A hook that a policy wrote as a kernel function (spec.kprobes) and
-    that runs on a tracepoint (the syscall fallback of the hook ladder): its
-    events are process_kprobe, named by the function, as a kprobe's are."""
+    """A hook that a policy wrote as a kernel function (spec.kprobes), on
+    whichever rung of the hook ladder it runs: its events are process_kprobe,
+    named by the function."""
 
     function_name: str  # with the architecture's prefix: __x64_sys_openat
     returns: ReturnPlan | None = None
+    # A syscall's function on a function rung: its arguments are read from
+    # the caller's struct pt_regs it takes (the syscall_regs knob).
+    syscall_regs: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class TracepointHookPlan:
     policy_name: str
-    subsys: str
-    event: str
+    subsys: str  # "" for a kernel function (kprobe, fentry)
+    event: str  # the tracepoint, or the kernel function
     args: tuple[ArgPlan, ...] = ()
     message: str = ""
     tags: tuple[str, ...] = ()
@@ -190,6 +208,11 @@ class TracepointHookPlan:
     @property
     def rate_limited(self) -> bool:
         return any(sel.rate_limited for sel in self.selectors)
+
+    @property
+    def overrides(self) -> bool:
+        """Whether a selector's Override may make the call return an error."""
+        return any(sel.overrides for sel in self.selectors)
 
     @property
     def needs_baselines(self) -> bool:

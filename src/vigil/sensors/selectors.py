@@ -71,6 +71,7 @@ TETRAGON_ACTIONS = {
     Action.NOPOST: "KPROBE_ACTION_NOPOST",
     Action.SIGKILL: "KPROBE_ACTION_SIGKILL",
     Action.SIGNAL: "KPROBE_ACTION_SIGNAL",
+    Action.OVERRIDE: "KPROBE_ACTION_OVERRIDE",
 }
 
 # Tetragon's spellings of each operator (pkg/selectors/kernel.go, SelectorOp).
@@ -105,10 +106,10 @@ _LATER_OPS = frozenset({
 })
 _PID_OPS = {"In": SelOp.PID_IN, "NotIn": SelOp.PID_NOT_IN}
 _ACTIONS = {"post": Action.POST, "nopost": Action.NOPOST, "sigkill": Action.SIGKILL,
-            "signal": Action.SIGNAL}
+            "signal": Action.SIGNAL, "override": Action.OVERRIDE}
 # Tetragon's other actions (kernel.go actionTypeTable): known, not done here yet.
 _LATER_ACTIONS = frozenset({
-    "followfd", "unfollowfd", "override", "copyfd", "geturl", "dnslookup", "tracksock",
+    "followfd", "unfollowfd", "copyfd", "geturl", "dnslookup", "tracksock",
     "untracksock", "notifyenforcer", "cleanupenforcernotification", "set",
 })
 _INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64})
@@ -154,6 +155,7 @@ class ActionPlan:
     arg_sig: int = 0
     rate_limit: str = ""  # Post: "10", "10s", "5m", "1h"
     rate_limit_scope: str = ""  # "thread" (default), "process", "global"
+    arg_error: int = 0  # Override: the value the call returns instead (-1 is -EPERM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,10 @@ class SelectorPlan:
     @property
     def rate_limited(self) -> bool:
         return any(a.rate_limit for a in self.actions)
+
+    @property
+    def overrides(self) -> bool:
+        return any(a.action.lower() == "override" for a in self.actions)
     namespaces: tuple[NamespaceFilter, ...] = ()
     capabilities: tuple[CapsFilter, ...] = ()
     namespace_changes: tuple[NamespaceChangesFilter, ...] = ()
@@ -380,6 +386,12 @@ def _compile_action(where: str, a: ActionPlan, out: SelAction) -> None:
             raise ValueError(f"{where}.argSig: {a.arg_sig}; Signal needs a signal number "
                              f"1..{SIGNAL_MAX}")
         out.arg = a.arg_sig
+    if out.action == Action.OVERRIDE:
+        # What the function returns instead: usually a negative errno (-1 is
+        # -EPERM), any int32 as Tetragon takes it (its CVE example returns 1).
+        if not -(1 << 31) <= a.arg_error < 1 << 31:
+            raise ValueError(f"{where}.argError: {a.arg_error} is not an int32")
+        out.arg = a.arg_error & 0xFFFF_FFFF
 
 
 def match_wants(selectors: Sequence[SelectorPlan]) -> list[tuple[tuple[int, ...], Wanted, bool]]:

@@ -224,7 +224,8 @@ def selector_plans(tp: TracepointSpec | KProbeSpec, args: list[ArgPlan], at: Pat
                                          (*at, "selectors", s, "matchArgs", k),
                                          arg_of(a.index), lists))
                        for k, a in enumerate(sel.match_args)),
-            actions=tuple(ActionPlan(a.action, a.arg_sig, a.rate_limit, a.rate_limit_scope)
+            actions=tuple(ActionPlan(a.action, a.arg_sig, a.rate_limit, a.rate_limit_scope,
+                                     a.arg_error)
                           for a in sel.match_actions),
             binaries=tuple(BinaryFilter(b.operator, tuple(b.values), b.follow_children)
                            for b in sel.match_binaries),

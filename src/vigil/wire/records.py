@@ -166,6 +166,7 @@ class Action(enum.IntEnum):
     NOPOST = 2
     SIGKILL = 3
     SIGNAL = 4
+    OVERRIDE = 5
 
 
 class SelOp(enum.IntEnum):
