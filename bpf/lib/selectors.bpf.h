@@ -451,6 +451,11 @@ __noinline int vigil_sel_rate_limited(__u32 s, __u32 i)
 	return 0;
 }
 
+/* The policy's policy-mode is monitor: the actions that enforce (signals,
+ * Override) are named in the record but not done, as Tetragon's do_action()
+ * elides them. */
+const volatile bool monitor_mode = false;
+
 /* What vigil_sel_actions() returns: bits. */
 #define VIGIL_SEL_DO_POST 1
 #define VIGIL_SEL_DO_OVERRIDE 2
@@ -500,14 +505,16 @@ __noinline int vigil_sel_actions(__u32 s)
 			post = false;
 			break;
 		case VIGIL_ACTION_SIGKILL:
-			bpf_send_signal(9);	/* SIGKILL */
+			if (!monitor_mode)
+				bpf_send_signal(9);	/* SIGKILL */
 			break;
 		case VIGIL_ACTION_SIGNAL:
-			bpf_send_signal(act->arg);
+			if (!monitor_mode)
+				bpf_send_signal(act->arg);
 			break;
 		case VIGIL_ACTION_OVERRIDE:
 			ret = bpf_map_lookup_elem(&vigil_override, &zero);
-			if (ret) {
+			if (ret && !monitor_mode) {
 				*ret = (__s32)act->arg;
 				override = true;
 			}

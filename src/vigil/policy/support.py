@@ -109,8 +109,12 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
     f"{_KSEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal",
                                                  "Override"}),
-    # Tetragon's option names; vigil implements none of them yet
-    "spec.options[].name": frozenset(),
+    # Tetragon's option names that vigil implements: policy-mode (monitor:
+    # enforcing actions reported, not done), override-method (the rung that
+    # overrides), disable-kprobe-multi (vigil has no kprobe.multi sensor yet:
+    # every kprobe is one)
+    "spec.options[].name": frozenset({"policy-mode", "override-method",
+                                      "disable-kprobe-multi"}),
 }
 
 # Where the rest is planned: the longest matching schema path, or the value
@@ -145,9 +149,6 @@ PLANNED: Mapping[str, str] = {
     f"{_SEL}.matchReturnActions": "issue 9",
     "spec.lists[].type=generated_ftrace": "issue 9",
     "spec.lists[].pattern": "issue 9",
-    "spec.options[].name=policy-mode": "issue 9",
-    "spec.options[].name=disable-kprobe-multi": "issue 9",
-    "spec.options[].name=override-method": "issue 9",
     "spec.options[].name=disable-uprobe-multi": "issue 10",
     **{f"{_SEL}.matchArgs[].operator={op}": "issue 9" for op in (
         "SPort", "NotSPort", "SPortPriv", "NotSportPriv", "DPort", "NotDPort", "DPortPriv",

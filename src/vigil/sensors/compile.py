@@ -3,26 +3,39 @@ PolicyError with the problems of every kind at once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.sensors.kprobe_compile import compile_kprobes
 from vigil.sensors.plan import TracepointHookPlan
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 
-__all__ = ["compile_policy"]
+__all__ = ["OVERRIDE_METHODS", "compile_policy"]
+
+# spec.options override-method -> the rung of the hook ladder that does it
+OVERRIDE_METHODS = {"fmod-ret": "fentry", "override-return": "kprobe"}
 
 
 def compile_policy(loaded: LoadedPolicy, *, hook_rung: str | None = None
                    ) -> list[TracepointHookPlan]:
     """Its tracepoints, then its kprobes. `hook_rung` forces the rung of the
-    hook ladder its kprobes take (sensors/hook_ladder.py)."""
+    hook ladder its kprobes take (sensors/hook_ladder.py); so does the
+    policy's override-method option for its kprobes with an Override
+    (fmod-ret: fentry's fmod_ret, override-return: a kprobe's
+    bpf_override_return), the command line's rung first."""
+    options = {o.name: o.value for o in loaded.policy.spec.options}
+    override_rung = OVERRIDE_METHODS.get(options.get("override-method", ""))
     plans: list[TracepointHookPlan] = []
     issues: list[Issue] = []
     for compile_kind in (compile_tracepoints,
-                         lambda p: compile_kprobes(p, forced=hook_rung)):
+                         lambda p: compile_kprobes(p, forced=hook_rung,
+                                                   override_rung=override_rung)):
         try:
             plans += compile_kind(loaded)
         except PolicyError as err:
             issues += err.issues
     if issues:
         raise PolicyError(issues)
+    if options.get("policy-mode") == "monitor":
+        plans = [replace(p, monitor=True) for p in plans]
     return plans

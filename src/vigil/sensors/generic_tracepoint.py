@@ -132,6 +132,8 @@ class TracepointSensor(Sensor):
                     spec.programs[ret_program].set_attach_target(returns.event)
                 if kind == "kprobe" and self.plan.overrides:
                     spec.set_rodata("can_override", 1)
+                if self.plan.monitor:
+                    spec.set_rodata("monitor_mode", 1)
                 if call is not None and call.syscall_regs:
                     spec.set_rodata("syscall_regs", 1)
                 # Batched wake-ups, as the base sensor's: a busy hook would

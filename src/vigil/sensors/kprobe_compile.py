@@ -211,6 +211,9 @@ class _KprobePlanner:
         self.forced = forced
         self.symbols = _Symbols()
         self.btf = _BtfFunctions()
+        # the rung a hook with an Override takes (override-method), if no
+        # rung is forced
+        self.override_rung: str | None = None
         self.lists = Lists(loaded)
         self.issues: list[Issue] = []
 
@@ -238,8 +241,9 @@ class _KprobePlanner:
             overrides = any(a.action.lower() == "override"
                             for sel in kp.selectors for a in sel.match_actions)
             try:
+                forced = self.forced or (self.override_rung if overrides else None)
                 choice = choose_rung(KPROBE_LADDER, syscall=kp.syscall, returns=kp.return_,
-                                     feature=self.feature, forced=self.forced,
+                                     feature=self.feature, forced=forced,
                                      fits=where.fits, overrides=overrides)
             except HookUnavailable as err:
                 if kp.ignore is not None and kp.ignore.call_not_found and where.nowhere():
@@ -542,11 +546,13 @@ class _BtfFunctions:
 
 
 def compile_kprobes(loaded: LoadedPolicy, *, forced: str | None = None,
-                    feature: Feature | None = None) -> list[TracepointHookPlan]:
+                    feature: Feature | None = None,
+                    override_rung: str | None = None) -> list[TracepointHookPlan]:
     """Every kprobe hook of a policy, planned on this kernel's rung; raises
     PolicyError with all problems at once. `forced` names the rung to take
     (--hook-rung); `feature` answers for kernel features (the probe's)."""
     planner = _KprobePlanner(loaded, _Features(feature or _probe_feature, {}), forced)
+    planner.override_rung = override_rung
     plans: list[TracepointHookPlan] = []
     try:
         for i, kp in enumerate(loaded.policy.spec.kprobes):

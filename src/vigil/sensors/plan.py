@@ -177,9 +177,12 @@ class TracepointHookPlan:
     selectors: tuple[SelectorPlan, ...] = ()
     program: ProgramChoice = TRACEFS_TRACEPOINT
     layout_source: str = ""  # the file the argument layout was read from
-    # Set when the policy hooked a kernel function (spec.kprobes) and the
-    # hook ladder put it on this tracepoint.
+    # Set when the policy hooked a kernel function (spec.kprobes): what its
+    # events show, on whichever rung of the hook ladder it runs.
     call: CallView | None = None
+    # policy-mode: monitor (spec.options): enforcing actions are reported,
+    # not done.
+    monitor: bool = False
 
     def __post_init__(self) -> None:
         if self.program.kind not in HOOK_PROGRAMS:
