@@ -28,7 +28,8 @@ from vigil.wire.records import GenericRecord, Selectors
 pytestmark = pytest.mark.needs("tracepoint")
 
 HOOK_MAPS = ("vigil_selectors", "vigil_generic_heap", "vigil_rate_heap", "vigil_rate_limits",
-             "vigil_ret_pending", "vigil_sel_values", "tracepoi.rodata")
+             "vigil_override", "vigil_call_args", "vigil_ret_pending", "vigil_sel_values",
+             "tracepoi.rodata")
 SHARED = SHARED_MAPS
 BUDGET = 256 << 10
 
@@ -59,10 +60,11 @@ def memlocks(obj_name: str, names: tuple[str, ...], sizes: dict[str, int] | None
     with open_object(object_path(obj_name)) as spec:
         for name, entries in (sizes or {}).items():
             spec.maps[name].max_entries = entries
-        # As the sensor loads a generic object: only a tracefs hook's entry
-        # point (a tp_btf one cannot load without its target).
-        for pname, prog in spec.programs.items():
-            if pname in HOOK_PROGRAMS.values():
+        # As the sensor loads a generic object for a tracefs hook: only its
+        # entry point (the others are other program types, some of which
+        # cannot load without a target).
+        if obj_name.startswith("generic/"):
+            for pname, prog in spec.programs.items():
                 prog.autoload = pname == HOOK_PROGRAMS["tracepoint"]
         with spec.load() as obj:
             return {n: memlock(obj.maps[n].fd) for n in names}
