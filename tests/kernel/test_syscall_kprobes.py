@@ -18,6 +18,7 @@ import pytest
 from google.protobuf import json_format
 
 from tests.policy_text import policy
+from tests.tetragon_examples import EXAMPLES, MISSING
 from vigil.api.gen.tetragon import events_pb2
 from vigil.events.model import Arg, KprobeEvent, TruncatedBytes
 from vigil.kernel.probe import probe_feature
@@ -390,10 +391,9 @@ def test_vigil_run_with_tetragon_example_policies(tmp_path: Path) -> None:
     run`, as a user runs them: the events their docs show."""
     from .vigil_runner import VigilRun
 
-    examples = Path(__file__).resolve().parents[2].parent / "shared" / "tetragon-examples"
-    files = [examples / "tracingpolicy" / n for n in ("sys_setuid.yaml", "list-syscalls.yaml")]
+    files = [EXAMPLES / "tracingpolicy" / n for n in ("sys_setuid.yaml", "list-syscalls.yaml")]
     if not all(f.exists() for f in files):
-        pytest.skip(f"Tetragon's examples are not in {examples}")
+        pytest.skip(MISSING)
     run = VigilRun(tmp_path, [a for f in files for a in ("--tracing-policy", str(f))])
     try:
         assert "and 3 policy hooks;" in run.stderr_text
@@ -652,10 +652,9 @@ def test_tetragons_setuid_root_example_on_a_function_rung(tmp_path: Path) -> Non
     reported with its return."""
     from .vigil_runner import VigilRun
 
-    examples = Path(__file__).resolve().parents[2].parent / "shared" / "tetragon-examples"
-    f = examples / "policylibrary" / "privileges" / "privileges-setuid-root.yaml"
+    f = EXAMPLES / "policylibrary" / "privileges" / "privileges-setuid-root.yaml"
     if not f.exists():
-        pytest.skip(f"Tetragon's examples are not in {examples}")
+        pytest.skip(MISSING)
     for loaded in load_text(f.read_text(), str(f)):
         try:
             compile_policy(loaded)

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.tetragon_examples import EXAMPLES, MISSING
 from vigil.policy import Issue, Severity, check_text
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "tetragon-examples"
 FILES = sorted(p for p in EXAMPLES.rglob("*.y*ml")) if EXAMPLES.is_dir() else []
 
-pytestmark = pytest.mark.skipif(
-    not FILES, reason=f"Tetragon's example policies are not in {EXAMPLES}: put the examples/ "
-    "directory of Tetragon v1.7.0 there (../shared/tetragon-examples next to the checkout)")
+pytestmark = pytest.mark.skipif(not FILES, reason=MISSING)
 
 # Tetragon v1.7 refuses these as they are (when it loads them; its CRD smoke test only
 # parses them): the list is a syscall list, and pkg/sensors/tracing/lists_linux.go
