@@ -228,14 +228,19 @@ def _descend(value: Any, path: tuple[PathPart, ...], schema: str, out: list[Find
 _STRING_OPS = frozenset({"Prefix", "NotPrefix", "Postfix", "NotPostfix"})
 
 
+def _hooks(policy: AnyPolicy) -> list[tuple[str, int, TracepointSpec | KProbeSpec]]:
+    """The hooks vigil plans, as (section under spec, index, hook)."""
+    hooks: list[tuple[str, int, TracepointSpec | KProbeSpec]] = [
+        ("tracepoints", t, tp) for t, tp in enumerate(policy.spec.tracepoints)]
+    hooks += [("kprobes", k, kp) for k, kp in enumerate(policy.spec.kprobes)]
+    return hooks
+
+
 def _narrower_limits(policy: AnyPolicy, out: list[Finding]) -> None:
     """Values Tetragon takes and vigil's kernel side cannot hold: a string
     value of a tracepoint's matchArgs is compared in at most SEL_STR_MAX
     bytes (Tetragon: 4096 for Equal). Integer values are never that long."""
-    hooks: list[tuple[str, int, TracepointSpec | KProbeSpec]] = [
-        ("tracepoints", t, tp) for t, tp in enumerate(policy.spec.tracepoints)]
-    hooks += [("kprobes", k, kp) for k, kp in enumerate(policy.spec.kprobes)]
-    for section, t, tp in hooks:
+    for section, t, tp in _hooks(policy):
         for s, sel in enumerate(tp.selectors):
             for a, arg in enumerate(sel.match_args):
                 if arg.operator not in _STRING_OPS | {"Equal", "NotEqual"}:
@@ -255,10 +260,7 @@ def _namespace_pid_forks(policy: AnyPolicy, out: list[Finding]) -> None:
     """followForks with isNamespacePID: Tetragon walks the process's
     ancestors comparing their namespace pids; vigil's followForks bits are
     kept for host pids only so far (sensors/selectors.py refuses it)."""
-    hooks: list[tuple[str, int, TracepointSpec | KProbeSpec]] = [
-        ("tracepoints", t, tp) for t, tp in enumerate(policy.spec.tracepoints)]
-    hooks += [("kprobes", k, kp) for k, kp in enumerate(policy.spec.kprobes)]
-    for section, h, hook in hooks:
+    for section, h, hook in _hooks(policy):
         for s, sel in enumerate(hook.selectors):
             for p, pids in enumerate(sel.match_pids):
                 if pids.follow_forks and pids.is_namespace_pid:

@@ -251,9 +251,9 @@ class _KprobePlanner:
                 self.issue((*at, "call"), f"kprobe on {call}: {err}")
                 continue
             if choice.rung.name == "syscall_tracepoint":
-                plan = self._syscall_plan(at, kp, call, choice)
+                plan = self._syscall_plan(at, kp, call, function, name, choice)
             else:
-                plan = self._function_plan(at, kp, call, choice)
+                plan = self._function_plan(at, kp, function, name, choice)
             if plan is not None:
                 plans.append(plan)
         return plans
@@ -278,13 +278,8 @@ class _KprobePlanner:
             self.issue((*at, "selectors"), str(err), value=False)
             return None
 
-    def _syscall_plan(self, at: Path, kp: KProbeSpec, call: str,
+    def _syscall_plan(self, at: Path, kp: KProbeSpec, call: str, function: str, name: str,
                       choice: RungChoice) -> TracepointHookPlan | None:
-        try:
-            function, name = syscall_function(call)
-        except ValueError as err:
-            self.issue((*at, "call"), str(err))
-            return None
         try:
             fmt = read_format("syscalls", f"sys_enter_{name}")
         except (UnknownTracepointError, PermissionError, ValueError) as err:
@@ -302,17 +297,13 @@ class _KprobePlanner:
             str(tracepoint_dir("syscalls", f"sys_enter_{name}") / "format"),
             CallView(function, returns))
 
-    def _function_plan(self, at: Path, kp: KProbeSpec, call: str,
+    def _function_plan(self, at: Path, kp: KProbeSpec, function: str, name: str,
                        choice: RungChoice) -> TracepointHookPlan | None:
         """On a function rung: the function's arguments from its registers
-        (kprobe) or its BPF context (fentry), at 8 * index."""
-        params: list[tuple[str, str]] | None
+        (kprobe) or its BPF context (fentry), at 8 * index. `name` is the
+        syscall's for a syscall's function, else the function."""
+        params: list[tuple[str, str]] | None = None
         if kp.syscall:
-            try:
-                function, name = syscall_function(call)
-            except ValueError as err:
-                self.issue((*at, "call"), str(err))
-                return None
             # The caller's arguments: the syscall tracepoint's fields name
             # them where tracefs has it (it only names; nothing is read there).
             try:
@@ -322,8 +313,6 @@ class _KprobePlanner:
                 params = [(f.name, f.type_text) for f in fmt.fields[base:]]
             except (UnknownTracepointError, PermissionError, ValueError):
                 params = None
-        else:
-            function, name = call, call
         # BTF gives the function's own parameters (fentry needs it; a kprobe
         # does without, and then nothing checks the indexes of a function's
         # arguments against its prototype).
@@ -349,6 +338,20 @@ class _KprobePlanner:
         return self._finish(at, kp, args, choice, "", function, "the kernel's BTF of "
                             f"{function}", CallView(function, returns, syscall_regs=kp.syscall))
 
+    def _index_ok(self, where: Path, index: int, name: str, params: list[str] | None) -> bool:
+        """Whether a kprobe can read argument `index` of `name`, whose
+        parameters are `params` (None: not known); reports why not."""
+        if index >= GENERIC_ARGS_MAX:
+            self.issue((*where, "index"), f"index {index}: a kprobe reads arguments "
+                       f"0 to {GENERIC_ARGS_MAX - 1} (as Tetragon's)")
+            return False
+        if params is not None and index >= len(params):
+            n = len(params)
+            self.issue((*where, "index"), f"index {index}: {name} takes {n} "
+                       f"argument{'s' if n != 1 else ''} ({', '.join(params) or 'none'})")
+            return False
+        return True
+
     def _register_args(self, at: Path, kp: KProbeSpec, name: str,
                        params: list[tuple[str, str]] | None) -> list[ArgPlan] | None:
         args: list[ArgPlan] = []
@@ -356,16 +359,8 @@ class _KprobePlanner:
         types: dict[int, str] = {a.index: a.type for a in kp.args}
         for j, arg in enumerate(kp.args):
             where = (*at, "args", j)
-            if arg.index >= GENERIC_ARGS_MAX:
-                self.issue((*where, "index"), f"index {arg.index}: a kprobe reads arguments "
-                           f"0 to {GENERIC_ARGS_MAX - 1} (as Tetragon's)")
-                ok = False
-                continue
-            if params is not None and arg.index >= len(params):
-                n = len(params)
-                self.issue((*where, "index"), f"index {arg.index}: {name} takes {n} "
-                           f"argument{'s' if n != 1 else ''} "
-                           f"({', '.join(p for p, _ in params) or 'none'})")
+            if not self._index_ok(where, arg.index, name,
+                                  None if params is None else [p for p, _ in params]):
                 ok = False
                 continue
             field, c_type = params[arg.index] if params is not None else ("", "")
@@ -416,15 +411,7 @@ class _KprobePlanner:
         ok = True
         for j, arg in enumerate(kp.args):
             where = (*at, "args", j)
-            if arg.index >= GENERIC_ARGS_MAX:
-                self.issue((*where, "index"), f"index {arg.index}: a kprobe reads arguments "
-                           f"0 to {GENERIC_ARGS_MAX - 1} (as Tetragon's)")
-                ok = False
-                continue
-            if arg.index >= nparams:
-                self.issue((*where, "index"), f"index {arg.index}: {name} takes {nparams} "
-                           f"argument{'s' if nparams != 1 else ''} "
-                           f"({', '.join(names[base:]) or 'none'})")
+            if not self._index_ok(where, arg.index, name, names[base:]):
                 ok = False
                 continue
             if arg.type not in _FALLBACK_TYPES:
