@@ -17,9 +17,10 @@ import contextlib
 import ctypes
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["KPROBE_GROUP", "KprobeEvent", "tracefs_root"]
+__all__ = ["KPROBE_GROUP", "KprobeEvent", "stale_events", "tracefs_root"]
 
 KPROBE_GROUP = "vigil"
 _TRACEFS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
@@ -41,6 +42,25 @@ class _PerfEventAttr(ctypes.Structure):
                 ("bp_type", ctypes.c_uint32), ("config1", ctypes.c_uint64)]
 
 
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def stale_events(listing: str, alive: Callable[[int], bool]) -> list[str]:
+    """The names of vigil's kprobe events in `listing` (kprobe_events' text)
+    whose agent, the pid in the name, is gone."""
+    out = []
+    for line in listing.splitlines():
+        head = line.split(" ", 1)[0]  # r1024:vigil/r123_7f...
+        _, _, event = head.partition(":")
+        group, _, name = event.partition("/")
+        pid, sep, _ = name[1:].partition("_")
+        if group == KPROBE_GROUP and name.startswith("r") and sep and pid.isdigit() \
+                and not alive(int(pid)):
+            out.append(name)
+    return out
+
+
 def tracefs_root() -> Path | None:
     """Where tracefs is mounted with a kprobe_events file, or None."""
     return next((p for p in _TRACEFS if (p / "kprobe_events").exists()), None)
@@ -56,6 +76,11 @@ class KprobeEvent:
         if not 0 < maxactive <= 4096:  # KRETPROBE_MAXACTIVE_MAX
             raise ValueError(f"maxactive {maxactive}: from 1 to 4096")
         self.root = root
+        # An agent killed before it removed its own (SIGKILL, a crash) left
+        # them defined: taken out here, so they do not pile up.
+        for stale in stale_events((root / "kprobe_events").read_text(), _alive):
+            with contextlib.suppress(OSError):
+                self._define(f"-:{KPROBE_GROUP}/{stale}")
         # Unique among agents and hooks: the pid and a tag of the caller's.
         self.name = f"r{os.getpid()}_{tag}"
         self._define(f"r{maxactive}:{KPROBE_GROUP}/{self.name} {function}")
