@@ -16,6 +16,26 @@ from vigil.wire.records import ARG_STR_MAX, GENERIC_ARGS_MAX, GENERIC_FIXED_SIZE
 from .test_generic_records import generic_record
 
 
+def reference_args(rec: bytes, nargs: int, pos: int, cause: str) -> list[bytes | ArgError]:
+    """The arguments from `pos` on, read one slot at a time (shared with the
+    return record's reference decoder)."""
+    args: list[bytes | ArgError] = []
+    for _ in range(nargs):
+        if pos + 4 > len(rec):
+            raise DecodeError(cause, "an argument's length is past the record")
+        (n,) = struct.unpack_from("=i", rec, pos)
+        if n > ARG_STR_MAX:
+            raise DecodeError(cause, f"argument of {n} bytes, at most {ARG_STR_MAX}")
+        size = max(n, 0)
+        if pos + 4 + size > len(rec):
+            raise DecodeError(cause, "an argument runs past the record")
+        args.append(rec[pos + 4 : pos + 4 + size] if n >= 0 else ArgError(-n))
+        pos += (4 + size + 7) & ~7
+    if pos != len(rec):
+        raise DecodeError(cause, f"arguments end at {pos}, record at {len(rec)}")
+    return args
+
+
 def reference(rec: bytes) -> GenericMsg:
     """The record read field by field through the ctypes mirror."""
     if len(rec) < GENERIC_FIXED_SIZE:
@@ -26,21 +46,7 @@ def reference(rec: bytes) -> GenericMsg:
                           f"data_len {fixed.data_len} disagrees with {len(rec)} bytes")
     if fixed.nargs > GENERIC_ARGS_MAX:
         raise DecodeError("generic_lengths", f"{fixed.nargs} arguments, at most {GENERIC_ARGS_MAX}")
-    args: list[bytes | ArgError] = []
-    pos = GENERIC_FIXED_SIZE
-    for _ in range(fixed.nargs):
-        if pos + 4 > len(rec):
-            raise DecodeError("generic_lengths", "an argument's length is past the record")
-        (n,) = struct.unpack_from("=i", rec, pos)
-        if n > ARG_STR_MAX:
-            raise DecodeError("generic_lengths", f"argument of {n} bytes, at most {ARG_STR_MAX}")
-        size = max(n, 0)
-        if pos + 4 + size > len(rec):
-            raise DecodeError("generic_lengths", "an argument runs past the record")
-        args.append(rec[pos + 4 : pos + 4 + size] if n >= 0 else ArgError(-n))
-        pos += (4 + size + 7) & ~7
-    if pos != len(rec):
-        raise DecodeError("generic_lengths", f"arguments end at {pos}, record at {len(rec)}")
+    args = reference_args(rec, fixed.nargs, GENERIC_FIXED_SIZE, "generic_lengths")
     return GenericMsg(fixed.hdr.ktime, fixed.key.pid, fixed.key.ktime, fixed.tid,
                       fixed.hook_id, fixed.action, args)
 

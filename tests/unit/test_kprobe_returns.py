@@ -18,7 +18,7 @@ from vigil.process.clock import Clock
 from vigil.process.model import Process
 from vigil.sensors.plan import ArgPlan, CallView, ReturnPlan, TracepointHookPlan
 from vigil.wire.decode import DecodeError
-from vigil.wire.generic import ArgError, ReturnMsg, decode_return
+from vigil.wire.generic import ReturnMsg, decode_return
 from vigil.wire.records import (
     ARG_STR_MAX,
     RETURN_ARGS_MAX,
@@ -29,6 +29,7 @@ from vigil.wire.records import (
 )
 
 from .test_agent_generic import Sink
+from .test_generic_decode import reference_args
 from .test_generic_records import generic_record
 
 
@@ -65,21 +66,7 @@ def reference(rec: bytes) -> ReturnMsg:
                           f"{len(rec)} bytes")
     if not 1 <= r.nargs <= RETURN_ARGS_MAX:
         raise DecodeError("return_lengths", f"{r.nargs} arguments, from 1 to {RETURN_ARGS_MAX}")
-    args: list[bytes | ArgError] = []
-    pos = RETURN_FIXED_SIZE
-    for _ in range(r.nargs):
-        if pos + 4 > len(rec):
-            raise DecodeError("return_lengths", "an argument's length is past the record")
-        (n,) = struct.unpack_from("=i", rec, pos)
-        if n > ARG_STR_MAX:
-            raise DecodeError("return_lengths", f"argument of {n} bytes, at most {ARG_STR_MAX}")
-        size = max(n, 0)
-        if pos + 4 + size > len(rec):
-            raise DecodeError("return_lengths", "an argument runs past the record")
-        args.append(rec[pos + 4: pos + 4 + size] if n >= 0 else ArgError(-n))
-        pos += (4 + size + 7) & ~7
-    if pos != len(rec):
-        raise DecodeError("return_lengths", f"arguments end at {pos}, record at {len(rec)}")
+    args = reference_args(rec, r.nargs, RETURN_FIXED_SIZE, "return_lengths")
     return ReturnMsg(r.hdr.ktime, r.key.pid, r.key.ktime, r.tid, r.hook_id, r.action,
                      r.enter_ktime, args)
 
