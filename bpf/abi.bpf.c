@@ -36,12 +36,14 @@ struct vigil_rate_key *abi_rate_key;
 struct vigil_sel_ns *abi_sel_ns;
 struct vigil_sel_caps *abi_sel_caps;
 struct vigil_sel_value_key *abi_sel_value_key;
+struct vigil_path_arg *abi_path_arg;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
 enum vigil_stat abi_stat;
 enum vigil_arg_kind abi_arg_kind;
 enum vigil_arg_meta abi_arg_meta;
+enum vigil_path_flag abi_path_flag;
 enum vigil_action abi_action;
 enum vigil_sel_op abi_sel_op;
 enum vigil_sel_flag abi_sel_flag;
@@ -72,6 +74,7 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_CHAR_BUF_MAX = VIGIL_CHAR_BUF_MAX,
 	VIGIL_ABI_CONST_BUF_MASK = VIGIL_CONST_BUF_MASK,
 	VIGIL_ABI_RETURN_ARGS_MAX = VIGIL_RETURN_ARGS_MAX,
+	VIGIL_ABI_PATH_ARG_MAX = VIGIL_PATH_ARG_MAX,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

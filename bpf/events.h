@@ -282,6 +282,27 @@ enum vigil_arg_kind {
 	/* char_buf: a pointer whose length is another field (the knobs arg_meta_*);
 	 * sent as a __u32 original length, then at most VIGIL_CHAR_BUF_MAX bytes */
 	VIGIL_ARG_CHAR_BUF = 7,
+	/* A file's name and mode, as struct vigil_path_arg then the path's
+	 * VIGIL_PATH_ARG_MAX last bytes at most (lib/arg_path.bpf.h). */
+	VIGIL_ARG_FILE = 8,		/* a struct file * */
+	VIGIL_ARG_PATH = 9,		/* a struct path * */
+	VIGIL_ARG_DENTRY = 10,		/* a struct dentry *: named up to its filesystem's root */
+	/* an int: a file descriptor of the current task, resolved to its file;
+	 * one that names no file drops the event, as Tetragon's fd type does */
+	VIGIL_ARG_FD = 11,
+};
+
+/* What precedes a file argument's path in its slot. */
+struct vigil_path_arg {
+	__u32 flags;			/* enum vigil_path_flag */
+	__u16 mode;			/* the inode's i_mode (0: no inode) */
+	__u16 pad;
+};
+
+enum vigil_path_flag {
+	/* Only the path's last VIGIL_PATH_ARG_MAX bytes, or deepest components,
+	 * were kept: Tetragon's UnresolvedPathComponents (processapi). */
+	VIGIL_PATH_F_UNRESOLVED = 0x2,
 };
 
 /* The knob arg_meta_size of a char_buf (tracepoint.bpf.c): the length
@@ -321,6 +342,9 @@ _Static_assert((VIGIL_GENERIC_ARGS_MAX - 1) * VIGIL_ARG_SLOT_MAX <= VIGIL_GENERI
 	       "the mask must exceed the last argument's largest offset");
 _Static_assert(VIGIL_CONST_BUF_MASK < VIGIL_ARG_STR_MAX && VIGIL_CHAR_BUF_MAX + 4 <= VIGIL_ARG_STR_MAX,
 	       "a buffer argument fits an argument's slot");
+/* A file argument's path shares its slot with struct vigil_path_arg. */
+#define VIGIL_PATH_ARG_MAX (VIGIL_ARG_STR_MAX - 8)
+_Static_assert(sizeof(struct vigil_path_arg) == 8, "a path argument's header is 8 bytes");
 _Static_assert(((VIGIL_GENERIC_OFF_MASK + 1) & VIGIL_GENERIC_OFF_MASK) == 0,
 	       "the offset mask is 2^k - 1");
 

@@ -67,6 +67,8 @@ enum vigil_sel_op {
 /* An integer filter's flags: how to widen the argument before comparing. */
 enum vigil_sel_flag {
 	VIGIL_SEL_F_SIGNED = 1 << 0,	/* sign-extend from `size` bytes, compare signed */
+	/* a file argument: its string is the path after struct vigil_path_arg */
+	VIGIL_SEL_F_PATH = 1 << 1,
 };
 
 /* A matchPIDs filter's flags. */

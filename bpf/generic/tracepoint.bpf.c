@@ -113,6 +113,7 @@ struct {
 } vigil_ret_pending SEC(".maps");
 
 #include "lib/selectors.bpf.h"
+#include "lib/arg_path.bpf.h"
 
 /* The current task is in a 32-bit (compat) syscall: what Tetragon's
  * syscall64_set_32bit() tests, TS_COMPAT on x86 and TIF_32BIT on arm64
@@ -176,7 +177,8 @@ static __always_inline void zero_padding(struct vigil_generic_event *e, __u32 us
 }
 
 /* Reads one argument into the record at `used`; returns the bytes it took
- * (its length word, its bytes, padding to 8). */
+ * (its length word, its bytes, padding to 8), or 0 when the call is not to
+ * be reported. */
 static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, __u32 used,
 				      __u8 kind, __u16 off, __u16 size, __u16 meta_off,
 				      __u8 meta_size)
@@ -230,9 +232,29 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 			n = n > 0 ? n - 1 : n;
 		}
 		break;
+	case VIGIL_ARG_FILE:
+	case VIGIL_ARG_PATH:
+	case VIGIL_ARG_DENTRY:
+		n = bpf_probe_read_kernel(&ptr, sizeof(ptr), ctx + off);
+		if (!n)
+			n = vigil_read_path_arg(used, ptr, kind);
+		break;
+	case VIGIL_ARG_FD:
+		/* Zero first: a 4-byte descriptor leaves the high bytes zero, and
+		 * -1 is then past any table. */
+		n = bpf_probe_read_kernel(&ptr, size & 0xF, ctx + off);
+		if (!n)
+			n = vigil_read_path_arg(used, ptr, kind);
+		/* A descriptor that names no file: no event, as Tetragon's fd
+		 * type filters the call out. */
+		if (n == -VIGIL_EBADF)
+			return 0;
+		break;
 	default:
 		n = 0;
 	}
+	if (n > VIGIL_ARG_STR_MAX)
+		n = VIGIL_ARG_STR_MAX;
 	*(__s32 *)slot = n;
 	if (n < 0)
 		n = 0;
@@ -246,7 +268,7 @@ static __always_inline int generic_hook(void *ctx)
 {
 	int override = 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size, pids = 0;
+	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size, pids = 0, took;
 	const struct vigil_selectors *sc;
 	struct vigil_exec_identity *id;
 	struct vigil_generic_event *e;
@@ -277,8 +299,11 @@ static __always_inline int generic_hook(void *ctx)
 	for (i = 0; i < VIGIL_GENERIC_ARGS_MAX; i++) {
 		if (i >= nargs)
 			break;
-		used += read_arg(ctx, e, used, arg_kind[i], arg_offset[i], arg_size[i],
-				 arg_meta_off[i], arg_meta_size[i]);
+		took = read_arg(ctx, e, used, arg_kind[i], arg_offset[i], arg_size[i],
+				arg_meta_off[i], arg_meta_size[i]);
+		if (!took)
+			return 0;
+		used += took;
 	}
 	e->nargs = nargs;
 	e->data_len = used;

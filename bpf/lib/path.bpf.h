@@ -72,6 +72,12 @@ static __always_inline void path_step(struct vigil_path_buf *pb)
 		return;
 	}
 	parent = BPF_CORE_READ(dentry, d_parent);
+	/* No mount (a dentry argument): the walk ends at its filesystem's
+	 * root, whose own name ("/") is no component. */
+	if (!vfsmnt && parent == dentry) {
+		pb->done = 1;
+		return;
+	}
 	/* A dentry that is its own parent without being its mount's root
 	 * belongs to no tree: a memfd or shm file (d_alloc_pseudo) or a
 	 * disconnected one. Like the kernel's d_path(), name it by itself:
@@ -95,17 +101,19 @@ static __always_inline void path_step(struct vigil_path_buf *pb)
 }
 
 /*
- * Writes the path into pb->buf ending at offset VIGIL_PATH_MAX and leaves in
- * pb->pos the offset where it starts; pb->truncated is set when it did not
- * fit or was too deep. pb->pos == VIGIL_PATH_MAX means the path is "/".
+ * Writes the name of `dentry` under mount `vfsmnt` into pb->buf ending at
+ * offset VIGIL_PATH_MAX and leaves in pb->pos the offset where it starts;
+ * pb->truncated is set when it did not fit or was too deep. pb->pos ==
+ * VIGIL_PATH_MAX means the path is "/". A NULL vfsmnt names the dentry up to
+ * its filesystem's root, crossing no mount.
  */
-static __always_inline void resolve_path(struct vigil_path_buf *pb, const struct path *path,
-					 const struct path *root)
+static __always_inline void resolve_dentry(struct vigil_path_buf *pb, struct dentry *dentry,
+					   struct vfsmount *vfsmnt, const struct path *root)
 {
 	int i;
 
-	pb->dentry = BPF_CORE_READ(path, dentry);
-	pb->vfsmnt = BPF_CORE_READ(path, mnt);
+	pb->dentry = dentry;
+	pb->vfsmnt = vfsmnt;
 	pb->root_dentry = BPF_CORE_READ(root, dentry);
 	pb->root_mnt = BPF_CORE_READ(root, mnt);
 	pb->pos = VIGIL_PATH_MAX;
@@ -118,6 +126,12 @@ static __always_inline void resolve_path(struct vigil_path_buf *pb, const struct
 	}
 	if (!pb->done)
 		pb->truncated = 1;
+}
+
+static __always_inline void resolve_path(struct vigil_path_buf *pb, const struct path *path,
+					 const struct path *root)
+{
+	resolve_dentry(pb, BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), root);
 }
 
 #endif

@@ -361,6 +361,13 @@ __noinline int vigil_sel_arg(__u32 s, __u32 f)
 	len = *(const __s32 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)];
 	if (len < 0)
 		return 0;
+	/* A file argument's string is its path, after its flags and mode. */
+	if (a->flags & VIGIL_SEL_F_PATH) {
+		if (len < (__s32)sizeof(struct vigil_path_arg))
+			return 0;
+		off += sizeof(struct vigil_path_arg);
+		len -= sizeof(struct vigil_path_arg);
+	}
 	if (a->op >= VIGIL_SEL_OP_STR_EQ && a->op <= VIGIL_SEL_OP_NOT_POSTFIX)
 		return sel_str(a, off + 4, (__u32)len);
 	return sel_int(e, a, off + 4);

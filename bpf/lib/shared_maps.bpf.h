@@ -12,6 +12,7 @@
 #define VIGIL_LIB_SHARED_MAPS_BPF_H
 
 #include "events.h"
+#include "lib/path.bpf.h"
 
 /* Process identities keyed by tgid. Written by the process sensor at fork,
  * exec and exit, and by user space at start-up from /proc; read by every
@@ -58,6 +59,18 @@ static __always_inline struct vigil_seed_key seed_key(const struct vigil_exec_id
 
 	return k;
 }
+
+/* Scratch of the path walks (lib/path.bpf.h): the exec's cwd and file, a
+ * policy hook's file arguments. Shared, so a hook adds no 4 KiB per CPU of
+ * its own; written and read within one program run, and programs on one CPU
+ * do not interleave their runs (a kprobe does not fire inside another BPF
+ * program, and the exec's stages are one chain of tail calls). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_path_buf);
+} vigil_path_heap SEC(".maps");
 
 /* Records for user space, written by every program, read by the agent's
  * batch reader. Size set by user space before load (--ringbuf-size-mb). */

@@ -36,14 +36,6 @@ struct {
 	__type(value, struct vigil_exec_event);
 } vigil_exec_heap SEC(".maps");
 
-/* Scratch for the cwd walk (written and read here only). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vigil_path_buf);
-} vigil_path_heap SEC(".maps");
-
 /*
  * matchBinaries and followForks, kept per process as match bits (events.h,
  * struct vigil_exec_identity): the filters' paths are looked up once, at

@@ -21,6 +21,7 @@ from vigil.events.model import (
     PROCESS_TRACEPOINT,
     Arg,
     Event,
+    FilePath,
     KprobeEvent,
     TracepointEvent,
     TruncatedBytes,
@@ -29,7 +30,7 @@ from vigil.export.writers import Writer
 from vigil.kernel.syscalls import syscall_name
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
-from vigil.sensors.plan import ArgPlan, TracepointHookPlan
+from vigil.sensors.plan import FILE_ARG_KEYS, ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import TETRAGON_ACTIONS
 from vigil.wire.decode import (
     PROCESS_DECODERS,
@@ -40,6 +41,7 @@ from vigil.wire.decode import (
     record_op,
 )
 from vigil.wire.generic import ArgError, GenericMsg, ReturnMsg, decode_generic, decode_return
+from vigil.wire.path_arg import decode_path_arg
 from vigil.wire.records import ArgKind, Op
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
@@ -96,6 +98,8 @@ def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
     if plan.kind is ArgKind.INT:
         value = int.from_bytes(raw[: plan.size], "little", signed=plan.signed)
         return Arg(plan.json_key, value, plan.label)
+    if plan.kind in FILE_ARG_KEYS:
+        return Arg(plan.json_key, FilePath(*decode_path_arg(raw)), plan.label)
     return Arg("string_arg", raw.decode("utf-8", "backslashreplace"), plan.label)
 
 
@@ -164,11 +168,10 @@ class Agent:
                 entry = dispatch.get(op)
                 if entry is None:
                     raise DecodeError("unknown_op", f"op {op}")
-                msg = entry[0](rec)
+                # The handler too: it decodes a hook's arguments with its plan.
+                entry[1](entry[0](rec))
             except DecodeError as err:
                 self.decode_errors[err.cause] += 1
-                continue
-            entry[1](msg)
         self.writer.flush()
 
     def _on_exec(self, msg: ExecMsg) -> None:

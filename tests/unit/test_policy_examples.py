@@ -47,6 +47,15 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/sys_mount.yaml",
     "tracingpolicy/sys_ptrace.yaml",
     "tracingpolicy/sys_setuid.yaml",
+    # file arguments
+    "policylibrary/modules.yaml",
+    "quickstart/file_monitoring.yaml",
+    "tracingpolicy/fd_install_cap_changes.yaml",
+    "tracingpolicy/fd_install_caps.yaml",
+    "tracingpolicy/fd_install_ns.yaml",
+    "tracingpolicy/fd_install_ns_host.yaml",
+    "tracingpolicy/security_inode_follow_link.yaml",
+    "tracingpolicy/tty_54.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.

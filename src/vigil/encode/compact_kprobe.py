@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vigil.events.model import Arg, KprobeEvent
+from vigil.events.model import Arg, FilePath, KprobeEvent
 
 __all__ = ["kprobe_line"]
 
@@ -36,10 +36,27 @@ def _number(ev: KprobeEvent, i: int, key: str) -> int:
     return a.value if a is not None and a.key == key and isinstance(a.value, int) else 0
 
 
-def _file(ev: KprobeEvent, i: int) -> str:
-    """GetFileArg().Path: vigil's syscall fallback reads an fd as a number,
-    which has no path, so this is "" until file arguments come."""
-    return ""
+def _file(ev: KprobeEvent, i: int, key: str = "file_arg") -> str:
+    """GetFileArg().Path (GetPathArg() for "path_arg"), or "" for an argument
+    of another type."""
+    a = _arg(ev, i)
+    return a.value.path if a is not None and a.key == key and isinstance(a.value, FilePath) else ""
+
+
+def _file_permission(ev: KprobeEvent) -> tuple[str, str, str]:
+    """security_file_permission(file, mask): MAY_WRITE 2 writes, MAY_READ 4 reads."""
+    verb, emoji = {2: ("write", "📝"), 4: ("read", "📚")}.get(
+        _number(ev, 1, "int_arg"), ("security_file_permission", "❓"))
+    return emoji, verb, _file(ev, 0)
+
+
+def _mmap(ev: KprobeEvent) -> tuple[str, str, str]:
+    """security_mmap_file(file, prot, ...): "mmap-" and the PROT_ letters."""
+    if len(ev.args) < 2:
+        return "❓", "security_mmap_file", ""
+    prot = _number(ev, 1, "uint_arg")
+    tag = "mmap-" + "".join(c for bit, c in ((1, "r"), (2, "w"), (4, "x")) if prot & bit)
+    return "📝", tag, _file(ev, 0)
 
 
 def _sizes(verb: str, emoji: str) -> Callable[[KprobeEvent], tuple[str, str, str]]:
@@ -54,6 +71,12 @@ def _two_strings(verb: str, emoji: str) -> Callable[[KprobeEvent], tuple[str, st
     return details
 
 
+def _truncate(ev: KprobeEvent, function: str, key: str) -> tuple[str, str, str]:
+    if not ev.args:
+        return "❓", function, ""
+    return "📝", "truncate", _file(ev, 0, key)
+
+
 # syscall (without its prefix) -> (emoji, verb, details) of its line.
 _LINES: dict[str, Callable[[KprobeEvent], tuple[str, str, str]]] = {
     "sys_write": _sizes("write", "📝"),
@@ -65,6 +88,11 @@ _LINES: dict[str, Callable[[KprobeEvent], tuple[str, str, str]]] = {
     "sys_pivot_root": _two_strings("pivot_root", "💾"),
     "sys_setuid": lambda ev: ("🔑", "setuid", str(_number(ev, 0, "int_arg"))),
     "sys_setns": lambda ev: ("🔧", "setns", _NS_NAMES.get(_number(ev, 1, "int_arg"), "")),
+    "fd_install": lambda ev: ("📬", "open", _file(ev, 1)),
+    "security_file_permission": _file_permission,
+    "security_mmap_file": _mmap,
+    "security_path_truncate": lambda ev: _truncate(ev, "security_path_truncate", "path_arg"),
+    "security_file_truncate": lambda ev: _truncate(ev, "security_file_truncate", "file_arg"),
 }
 
 

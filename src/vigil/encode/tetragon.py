@@ -19,6 +19,7 @@ from vigil.events.model import (
     PROCESS_EXIT,
     Arg,
     Event,
+    FilePath,
     KprobeEvent,
     SyscallId,
     TracepointEvent,
@@ -142,6 +143,11 @@ def arg_json(arg: Arg) -> dict[str, Any]:
         value = {**cut, "orig_size": str(value.orig_size)}
     elif isinstance(value, SyscallId):
         value = {"id": value.id, "abi": value.abi} if value.id else {"abi": value.abi}
+    elif isinstance(value, FilePath):
+        # KprobeFile/KprobePath: mount is never filled (as Tetragon's), and
+        # empty strings are left out
+        value = {k: v for k, v in (("path", value.path), ("flags", value.flags),
+                                   ("permission", value.permission)) if v}
     out = {arg.key: value}
     if arg.label:
         out["label"] = arg.label

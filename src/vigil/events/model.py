@@ -8,7 +8,7 @@ from vigil.kernel.syscalls import SyscallId
 from vigil.process.model import Process
 
 __all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "Arg",
-           "Event", "KprobeEvent", "SyscallId", "TracepointEvent", "TruncatedBytes"]
+           "Event", "FilePath", "KprobeEvent", "SyscallId", "TracepointEvent", "TruncatedBytes"]
 
 PROCESS_EXEC = "process_exec"
 PROCESS_EXIT = "process_exit"
@@ -35,16 +35,27 @@ class TruncatedBytes:
     orig_size: int
 
 
+@dataclass(slots=True, frozen=True)
+class FilePath:
+    """A file argument (Tetragon's file_arg or path_arg): the path as the task
+    saw it, Tetragon's flags ("unresolvedPathComponents" when only its end was
+    kept) and the inode's mode as `ls -l` writes it ("-rw-r--r--")."""
+
+    path: str
+    flags: str = ""
+    permission: str = ""
+
+
 @dataclass(slots=True)
 class Arg:
     """One argument of a policy event, under Tetragon's key for its type
     ("int_arg", "size_arg", "string_arg", "error_arg", "bytes_arg",
-    "truncated_bytes_arg", "syscall_id", ...). Not frozen: one is made per
+    "truncated_bytes_arg", "syscall_id", "file_arg", "path_arg", ...). Not frozen: one is made per
     argument of every event, and a frozen dataclass takes four times as long
     to make (each field goes through object.__setattr__)."""
 
     key: str
-    value: int | str | bytes | SyscallId | TruncatedBytes
+    value: int | str | bytes | SyscallId | TruncatedBytes | FilePath
     label: str = ""
 
 

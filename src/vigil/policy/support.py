@@ -73,8 +73,9 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     f"{_TP}.selectors",
     *_selector_fields(_SEL),
     # spec.kprobes (issue 9) on the hook ladder's rungs (kprobe, fentry, the
-    # syscall fallback): integer, string and char_buf arguments (returnCopy
-    # too), the return value as an integer, the same selectors.
+    # syscall fallback): integer, string, char_buf (returnCopy too) and file
+    # (fd, file, path, dentry) arguments, the return value as an integer, the
+    # same selectors, with the string operators on file arguments' paths.
     "spec.kprobes",
     *(f"{_KP}.{f}" for f in ("call", "syscall", "return", "message", "tags", "args",
                              "returnArg", "selectors", "ignore")),
@@ -102,7 +103,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     # lists of kprobe calls (no type, generated_ftrace) come with kprobes (issue 9)
     "spec.lists[].type": frozenset({"syscalls", "generated_syscalls"}),
     f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
-    f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf"}),
+    f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf", "fd", "file", "path",
+                                     "dentry"}),
     f"{_KP}.returnArg.type": frozenset(_INTEGERS),
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",

@@ -20,7 +20,7 @@ __all__ = ["SHARED_MAPS", "RecordDecoder", "Sensor", "SharedMaps"]
 
 # The maps of bpf/lib/shared_maps.bpf.h and bpf/lib/stats.bpf.h, by name.
 SHARED_MAPS = ("vigil_execve_map", "vigil_match_seed", "vigil_task_baseline", "vigil_events",
-               "vigil_stats")
+               "vigil_stats", "vigil_path_heap")
 
 RecordDecoder = Callable[[bytes], object]
 

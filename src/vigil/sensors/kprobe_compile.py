@@ -68,7 +68,11 @@ __all__ = ["SYSCALL_PREFIXES", "compile_kprobes", "syscall_function"]
 SYSCALL_PREFIXES = {"x86_64": "__x64_", "aarch64": "__arm64_"}
 _ALL_PREFIXES = ("__x64_", "__arm64_", "__ia32_")
 # The kprobe argument types the syscall fallback reads (Tetragon's names).
-_FALLBACK_TYPES = frozenset({*INT_TYPES, "string", "char_buf"})
+_FALLBACK_TYPES = frozenset({*INT_TYPES, "string", "char_buf", "fd"})
+# Pointers to a file's kernel structs, named by the path walk.
+_FILE_TYPES = {"file": ArgKind.FILE, "path": ArgKind.PATH, "dentry": ArgKind.DENTRY}
+# What the function rungs read.
+_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_FILE_TYPES})
 # Syscalls that never return: a `return: true` on them would wait forever.
 _NO_RETURN = frozenset({"exit", "exit_group"})
 
@@ -382,6 +386,10 @@ class _KprobePlanner:
                            TETRAGON_INT_NAMES.get(type_, type_), signed, label)
         if type_ == "string":
             return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
+        if type_ in _FILE_TYPES:
+            return ArgPlan(index, _FILE_TYPES[type_], offset, 8, type_, False, label)
+        if type_ == "fd":  # an int: the low half of its register
+            return ArgPlan(index, ArgKind.FD, offset, 4, "fd", False, label)
         if type_ == "char_buf":
             nparams = len(params) if params is not None else GENERIC_ARGS_MAX
             if not size_index:
@@ -399,7 +407,7 @@ class _KprobePlanner:
             return ArgPlan(index, ArgKind.CHAR_BUF, offset, 8, "char_buf", False, label,
                            8 * (size_index - 1), width, signed)
         self.issue((*where, "type"), f"type {type_} is not read by vigil's kprobes yet; they "
-                   f"read {', '.join(sorted(_FALLBACK_TYPES))}")
+                   f"read {', '.join(sorted(_REGISTER_TYPES))}")
         return None
 
     def _args(self, at: Path, kp: KProbeSpec, fmt: TracepointFormat,
@@ -412,6 +420,14 @@ class _KprobePlanner:
         for j, arg in enumerate(kp.args):
             where = (*at, "args", j)
             if not self._index_ok(where, arg.index, name, names[base:]):
+                ok = False
+                continue
+            if arg.type in _FILE_TYPES:
+                self.issue((*where, "type"), f"type {arg.type}: a syscall's arguments hold no "
+                           f"struct {arg.type} (the syscall fallback reads the call's own "
+                           "arguments); type an open file's descriptor fd, or hook the "
+                           "kernel function that takes the struct, where kprobes or fentry "
+                           "work")
                 ok = False
                 continue
             if arg.type not in _FALLBACK_TYPES:
@@ -429,14 +445,17 @@ class _KprobePlanner:
                     continue
                 # a 1-based argument number -> the 1-based field number
                 size_index = base + arg.size_arg_index
+            is_fd = arg.type == "fd"
             try:
-                resolved = resolve_arg(fmt, base + arg.index, arg.type,
+                resolved = resolve_arg(fmt, base + arg.index, "int" if is_fd else arg.type,
                                        size_arg_index=size_index)
                 plan = arg_plan(resolved, arg.label, fmt)
             except ValueError as err:
                 self.issue((*where, "type"), str(err))
                 ok = False
                 continue
+            if is_fd:  # read as an int, then resolved in the kernel
+                plan = replace(plan, kind=ArgKind.FD, tetragon_type="fd")
             args.append(replace(plan, index=arg.index))
         return args if ok else None
 

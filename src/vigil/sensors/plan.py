@@ -22,6 +22,7 @@ from vigil.sensors.selectors import (
 from vigil.wire.records import CONST_BUF_MASK, GENERIC_ARGS_MAX, ArgKind
 
 __all__ = [
+    "FILE_ARG_KEYS",
     "FUNCTION_PROGRAMS",
     "HOOK_PROGRAMS",
     "INT_SIZES",
@@ -46,6 +47,11 @@ TETRAGON_INT_KEYS = {
     "uint32": "uint_arg", "uint16": "uint_arg", "uint8": "uint_arg",
     "int": "int_arg", "int32": "int_arg", "int16": "int_arg", "int8": "int_arg",
 }
+
+# File arguments -> their key in Tetragon's JSON (file and fd: file_arg,
+# path and dentry: path_arg, as pkg/grpc/tracing shows them).
+FILE_ARG_KEYS = {ArgKind.FILE: "file_arg", ArgKind.FD: "file_arg",
+                 ArgKind.PATH: "path_arg", ArgKind.DENTRY: "path_arg"}
 
 # The program types a tracepoint hook runs as -> the entry point of
 # bpf/generic/tracepoint.bpf.c: a tracefs tracepoint, and the two rungs of a
@@ -100,7 +106,8 @@ class ArgPlan:
     json_key: str = dataclass_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.kind in (ArgKind.INT, ArgKind.SYSCALL64) and self.size not in INT_SIZES:
+        if (self.kind in (ArgKind.INT, ArgKind.SYSCALL64, ArgKind.FD)
+                and self.size not in INT_SIZES):
             raise ValueError(f"argument {self.index}: an integer of {self.size} bytes")
         if self.kind is ArgKind.CHAR_BUF and self.meta_size not in INT_SIZES:
             raise ValueError(f"argument {self.index}: a length of {self.meta_size} bytes")
@@ -109,7 +116,8 @@ class ArgPlan:
                              f"at most {CONST_BUF_MASK} are read")
         if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
-        key = ("string_arg" if self.kind is not ArgKind.INT else TETRAGON_INT_KEYS.get(
+        key = FILE_ARG_KEYS.get(self.kind) or ("string_arg" if self.kind is not ArgKind.INT
+                                               else TETRAGON_INT_KEYS.get(
             self.tetragon_type, "long_arg" if self.signed else "size_arg"))
         object.__setattr__(self, "json_key", key)
 

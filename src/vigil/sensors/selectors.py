@@ -114,6 +114,7 @@ _LATER_ACTIONS = frozenset({
 })
 _INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64})
 _BUF_KINDS = frozenset({ArgKind.CONST_BUF, ArgKind.CHAR_BUF, ArgKind.NONE})
+_FILE_KINDS = frozenset({ArgKind.FILE, ArgKind.PATH, ArgKind.DENTRY, ArgKind.FD})
 SIGNAL_MAX = 64  # SIGRTMAX: bpf_send_signal refuses what valid_signal() refuses
 _GO_OCTAL = re.compile(r"[+-]?0[0-7_]+")
 
@@ -286,6 +287,8 @@ def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
     op = ops[f.operator]
     out.index, out.op, out.nvalues, out.size = pos, op, len(f.values), arg.size
     out.flags = SelFlag.SIGNED if (not is_str and arg.signed) else 0
+    if arg.kind in _FILE_KINDS:  # the string is the path after the flags and mode
+        out.flags = SelFlag.PATH
     for i, text in enumerate(f.values):
         vwhere = f"{where}.values[{i}]"
         if is_str:

@@ -36,6 +36,8 @@ __all__ = [
     "MsgHeader",
     "Namespaces",
     "Op",
+    "PathArg",
+    "PathFlag",
     "PidKey",
     "ProcFlag",
     "ProcKey",
@@ -88,6 +90,8 @@ CONST_BUF_MASK = 0x3FF
 # A return record's arguments: the return value, and a returnCopy argument.
 RETURN_ARGS_MAX = 2
 ARG_SLOT_MAX = 4 + ARG_STR_MAX + 4
+# A file argument's path after its struct vigil_path_arg.
+PATH_ARG_MAX = ARG_STR_MAX - 8
 SYSCALL64_32BIT = 0x8000_0000
 
 
@@ -151,6 +155,16 @@ class ArgKind(enum.IntEnum):
     SYSCALL64 = 5
     CONST_BUF = 6
     CHAR_BUF = 7
+    FILE = 8
+    PATH = 9
+    DENTRY = 10
+    FD = 11
+
+
+class PathFlag(enum.IntFlag):
+    """enum vigil_path_flag: a file argument's flags."""
+
+    UNRESOLVED = 0x2
 
 
 class ArgMeta(enum.IntFlag):
@@ -196,6 +210,7 @@ class SelFlag(enum.IntFlag):
     """enum vigil_sel_flag: how an integer filter widens its argument."""
 
     SIGNED = 1
+    PATH = 2
 
 
 class SelPidFlag(enum.IntFlag):
@@ -502,6 +517,13 @@ class SelValueKey(ctypes.Structure):
     _fields_ = [("set", c_uint32), ("pad", c_uint32), ("value", c_uint64)]
 
 
+class PathArg(ctypes.Structure):
+    """struct vigil_path_arg { __u32 flags; __u16 mode; __u16 pad; }: what
+    precedes a file argument's path in its slot."""
+
+    _fields_ = [("flags", c_uint32), ("mode", c_uint16), ("pad", c_uint16)]
+
+
 # C struct name -> mirror, for the layout check against BTF.
 MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_msg_header": MsgHeader,
@@ -529,6 +551,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_sel_ns": SelNs,
     "vigil_sel_caps": SelCaps,
     "vigil_sel_value_key": SelValueKey,
+    "vigil_path_arg": PathArg,
 }
 
 
@@ -539,6 +562,7 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_stat": (Stat, "VIGIL_STAT_"),
     "vigil_arg_kind": (ArgKind, "VIGIL_ARG_"),
     "vigil_arg_meta": (ArgMeta, "VIGIL_ARG_META_"),
+    "vigil_path_flag": (PathFlag, "VIGIL_PATH_F_"),
     "vigil_action": (Action, "VIGIL_ACTION_"),
     "vigil_sel_op": (SelOp, "VIGIL_SEL_OP_"),
     "vigil_sel_flag": (SelFlag, "VIGIL_SEL_F_"),
@@ -571,4 +595,5 @@ ABI_SIZES = {
     "VIGIL_ABI_CHAR_BUF_MAX": CHAR_BUF_MAX,
     "VIGIL_ABI_CONST_BUF_MASK": CONST_BUF_MASK,
     "VIGIL_ABI_RETURN_ARGS_MAX": RETURN_ARGS_MAX,
+    "VIGIL_ABI_PATH_ARG_MAX": PATH_ARG_MAX,
 }
