@@ -37,6 +37,7 @@ struct vigil_sel_ns *abi_sel_ns;
 struct vigil_sel_caps *abi_sel_caps;
 struct vigil_sel_value_key *abi_sel_value_key;
 struct vigil_path_arg *abi_path_arg;
+struct vigil_sel_str_key *abi_sel_str_key;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -75,6 +76,7 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_CONST_BUF_MASK = VIGIL_CONST_BUF_MASK,
 	VIGIL_ABI_RETURN_ARGS_MAX = VIGIL_RETURN_ARGS_MAX,
 	VIGIL_ABI_PATH_ARG_MAX = VIGIL_PATH_ARG_MAX,
+	VIGIL_ABI_SEL_TRIE_STR_MAX = VIGIL_SEL_TRIE_STR_MAX,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

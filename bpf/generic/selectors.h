@@ -69,6 +69,9 @@ enum vigil_sel_flag {
 	VIGIL_SEL_F_SIGNED = 1 << 0,	/* sign-extend from `size` bytes, compare signed */
 	/* a file argument: its string is the path after struct vigil_path_arg */
 	VIGIL_SEL_F_PATH = 1 << 1,
+	/* a string filter with more values than a filter holds: they are in the
+	 * hook's vigil_sel_strs trie under set lo[0] (struct vigil_sel_str_key) */
+	VIGIL_SEL_F_TRIE = 1 << 2,
 };
 
 /* A matchPIDs filter's flags. */
@@ -203,6 +206,22 @@ struct vigil_sel_value_key {
 	__u32 set;			/* the filter's lo[0] */
 	__u32 pad;
 	__u64 value;			/* the argument widened to 64 bits, as sel_int widens it */
+};
+
+/* Longest value of a string filter whose values are in the trie: the key's
+ * data after its set id, as an LPM trie's key holds at most 256 bytes. */
+#define VIGIL_SEL_TRIE_STR_MAX 248
+
+/* A key of the hook's vigil_sel_strs LPM trie: the values of its string
+ * filters with more than VIGIL_SEL_VALUES_MAX values, told apart by `set`.
+ * Prefix values as they are, Postfix values reversed (the lookup reverses
+ * the argument's end), Equal values followed by a NUL, which no string
+ * argument holds before its end: the longest stored prefix of the lookup's
+ * key then is an exact match. */
+struct vigil_sel_str_key {
+	__u32 prefixlen;		/* bits that count: 32 for the set, 8 per byte of data */
+	__u32 set;			/* the filter's lo[0] */
+	__u8 data[VIGIL_SEL_TRIE_STR_MAX];
 };
 
 /* The value of a hook's vigil_selectors map (one entry). */

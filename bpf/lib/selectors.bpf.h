@@ -80,6 +80,25 @@ struct {
 	__type(value, __u8);
 } vigil_sel_values SEC(".maps");
 
+/* The values of the hook's string filters that have more than a filter
+ * holds (VIGIL_SEL_F_TRIE): written once by user space before the program
+ * is attached, sized by it (one entry when none), read by vigil_sel_trie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_sel_str_key);
+	__type(value, __u8);
+} vigil_sel_strs SEC(".maps");
+
+/* The trie's lookup key is built here (256 bytes: too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_sel_str_key);
+} vigil_sel_str_heap SEC(".maps");
+
 #include "lib/sel_task.bpf.h"
 
 /* Bit s set: selector s's process filters all accept process `tgid`:
@@ -299,11 +318,71 @@ __noinline int vigil_sel_slot(__u32 index)
 	return off & VIGIL_GENERIC_OFF_MASK;
 }
 
+/* The `alen` bytes of this CPU's record at data offset `off` against the
+ * values of set `set` in the hook's string trie, for operator `op` (its
+ * positive form): 1 when one matches. */
+__noinline int vigil_sel_trie(__u32 set, __u32 off, __u32 alen, __u32 op)
+{
+	const struct vigil_generic_event *e;
+	struct vigil_sel_str_key *key;
+	__u32 zero = 0, n, i;
+
+	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+	key = bpf_map_lookup_elem(&vigil_sel_str_heap, &zero);
+	if (!e || !key)
+		return 0;
+	n = alen < VIGIL_SEL_TRIE_STR_MAX ? alen : VIGIL_SEL_TRIE_STR_MAX;
+	n = VIGIL_MASK(n, 255);
+	if (n > VIGIL_SEL_TRIE_STR_MAX)
+		return 0;
+	key->set = set;
+	switch (op) {
+	case VIGIL_SEL_OP_STR_EQ:
+		/* Longer than any value, or no room for the NUL. */
+		if (alen >= VIGIL_SEL_TRIE_STR_MAX)
+			return 0;
+		bpf_probe_read_kernel(key->data, n, &e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)]);
+		i = VIGIL_MASK(n, 255);
+		if (i < VIGIL_SEL_TRIE_STR_MAX)
+			key->data[i] = 0;
+		n += 1;
+		break;
+	case VIGIL_SEL_OP_PREFIX:
+		/* Tetragon: an empty argument has no prefix or postfix. */
+		if (!alen)
+			return 0;
+		bpf_probe_read_kernel(key->data, n, &e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)]);
+		break;
+	case VIGIL_SEL_OP_POSTFIX:
+		if (!alen)
+			return 0;
+		/* The argument's last n bytes, last first. */
+		for (i = 0; i < VIGIL_SEL_TRIE_STR_MAX; i++) {
+			if (i >= n)
+				break;
+			key->data[i] = e->data[VIGIL_MASK(off + alen - 1 - i, VIGIL_GENERIC_OFF_MASK)];
+		}
+		break;
+	default:
+		return 0;
+	}
+	key->prefixlen = 32 + 8 * n;
+	return bpf_map_lookup_elem(&vigil_sel_strs, key) != NULL;
+}
+
 static __always_inline int sel_str(const struct vigil_sel_arg *a, __u32 off, __u32 alen)
 {
 	bool any = false;
 	int v;
 
+	if (a->flags & VIGIL_SEL_F_TRIE) {
+		/* The positive operator: the Not forms invert below. */
+		__u32 op = a->op == VIGIL_SEL_OP_STR_NEQ ? VIGIL_SEL_OP_STR_EQ :
+			   a->op == VIGIL_SEL_OP_NOT_PREFIX ? VIGIL_SEL_OP_PREFIX :
+			   a->op == VIGIL_SEL_OP_NOT_POSTFIX ? VIGIL_SEL_OP_POSTFIX : a->op;
+
+		any = vigil_sel_trie((__u32)a->lo[0], off, alen, op);
+	}
 	for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
 		__u32 vlen = (__u32)a->hi[v], w0 = (__u32)a->lo[v], start = 0;
 

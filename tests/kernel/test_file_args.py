@@ -29,6 +29,7 @@ from vigil.api.gen.tetragon import events_pb2
 from vigil.encode.compact_kprobe import kprobe_line
 from vigil.events.model import Arg, FilePath, KprobeEvent
 from vigil.runtime import Runtime
+from vigil.wire.path_arg import mode_string
 from vigil.wire.records import PATH_ARG_MAX
 
 from .runtime_sink import Collect
@@ -324,3 +325,41 @@ os.unlink({str(target)!r})
         ]
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_tetragons_file_monitoring_example(tmp_path: Path) -> None:
+    """quickstart/file_monitoring.yaml under `vigil run`, as its docs run it:
+    a read of /etc/shadow is reported by security_file_permission with the
+    file, MAY_READ and the call's return; its filters hold 9 to 19 paths
+    each (the hook's trie)."""
+    from tests.tetragon_examples import EXAMPLES, MISSING
+    from vigil.policy import PolicyError, load_text
+    from vigil.sensors.compile import compile_policy
+
+    from .vigil_runner import VigilRun
+
+    f = EXAMPLES / "quickstart" / "file_monitoring.yaml"
+    if not f.exists():
+        pytest.skip(MISSING)
+    for loaded in load_text(f.read_text(), str(f)):
+        try:
+            compile_policy(loaded)
+        except PolicyError as err:
+            pytest.skip(f"no rung for it here: {err.issues[0].message}")
+    run = VigilRun(tmp_path, ["--tracing-policy", str(f)])
+    try:
+        child = subprocess.Popen(["/bin/cat", "/etc/shadow"], stdout=subprocess.DEVNULL)
+        assert child.wait() == 0
+        ev = run.wait_for(lambda e: e.get("process_kprobe", {}).get("process", {}).get("pid")
+                          == child.pid, "cat's read of /etc/shadow")
+    finally:
+        run.stop()
+    body = ev["process_kprobe"]
+    mode = mode_string(os.stat("/etc/shadow").st_mode)
+    assert {k: body[k] for k in ("function_name", "args", "return", "action",
+                                 "policy_name")} == {
+        "function_name": "security_file_permission",
+        "args": [{"file_arg": {"path": "/etc/shadow", "permission": mode}}, {"int_arg": 4}],
+        "return": {"int_arg": 0}, "action": "KPROBE_ACTION_POST",
+        "policy_name": "file-monitoring-filtered"}
+    json_format.ParseDict(ev, events_pb2.GetEventsResponse())

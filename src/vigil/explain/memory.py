@@ -36,6 +36,9 @@ MAP_ROLES = {
     "vigil_rate_limits": "when each rate-limit key last posted (LRU; 1 entry if unused)",
     "vigil_rate_heap": "per-CPU scratch for the rate-limit key",
     "vigil_sel_values": "the hook's InMap/NotInMap values",
+    "vigil_sel_strs": "string values of the hook's filters with more than 4 (a trie; 1 "
+                      "entry if none)",
+    "vigil_sel_str_heap": "per-CPU heap string trie keys are built in",
     "vigil_selectors": "the hook's compiled selectors (one value)",
     "vigil_generic_heap": "per-CPU heap the hook's record is built in",
     "vigil_override": "per-CPU scratch: the value an Override chose for the call",

@@ -117,6 +117,7 @@ class TracepointSensor(Sensor):
         kind = self.plan.program.kind
         program = HOOK_PROGRAMS[kind]
         values = self.plan.selector_values()
+        strings = self.plan.selector_strings()
         call = self.plan.call
         returns = call.returns if call is not None else None
         ret_program = RETURN_PROGRAMS.get(kind) if returns is not None else None
@@ -160,6 +161,7 @@ class TracepointSensor(Sensor):
                 # Sized to the policy: one entry (the least a map takes) when it
                 # has no InMap value.
                 spec.maps["vigil_sel_values"].max_entries = max(1, len(values))
+                spec.maps["vigil_sel_strs"].max_entries = max(1, len(strings))
                 if self.plan.rate_limited:
                     spec.maps["vigil_rate_limits"].max_entries = RATE_LIMIT_ENTRIES
                 try:
@@ -172,6 +174,9 @@ class TracepointSensor(Sensor):
             in_map = self._obj.maps["vigil_sel_values"]
             for key in values:
                 in_map.update(key, b"\x01")
+            trie = self._obj.maps["vigil_sel_strs"]
+            for key in strings:
+                trie.update(key, b"\x01")
             self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors(
                 self.match_bits))
         except BaseException:

@@ -17,6 +17,7 @@ from vigil.sensors.selectors import (
     SelectorPlan,
     compile_selectors,
     match_wants,
+    selector_strings,
     selector_values,
 )
 from vigil.wire.records import CONST_BUF_MASK, GENERIC_ARGS_MAX, ArgKind
@@ -205,6 +206,7 @@ class TracepointHookPlan:
             raise ValueError("returnCopy reads a char_buf argument again at return")
         self.compiled_selectors()  # what cannot be compiled fails here, not at start
         self.selector_values()
+        self.selector_strings()
 
     def compiled_selectors(self, bits: Sequence[int] | None = None) -> bytes:
         """The value of the hook's vigil_selectors map, with the match bits
@@ -234,3 +236,8 @@ class TracepointHookPlan:
     def selector_values(self) -> list[bytes]:
         """The keys of the hook's vigil_sel_values map (InMap/NotInMap values)."""
         return selector_values(self.selectors, self.args)
+
+    def selector_strings(self) -> list[bytes]:
+        """The keys of the hook's vigil_sel_strs trie (string filters with more
+        values than a filter holds)."""
+        return selector_strings(self.selectors, self.args)

@@ -32,6 +32,7 @@ from vigil.wire.records import (
     SEL_PIDS_MAX,
     SEL_POOL_WORDS,
     SEL_STR_MAX,
+    SEL_TRIE_STR_MAX,
     SEL_VALUES_MAX,
     Action,
     ArgKind,
@@ -43,6 +44,7 @@ from vigil.wire.records import (
     SelPidFlag,
     SelPids,
     SelRateScope,
+    SelStrKey,
     SelValueKey,
 )
 
@@ -266,7 +268,7 @@ def _compile_in_map(where: str, f: ArgFilter, args: Sequence[ArgPlan], set_id: i
 
 
 def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
-                 out: SelArg) -> None:
+                 out: SelArg, set_id: int) -> None:
     pos, arg = _filtered(where, f, args)
     if arg.kind in _BUF_KINDS:
         raise ValueError(f"{where}.index: filters on {arg.tetragon_type} arguments are not "
@@ -281,14 +283,20 @@ def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
             raise ValueError(f"{where}.operator: {f.operator} does not apply to the "
                              f"{arg.tetragon_type} argument at index {arg.index}")
         raise ValueError(f"{where}.operator: unknown operator {f.operator!r}")
-    if not 1 <= len(f.values) <= SEL_VALUES_MAX:
-        raise ValueError(f"{where}.values: {len(f.values)} values; a filter takes 1 to "
-                         f"{SEL_VALUES_MAX}")
     op = ops[f.operator]
     out.index, out.op, out.nvalues, out.size = pos, op, len(f.values), arg.size
     out.flags = SelFlag.SIGNED if (not is_str and arg.signed) else 0
     if arg.kind in _FILE_KINDS:  # the string is the path after the flags and mode
         out.flags = SelFlag.PATH
+    if is_str and len(f.values) > SEL_VALUES_MAX:
+        # More than the filter holds: the values go to the hook's trie.
+        trie_keys(where, f.operator, f.values, set_id)
+        out.flags |= SelFlag.TRIE
+        out.nvalues, out.lo[0] = 0, set_id
+        return
+    if not 1 <= len(f.values) <= SEL_VALUES_MAX:
+        what = "1 or more" if is_str else f"1 to {SEL_VALUES_MAX}"
+        raise ValueError(f"{where}.values: {len(f.values)} values; a filter takes {what}")
     for i, text in enumerate(f.values):
         vwhere = f"{where}.values[{i}]"
         if is_str:
@@ -461,7 +469,8 @@ def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]
                 _compile_in_map(f"{where}.matchArgs[{i}]", af, args, _set_id(s, i),
                                 out.args[i])
             else:
-                _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i])
+                _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i],
+                             _set_id(s, i))
         for i, act in enumerate(sel.actions):
             _compile_action(f"{where}.matchActions[{i}]", act, out.actions[i])
         compile_task_filters(where, sel.pids, sel.namespaces, sel.capabilities,
@@ -470,8 +479,52 @@ def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]
     return bytes(rec)
 
 
+def trie_keys(where: str, operator: str, values: Sequence[str], set_id: int) -> list[bytes]:
+    """The keys of a string filter's values in the hook's vigil_sel_strs trie
+    (struct vigil_sel_str_key): Prefix values as they are, Postfix values
+    reversed, Equal values with a NUL after them."""
+    op = _STR_OPS[operator]
+    exact = op in (SelOp.STR_EQ, SelOp.STR_NEQ)
+    most = SEL_TRIE_STR_MAX - 1 if exact else SEL_TRIE_STR_MAX
+    keys = []
+    for i, text in enumerate(values):
+        raw = text.encode()
+        if len(raw) > most:
+            raise ValueError(f"{where}.values[{i}]: {len(raw)} bytes; a filter with more "
+                             f"than {SEL_VALUES_MAX} values takes values of at most {most} "
+                             f"bytes (split it into filters of {SEL_VALUES_MAX} values, which "
+                             f"take {SEL_STR_MAX})")
+        postfix = op in (SelOp.POSTFIX, SelOp.NOT_POSTFIX)
+        data = raw + b"\0" if exact else raw[::-1] if postfix else raw
+        key = SelStrKey(32 + 8 * len(data), set_id)
+        ctypes.memmove(key.data, data, len(data))
+        keys.append(bytes(key))
+    return keys
+
+
+def selector_strings(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]) -> list[bytes]:
+    """The keys of the hook's vigil_sel_strs trie: the values of every string
+    filter with more than SEL_VALUES_MAX of them; ValueError past
+    SEL_MAP_VALUES_MAX."""
+    keys: set[bytes] = set()
+    for s, sel in enumerate(selectors):
+        for i, af in enumerate(sel.args):
+            if af.operator not in _STR_OPS or len(af.values) <= SEL_VALUES_MAX:
+                continue
+            where = f"selectors[{s}].matchArgs[{i}]"
+            _, arg = _filtered(where, af, args)
+            if arg.kind in _INT_KINDS or arg.kind in _BUF_KINDS:
+                continue  # not a string filter: compile_selectors says why
+            keys.update(trie_keys(where, af.operator, af.values, _set_id(s, i)))
+            if len(keys) > SEL_MAP_VALUES_MAX:
+                raise ValueError(f"{where}.values: the hook's string filters hold more than "
+                                 f"{SEL_MAP_VALUES_MAX} values")
+    return sorted(keys)
+
+
 def _set_id(sel: int, flt: int) -> int:
-    """The set of filter `flt` of selector `sel` in the hook's vigil_sel_values map."""
+    """The set of filter `flt` of selector `sel` in the hook's vigil_sel_values
+    map (InMap) or vigil_sel_strs trie (strings)."""
     return sel * SEL_ARGS_MAX + flt
 
 

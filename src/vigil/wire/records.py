@@ -53,6 +53,7 @@ __all__ = [
     "SelPidFlag",
     "SelPids",
     "SelRateScope",
+    "SelStrKey",
     "SelTask",
     "SelValueKey",
     "Selector",
@@ -92,6 +93,8 @@ RETURN_ARGS_MAX = 2
 ARG_SLOT_MAX = 4 + ARG_STR_MAX + 4
 # A file argument's path after its struct vigil_path_arg.
 PATH_ARG_MAX = ARG_STR_MAX - 8
+# A string value of a filter whose values are in the hook's trie.
+SEL_TRIE_STR_MAX = 248
 SYSCALL64_32BIT = 0x8000_0000
 
 
@@ -211,6 +214,7 @@ class SelFlag(enum.IntFlag):
 
     SIGNED = 1
     PATH = 2
+    TRIE = 4
 
 
 class SelPidFlag(enum.IntFlag):
@@ -517,6 +521,14 @@ class SelValueKey(ctypes.Structure):
     _fields_ = [("set", c_uint32), ("pad", c_uint32), ("value", c_uint64)]
 
 
+class SelStrKey(ctypes.Structure):
+    """struct vigil_sel_str_key { __u32 prefixlen; __u32 set; __u8 data[248]; }:
+    a key of a hook's vigil_sel_strs LPM trie."""
+
+    _fields_ = [("prefixlen", c_uint32), ("set", c_uint32),
+                ("data", c_uint8 * SEL_TRIE_STR_MAX)]
+
+
 class PathArg(ctypes.Structure):
     """struct vigil_path_arg { __u32 flags; __u16 mode; __u16 pad; }: what
     precedes a file argument's path in its slot."""
@@ -552,6 +564,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_sel_caps": SelCaps,
     "vigil_sel_value_key": SelValueKey,
     "vigil_path_arg": PathArg,
+    "vigil_sel_str_key": SelStrKey,
 }
 
 
@@ -596,4 +609,5 @@ ABI_SIZES = {
     "VIGIL_ABI_CONST_BUF_MASK": CONST_BUF_MASK,
     "VIGIL_ABI_RETURN_ARGS_MAX": RETURN_ARGS_MAX,
     "VIGIL_ABI_PATH_ARG_MAX": PATH_ARG_MAX,
+    "VIGIL_ABI_SEL_TRIE_STR_MAX": SEL_TRIE_STR_MAX,
 }
