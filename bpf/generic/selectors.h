@@ -196,6 +196,15 @@ struct vigil_selector {
 	__u8 pad3;
 	__u32 pad4;
 	struct vigil_sel_caps cap_changes[VIGIL_SEL_CAPS_MAX];
+	/* matchReturnArgs and matchReturnActions: run at the call's return,
+	 * when this selector chose its entry, on the return value (each
+	 * filter's index is 0). A return they refuse drops the call's event. */
+	__u8 nret_args;
+	__u8 nret_actions;		/* 0: Post */
+	__u16 pad5;
+	__u32 pad6;
+	struct vigil_sel_arg ret_args[VIGIL_SEL_ARGS_MAX];
+	struct vigil_sel_action ret_actions[VIGIL_SEL_ACTIONS_MAX];
 };
 
 /* A key of the hook's vigil_sel_values hash map: one entry per value of an

@@ -98,6 +98,8 @@ struct {
 struct ret_pending {
 	__u64 enter_ktime;
 	__u64 copy_ptr;
+	__u32 sel;		/* the selector that chose the entry, + 1; 0: none */
+	__u32 pad;
 };
 
 /* Calls in flight, by thread: the entry program writes, the return program
@@ -268,7 +270,7 @@ static __always_inline int generic_hook(void *ctx)
 {
 	int override = 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size, pids = 0, took;
+	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size, pids = 0, took, chosen = 0;
 	const struct vigil_selectors *sc;
 	struct vigil_exec_identity *id;
 	struct vigil_generic_event *e;
@@ -313,7 +315,8 @@ static __always_inline int generic_hook(void *ctx)
 
 		if (s < 0)
 			return 0;
-		done = vigil_sel_actions(s);
+		chosen = s + 1;
+		done = vigil_sel_actions(s, 0);
 		override = done & VIGIL_SEL_DO_OVERRIDE;
 		if (!(done & VIGIL_SEL_DO_POST))
 			return override;
@@ -329,7 +332,7 @@ static __always_inline int generic_hook(void *ctx)
 		size = sizeof(*e);
 	e->hdr.size = size;
 	if (has_return) {
-		struct ret_pending p = { .enter_ktime = e->hdr.ktime };
+		struct ret_pending p = { .enter_ktime = e->hdr.ktime, .sel = chosen };
 		__u32 tid = (__u32)pid_tgid;
 
 		if (ret_copy < VIGIL_GENERIC_ARGS_MAX)
@@ -418,6 +421,16 @@ static __always_inline int generic_return(void *ctx)
 		r->nargs = 2;
 	}
 	r->data_len = used;
+
+	/* The entry's selector's return filters and actions; a return they
+	 * refuse is still sent, as NoPost, so user space drops its entry. */
+	if (p.sel) {
+		__u32 s = p.sel - 1;
+
+		if (!vigil_sel_return(s, n ? 0 : ret) ||
+		    !(vigil_sel_actions(s, 1) & VIGIL_SEL_DO_POST))
+			r->action = VIGIL_ACTION_NOPOST;
+	}
 
 	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
 	if (id)

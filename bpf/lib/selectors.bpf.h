@@ -206,14 +206,9 @@ static __always_inline int sel_in_map(const struct vigil_sel_arg *a, __u64 x)
 	return found == (a->op == VIGIL_SEL_OP_IN_MAP);
 }
 
-/* The argument at data offset `off` (its bytes, after the length) against an
- * integer filter; the argument was read into 8 zeroed bytes. */
-static __always_inline int sel_int(const struct vigil_generic_event *e,
-				   const struct vigil_sel_arg *a, __u32 off)
+/* An integer argument `x` (read into 8 zeroed bytes) against an integer filter. */
+static __always_inline int sel_int_value(const struct vigil_sel_arg *a, __u64 x)
 {
-	/* Unaligned (an argument's bytes start 4 bytes into its slot): the
-	 * verifier allows it where unaligned loads are cheap (x86, arm64). */
-	__u64 x = *(const __u64 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)];
 	__u32 bits = (a->size & 0xF) * 8;
 	bool sgn = a->flags & VIGIL_SEL_F_SIGNED;
 	bool any = false;
@@ -257,6 +252,36 @@ static __always_inline int sel_int(const struct vigil_generic_event *e,
 	if (a->op == VIGIL_SEL_OP_NEQ || a->op == VIGIL_SEL_OP_NOT_IN_RANGE)
 		return !any;
 	return any;
+}
+
+/* The argument at data offset `off` (its bytes, after the length) against an
+ * integer filter. */
+static __always_inline int sel_int(const struct vigil_generic_event *e,
+				   const struct vigil_sel_arg *a, __u32 off)
+{
+	/* Unaligned (an argument's bytes start 4 bytes into its slot): the
+	 * verifier allows it where unaligned loads are cheap (x86, arm64). */
+	return sel_int_value(a, *(const __u64 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)]);
+}
+
+/* Selector s's matchReturnArgs accept the call's return value `ret`. */
+__noinline int vigil_sel_return(__u32 s, __u64 ret)
+{
+	const struct vigil_selectors *sc;
+	const struct vigil_selector *sel;
+	__u32 zero = 0, f;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc || s >= VIGIL_SEL_MAX)
+		return 0;
+	sel = &sc->sel[s];
+	for (f = 0; f < VIGIL_SEL_ARGS_MAX; f++) {
+		if (f >= sel->nret_args)
+			break;
+		if (!sel_int_value(&sel->ret_args[f], ret))
+			return 0;
+	}
+	return 1;
 }
 
 /* vlen bytes of this CPU's record at data offset `at` equal the pool's value
@@ -560,12 +585,16 @@ struct {
  * VIGIL_SEL_DO_OVERRIDE when an Override chose the call's return value (in
  * vigil_override). The record names the last action, as Tetragon's
  * do_action() leaves it. */
-__noinline int vigil_sel_actions(__u32 s)
+/* `at_return`: selector s's matchReturnActions on the return record (the
+ * heap's struct vigil_generic_return, whose action sits where the entry's
+ * does); user space allows them no rateLimit and no Override. */
+__noinline int vigil_sel_actions(__u32 s, __u32 at_return)
 {
+	const struct vigil_sel_action *acts;
 	const struct vigil_selectors *sc;
 	const struct vigil_selector *sel;
 	struct vigil_generic_event *e;
-	__u32 zero = 0;
+	__u32 zero = 0, n;
 	bool post = true, override = false;
 	__s64 *ret;
 	int i;
@@ -575,16 +604,23 @@ __noinline int vigil_sel_actions(__u32 s)
 	if (!e || !sc || s >= VIGIL_SEL_MAX)
 		return 0;
 	sel = &sc->sel[s];
-	if (sel->task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE))
-		vigil_sel_rebase(s);
+	if (at_return) {
+		acts = sel->ret_actions;
+		n = sel->nret_actions;
+	} else {
+		acts = sel->actions;
+		n = sel->nactions;
+		if (sel->task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE))
+			vigil_sel_rebase(s);
+	}
 	for (i = 0; i < VIGIL_SEL_ACTIONS_MAX; i++) {
-		const struct vigil_sel_action *act = &sel->actions[i];
+		const struct vigil_sel_action *act = &acts[i];
 
-		if (i >= sel->nactions)
+		if (i >= n)
 			break;
 		switch (act->action) {
 		case VIGIL_ACTION_POST:
-			if (act->rate_ms && vigil_sel_rate_limited(s, i))
+			if (!at_return && act->rate_ms && vigil_sel_rate_limited(s, i))
 				post = false;
 			break;
 		case VIGIL_ACTION_NOPOST:
@@ -600,7 +636,7 @@ __noinline int vigil_sel_actions(__u32 s)
 			break;
 		case VIGIL_ACTION_OVERRIDE:
 			ret = bpf_map_lookup_elem(&vigil_override, &zero);
-			if (ret && !monitor_mode) {
+			if (ret && !monitor_mode && !at_return) {
 				*ret = (__s32)act->arg;
 				override = true;
 			}

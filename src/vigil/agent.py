@@ -42,7 +42,7 @@ from vigil.wire.decode import (
 )
 from vigil.wire.generic import ArgError, GenericMsg, ReturnMsg, decode_generic, decode_return
 from vigil.wire.path_arg import decode_path_arg
-from vigil.wire.records import ArgKind, Op
+from vigil.wire.records import Action, ArgKind, Op
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
 
@@ -268,6 +268,8 @@ class Agent:
         if ev is None or plan is None or plan.call is None or plan.call.returns is None:
             self.decode_errors["return_without_entry"] += 1
             return
+        if msg.action == Action.NOPOST:
+            return  # matchReturnArgs or matchReturnActions refused the call
         returns = plan.call.returns
         ev.ret = arg_value(returns.value, msg.args[0])
         ev.return_action = _action_name(msg.action)

@@ -56,6 +56,8 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/fd_install_ns_host.yaml",
     "tracingpolicy/security_inode_follow_link.yaml",
     "tracingpolicy/tty_54.yaml",
+    # matchReturnArgs
+    "tracingpolicy/openat_write.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.

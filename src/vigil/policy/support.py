@@ -84,6 +84,10 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_KP}.returnArg.{f}" for f in ("index", "type", "label")),
     *_selector_fields(_KSEL),
     f"{_KSEL}.matchActions[].argError",
+    f"{_KSEL}.matchReturnArgs",
+    *(f"{_KSEL}.matchReturnArgs[].{f}" for f in ("index", "operator", "values")),
+    f"{_KSEL}.matchReturnActions",
+    *(f"{_KSEL}.matchReturnActions[].{f}" for f in ("action", "argSig")),
     "spec.options",
     *(f"spec.options[].{f}" for f in ("name", "value")),
     "spec.lists",
@@ -111,6 +115,11 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
     f"{_KSEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal",
                                                  "Override"}),
+    f"{_KSEL}.matchReturnArgs[].operator": frozenset({
+        "Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "InRange",
+        "NotInRange", "InMap", "NotInMap"}),
+    f"{_KSEL}.matchReturnActions[].action": frozenset({"Post", "NoPost", "Sigkill",
+                                                       "Signal"}),
     # Tetragon's option names that vigil implements: policy-mode (monitor:
     # enforcing actions reported, not done), override-method (the rung that
     # overrides), disable-kprobe-multi (vigil has no kprobe.multi sensor yet:

@@ -211,7 +211,7 @@ class TracepointHookPlan:
     def compiled_selectors(self, bits: Sequence[int] | None = None) -> bytes:
         """The value of the hook's vigil_selectors map, with the match bits
         the runtime gave the hook's match_wants() (None: placeholders)."""
-        return compile_selectors(self.selectors, self.args, bits)
+        return compile_selectors(self.selectors, self.args, bits, ret=self._return_value)
 
     def match_wants(self) -> list[Wanted]:
         """What each match bit the hook needs stands for (matchBinaries,
@@ -235,7 +235,13 @@ class TracepointHookPlan:
 
     def selector_values(self) -> list[bytes]:
         """The keys of the hook's vigil_sel_values map (InMap/NotInMap values)."""
-        return selector_values(self.selectors, self.args)
+        return selector_values(self.selectors, self.args, self._return_value)
+
+    @property
+    def _return_value(self) -> ArgPlan | None:
+        """The plan of the call's return value, which matchReturnArgs filter."""
+        returns = self.call.returns if self.call is not None else None
+        return returns.value if returns is not None else None
 
     def selector_strings(self) -> list[bytes]:
         """The keys of the hook's vigil_sel_strs trie (string filters with more

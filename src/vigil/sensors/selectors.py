@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vigil.sensors.match_bits import PidFollow, Wanted, binary_match
@@ -38,6 +38,7 @@ from vigil.wire.records import (
     ArgKind,
     SelAction,
     SelArg,
+    Selector,
     Selectors,
     SelFlag,
     SelOp,
@@ -179,6 +180,9 @@ class SelectorPlan:
     capabilities: tuple[CapsFilter, ...] = ()
     namespace_changes: tuple[NamespaceChangesFilter, ...] = ()
     capability_changes: tuple[CapsFilter, ...] = ()
+    # matchReturnArgs (index 0: the return value) and matchReturnActions
+    ret_args: tuple[ArgFilter, ...] = ()
+    ret_actions: tuple[ActionPlan, ...] = ()
 
 
 def parse_int(text: str) -> int:
@@ -425,9 +429,48 @@ def match_wants(selectors: Sequence[SelectorPlan]) -> list[tuple[tuple[int, ...]
     return out
 
 
+def _compile_returns(where: str, sel: SelectorPlan, ret: ArgPlan | None,
+                     out: Selector, s: int) -> None:
+    """matchReturnArgs on the return value `ret` (None: the hook reports no
+    return) and matchReturnActions."""
+    if (sel.ret_args or sel.ret_actions) and ret is None:
+        name = "matchReturnArgs" if sel.ret_args else "matchReturnActions"
+        raise ValueError(f"{where}.{name}: the hook reports no return; give it return: true "
+                         "and a returnArg")
+    for name, items in (("matchReturnArgs", sel.ret_args),
+                        ("matchReturnActions", sel.ret_actions)):
+        if len(items) > (SEL_ARGS_MAX if items is sel.ret_args else SEL_ACTIONS_MAX):
+            raise ValueError(f"{where}.{name}: {len(items)} entries; a selector takes at most "
+                             f"{SEL_ARGS_MAX if items is sel.ret_args else SEL_ACTIONS_MAX}")
+    assert ret is not None or not sel.ret_args
+    out.nret_args, out.nret_actions = len(sel.ret_args), len(sel.ret_actions)
+    for i, af in enumerate(sel.ret_args):
+        fwhere = f"{where}.matchReturnArgs[{i}]"
+        if af.index != 0:
+            raise ValueError(f"{fwhere}.index: {af.index}; the return value is index 0")
+        assert ret is not None
+        plan = replace(ret, index=0)
+        if af.operator in _MAP_OPS:
+            _compile_in_map(fwhere, replace(af, index=0), (plan,), _RET_SETS + _set_id(s, i),
+                            out.ret_args[i])
+        else:
+            _compile_arg(fwhere, af, (plan,), _Pool(), out.ret_args[i], _RET_SETS + _set_id(s, i))
+    for i, act in enumerate(sel.ret_actions):
+        awhere = f"{where}.matchReturnActions[{i}]"
+        name = act.action.lower()
+        if name == "override":
+            raise ValueError(f"{awhere}.action: Override acts before the call runs; at its "
+                             "return it has nothing to stop")
+        if act.rate_limit:
+            raise ValueError(f"{awhere}.rateLimit: vigil limits the rate of entries only "
+                             "(matchActions)")
+        _compile_action(awhere, act, out.ret_actions[i])
+
+
 def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan],
                       bits: Sequence[int] | None = None, *,
-                      host: Mapping[str, int] | None = None) -> bytes:
+                      host: Mapping[str, int] | None = None,
+                      ret: ArgPlan | None = None) -> bytes:
     """The value of the hook's vigil_selectors map. `bits`: the match bit
     of each of match_wants(selectors), from the runtime's MatchBits; None
     to check that the selectors compile (the bits are then placeholders).
@@ -475,6 +518,7 @@ def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]
             _compile_action(f"{where}.matchActions[{i}]", act, out.actions[i])
         compile_task_filters(where, sel.pids, sel.namespaces, sel.capabilities,
                              sel.namespace_changes, sel.capability_changes, out, host)
+        _compile_returns(where, sel, ret, out, s)
     ctypes.memmove(ctypes.addressof(rec.pool), bytes(pool.data), len(pool.data))
     return bytes(rec)
 
@@ -522,26 +566,36 @@ def selector_strings(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan])
     return sorted(keys)
 
 
+# Return filters' sets follow the entry filters' in the same maps.
+_RET_SETS = SEL_MAX * SEL_ARGS_MAX
+
+
 def _set_id(sel: int, flt: int) -> int:
     """The set of filter `flt` of selector `sel` in the hook's vigil_sel_values
     map (InMap) or vigil_sel_strs trie (strings)."""
     return sel * SEL_ARGS_MAX + flt
 
 
-def selector_values(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]) -> list[bytes]:
+def selector_values(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan],
+                    ret: ArgPlan | None = None) -> list[bytes]:
     """The keys of the hook's vigil_sel_values map (struct vigil_sel_value_key):
-    every InMap/NotInMap value of every filter; ValueError past
-    SEL_MAP_VALUES_MAX."""
+    every InMap/NotInMap value of every filter (matchReturnArgs' on `ret`,
+    the return value); ValueError past SEL_MAP_VALUES_MAX."""
     keys: list[bytes] = []
     for s, sel in enumerate(selectors):
-        for i, af in enumerate(sel.args):
+        filters = [(f"selectors[{s}].matchArgs[{i}]", af, args, _set_id(s, i))
+                   for i, af in enumerate(sel.args)]
+        if ret is not None:
+            filters += [(f"selectors[{s}].matchReturnArgs[{i}]", replace(af, index=0),
+                         (replace(ret, index=0),), _RET_SETS + _set_id(s, i))
+                        for i, af in enumerate(sel.ret_args)]
+        for where, af, fargs, set_id in filters:
             if af.operator not in _MAP_OPS:
                 continue
-            where = f"selectors[{s}].matchArgs[{i}]"
-            _, arg = _filtered(where, af, args)
+            _, arg = _filtered(where, af, fargs)
             values = _in_map_values(where, af, arg)
             if len(keys) + len(values) > SEL_MAP_VALUES_MAX:
                 raise ValueError(f"{where}.values: the hook's InMap/NotInMap filters hold "
                                  f"more than {SEL_MAP_VALUES_MAX} values")
-            keys.extend(bytes(SelValueKey(_set_id(s, i), 0, v)) for v in sorted(values))
+            keys.extend(bytes(SelValueKey(set_id, 0, v)) for v in sorted(values))
     return keys

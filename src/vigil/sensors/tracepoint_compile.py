@@ -11,6 +11,7 @@ half-loaded policy.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from vigil.kernel.tracefs_format import (
     TracepointFormat,
@@ -21,7 +22,7 @@ from vigil.kernel.tracefs_format import (
 from vigil.kernel.tracepoint_args import FieldRead, ReadKind, ResolvedArg, field_read, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.policy.model.hooks import KProbeSpec, TracepointSpec
-from vigil.policy.model.selectors import CapabilitiesSelector
+from vigil.policy.model.selectors import CapabilitiesSelector, KProbeSelector
 from vigil.policy.suggest import closest
 from vigil.sensors.lists import ListError, SyscallLists, resolve_lists
 from vigil.sensors.plan import TRACEFS_TRACEPOINT, ArgPlan, TracepointHookPlan
@@ -201,6 +202,18 @@ def _values(values: list[str], operator: str, at: Path, arg: ArgPlan | None,
     return tuple(out)
 
 
+def _returns(sel: KProbeSelector) -> dict[str, Any]:
+    """matchReturnArgs and matchReturnActions (kprobes only: validation
+    refuses them on a tracepoint)."""
+    return {
+        "ret_args": tuple(ArgFilter(a.index, a.operator, tuple(a.values))
+                          for a in sel.match_return_args),
+        "ret_actions": tuple(ActionPlan(a.action, a.arg_sig, a.rate_limit, a.rate_limit_scope,
+                                        a.arg_error)
+                             for a in sel.match_return_actions),
+    }
+
+
 def selector_plans(tp: TracepointSpec | KProbeSpec, args: list[ArgPlan], at: Path = (),
                    lists: Lists | None = None, *,
                    positional: bool = True) -> tuple[SelectorPlan, ...]:
@@ -235,6 +248,7 @@ def selector_plans(tp: TracepointSpec | KProbeSpec, args: list[ArgPlan], at: Pat
             namespace_changes=tuple(NamespaceChangesFilter(n.operator, tuple(n.values))
                                     for n in sel.match_namespace_changes),
             capability_changes=tuple(_caps(c) for c in sel.match_capability_changes),
+            **_returns(sel),
         )
         for s, sel in enumerate(tp.selectors)
     )

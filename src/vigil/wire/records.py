@@ -503,7 +503,10 @@ class Selector(ctypes.Structure):
                 ("task", c_uint8), ("nspid", c_uint8), ("nns", c_uint8), ("ncaps", c_uint8),
                 ("pad2", c_uint32), ("ns", SelNs * SEL_NS_MAX), ("caps", SelCaps * SEL_CAPS_MAX),
                 ("ns_change", c_uint16), ("ncap_changes", c_uint8), ("pad3", c_uint8),
-                ("pad4", c_uint32), ("cap_changes", SelCaps * SEL_CAPS_MAX)]
+                ("pad4", c_uint32), ("cap_changes", SelCaps * SEL_CAPS_MAX),
+                ("nret_args", c_uint8), ("nret_actions", c_uint8), ("pad5", c_uint16),
+                ("pad6", c_uint32), ("ret_args", SelArg * SEL_ARGS_MAX),
+                ("ret_actions", SelAction * SEL_ACTIONS_MAX)]
 
 
 class Selectors(ctypes.Structure):
