@@ -43,11 +43,12 @@ def slots_data(args: list[bytes | int]) -> bytes:
 
 
 def return_record(args: list[bytes | int], *, hook_id: int = 7, tid: int = 11,
-                  enter_ktime: int = 5, nargs: int | None = None, pad: bytes = b"") -> bytes:
+                  enter_ktime: int = 5, nargs: int | None = None, pad: bytes = b"",
+                  action: int = 1) -> bytes:
     data = slots_data(args) + pad
     r = GenericReturn()
     r.hdr.op, r.hdr.ktime = Op.GENERIC_RETURN, 9
-    r.key.pid, r.key.ktime, r.tid, r.hook_id, r.action = 10, 3, tid, hook_id, 1
+    r.key.pid, r.key.ktime, r.tid, r.hook_id, r.action = 10, 3, tid, hook_id, action
     r.nargs = len(args) if nargs is None else nargs
     r.data_len = len(data)
     r.enter_ktime = enter_ktime
