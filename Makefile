@@ -39,6 +39,9 @@ build: $(BPF_OBJS) api
 
 api: $(API_MODS)
 
+# struct_args.bpf.c is tracepoint.bpf.c built with VIGIL_STRUCT_ARGS.
+$(BPF_OUT)/generic/struct_args.bpf.o: bpf/generic/tracepoint.bpf.c
+
 $(BPF_OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  BPF     $<"

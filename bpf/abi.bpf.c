@@ -38,6 +38,7 @@ struct vigil_sel_caps *abi_sel_caps;
 struct vigil_sel_value_key *abi_sel_value_key;
 struct vigil_path_arg *abi_path_arg;
 struct vigil_sel_str_key *abi_sel_str_key;
+struct vigil_sock_arg *abi_sock_arg;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -77,6 +78,7 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_RETURN_ARGS_MAX = VIGIL_RETURN_ARGS_MAX,
 	VIGIL_ABI_PATH_ARG_MAX = VIGIL_PATH_ARG_MAX,
 	VIGIL_ABI_SEL_TRIE_STR_MAX = VIGIL_SEL_TRIE_STR_MAX,
+	VIGIL_ABI_SEL_RET_ARGS_MAX = VIGIL_SEL_RET_ARGS_MAX,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -290,6 +290,25 @@ enum vigil_arg_kind {
 	/* an int: a file descriptor of the current task, resolved to its file;
 	 * one that names no file drops the event, as Tetragon's fd type does */
 	VIGIL_ARG_FD = 11,
+	/* a struct sock *: struct vigil_sock_arg (lib/arg_sock.bpf.h) */
+	VIGIL_ARG_SOCK = 12,
+};
+
+/* A sock argument, as Tetragon's sk_type reads it (bpf/process/types/sock.h). */
+struct vigil_sock_arg {
+	__u16 family;			/* AF_INET, AF_INET6, ... */
+	__u16 type;			/* SOCK_STREAM, ... */
+	__u16 protocol;			/* IPPROTO_TCP, ... */
+	__u8 state;			/* TCP_ESTABLISHED, ... */
+	__u8 pad;
+	__u32 mark;
+	__u32 priority;
+	__u16 sport;			/* host order */
+	__u16 dport;			/* host order */
+	__u32 pad2;
+	__u64 cookie;			/* the sock's address: Tetragon's cookie */
+	__u8 saddr[16];			/* 4 bytes for AF_INET, network order */
+	__u8 daddr[16];
 };
 
 /* What precedes a file argument's path in its slot. */
@@ -345,6 +364,7 @@ _Static_assert(VIGIL_CONST_BUF_MASK < VIGIL_ARG_STR_MAX && VIGIL_CHAR_BUF_MAX + 
 /* A file argument's path shares its slot with struct vigil_path_arg. */
 #define VIGIL_PATH_ARG_MAX (VIGIL_ARG_STR_MAX - 8)
 _Static_assert(sizeof(struct vigil_path_arg) == 8, "a path argument's header is 8 bytes");
+_Static_assert(sizeof(struct vigil_sock_arg) <= VIGIL_ARG_STR_MAX, "a sock fits a slot");
 _Static_assert(((VIGIL_GENERIC_OFF_MASK + 1) & VIGIL_GENERIC_OFF_MASK) == 0,
 	       "the offset mask is 2^k - 1");
 

@@ -20,6 +20,8 @@
 #define VIGIL_SEL_MAX 5			/* selectors per hook (Tetragon's MaxSelectors) */
 #define VIGIL_SEL_PIDS_MAX 4		/* matchPIDs filters per selector, ANDed */
 #define VIGIL_SEL_ARGS_MAX 5		/* matchArgs filters per selector (Tetragon's 5) */
+#define VIGIL_SEL_RET_ARGS_MAX 2	/* matchReturnArgs filters per selector (one value: two
+					 * bound a range) */
 #define VIGIL_SEL_VALUES_MAX 4		/* values per filter (Tetragon's MAX_MATCH_VALUES) */
 #define VIGIL_SEL_ACTIONS_MAX 3		/* actions per selector (Tetragon's MAX_ACTIONS) */
 #define VIGIL_SEL_STR_MAX 256		/* longest string value, in bytes */
@@ -33,6 +35,7 @@
 _Static_assert((VIGIL_SEL_STR_MAX & 7) == 0, "string values are compared in words");
 _Static_assert((VIGIL_SEL_POOL_WORDS & VIGIL_SEL_POOL_MASK) == 0, "the pool mask is 2^k - 1");
 _Static_assert(VIGIL_SEL_STR_MAX < VIGIL_ARG_STR_MAX, "a value is never longer than an argument");
+_Static_assert(VIGIL_SEL_RET_ARGS_MAX <= VIGIL_SEL_ARGS_MAX, "return filters fit an args index");
 _Static_assert(VIGIL_SEL_PIDS_MAX <= 8, "vigil_selector.nspid has a bit per matchPIDs filter");
 _Static_assert(sizeof(struct vigil_namespaces) == VIGIL_SEL_NS_KINDS * 4,
 	       "a namespace kind is an index into struct vigil_namespaces");
@@ -62,6 +65,25 @@ enum vigil_sel_op {
 	 * the hook's vigil_sel_values map (struct vigil_sel_value_key.set) */
 	VIGIL_SEL_OP_IN_MAP = 16,
 	VIGIL_SEL_OP_NOT_IN_MAP = 17,
+	/* matchArgs on a sock (struct vigil_sock_arg): ports against ranges in
+	 * lo[]..hi[]; Priv: the port is below 1024; Family, Protocol, State
+	 * equal one of lo[]; addresses in the hook's trie under set lo[0], the
+	 * key's data the family's byte then the address */
+	VIGIL_SEL_OP_SPORT = 18,
+	VIGIL_SEL_OP_NOT_SPORT = 19,
+	VIGIL_SEL_OP_DPORT = 20,
+	VIGIL_SEL_OP_NOT_DPORT = 21,
+	VIGIL_SEL_OP_SPORT_PRIV = 22,
+	VIGIL_SEL_OP_NOT_SPORT_PRIV = 23,
+	VIGIL_SEL_OP_DPORT_PRIV = 24,
+	VIGIL_SEL_OP_NOT_DPORT_PRIV = 25,
+	VIGIL_SEL_OP_FAMILY = 26,
+	VIGIL_SEL_OP_PROTOCOL = 27,
+	VIGIL_SEL_OP_STATE = 28,
+	VIGIL_SEL_OP_SADDR = 29,
+	VIGIL_SEL_OP_NOT_SADDR = 30,
+	VIGIL_SEL_OP_DADDR = 31,
+	VIGIL_SEL_OP_NOT_DADDR = 32,
 };
 
 /* An integer filter's flags: how to widen the argument before comparing. */
@@ -203,7 +225,7 @@ struct vigil_selector {
 	__u8 nret_actions;		/* 0: Post */
 	__u16 pad5;
 	__u32 pad6;
-	struct vigil_sel_arg ret_args[VIGIL_SEL_ARGS_MAX];
+	struct vigil_sel_arg ret_args[VIGIL_SEL_RET_ARGS_MAX];
 	struct vigil_sel_action ret_actions[VIGIL_SEL_ACTIONS_MAX];
 };
 

@@ -35,6 +35,12 @@
  * syscalls/sys_exit_NAME, sends the return value then (OP_GENERIC_RETURN):
  * the return of a call whose entry was filtered out is never sent.
  *
+ * Struct arguments (fd, file, path, dentry, sock: lib/arg_path.bpf.h,
+ * lib/arg_sock.bpf.h) and the socket operators are built in only with
+ * VIGIL_STRUCT_ARGS (generic/struct_args.bpf.c): a program's size is the
+ * kernel memory it takes, and a hook that reads none loads this smaller
+ * object.
+ *
  * Its selectors (lib/selectors.bpf.h) run in DESIGN §5's order: the pids of
  * every selector on the process identity before anything is read, the
  * argument filters on the record's arguments, and the first selector that
@@ -115,7 +121,18 @@ struct {
 } vigil_ret_pending SEC(".maps");
 
 #include "lib/selectors.bpf.h"
+#ifdef VIGIL_STRUCT_ARGS
 #include "lib/arg_path.bpf.h"
+
+/* A struct argument (a file's, a sock's) into this CPU's record at `used`:
+ * one call site for the loop's unrolled copies. */
+__noinline int vigil_read_struct_arg(__u32 used, __u64 ptr, __u32 kind)
+{
+	if (kind == VIGIL_ARG_SOCK)
+		return vigil_read_sock_arg(used, ptr);
+	return vigil_read_path_arg(used, ptr, kind);
+}
+#endif
 
 /* The current task is in a 32-bit (compat) syscall: what Tetragon's
  * syscall64_set_32bit() tests, TS_COMPAT on x86 and TIF_32BIT on arm64
@@ -234,24 +251,23 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 			n = n > 0 ? n - 1 : n;
 		}
 		break;
+#ifdef VIGIL_STRUCT_ARGS
 	case VIGIL_ARG_FILE:
 	case VIGIL_ARG_PATH:
 	case VIGIL_ARG_DENTRY:
-		n = bpf_probe_read_kernel(&ptr, sizeof(ptr), ctx + off);
-		if (!n)
-			n = vigil_read_path_arg(used, ptr, kind);
-		break;
+	case VIGIL_ARG_SOCK:
 	case VIGIL_ARG_FD:
-		/* Zero first: a 4-byte descriptor leaves the high bytes zero, and
-		 * -1 is then past any table. */
-		n = bpf_probe_read_kernel(&ptr, size & 0xF, ctx + off);
+		/* A pointer, or a descriptor (zero first: a 4-byte one leaves the
+		 * high bytes zero, and -1 is then past any table). */
+		n = bpf_probe_read_kernel(&ptr, kind == VIGIL_ARG_FD ? size & 0xF : 8, ctx + off);
 		if (!n)
-			n = vigil_read_path_arg(used, ptr, kind);
+			n = vigil_read_struct_arg(used, ptr, kind);
 		/* A descriptor that names no file: no event, as Tetragon's fd
 		 * type filters the call out. */
-		if (n == -VIGIL_EBADF)
+		if (kind == VIGIL_ARG_FD && n == -VIGIL_EBADF)
 			return 0;
 		break;
+#endif
 	default:
 		n = 0;
 	}

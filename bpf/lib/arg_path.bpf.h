@@ -13,11 +13,8 @@
 #define VIGIL_LIB_ARG_PATH_BPF_H
 
 #include "events.h"
+#include "lib/errno.bpf.h"
 #include "lib/path.bpf.h"
-
-#define VIGIL_EBADF 9
-#define VIGIL_EFAULT 14
-#define VIGIL_ENOMEM 12
 
 /* The current task's open file `fd`, as fdget() would find it, or NULL. */
 static __always_inline struct file *fd_file(__u64 fd)

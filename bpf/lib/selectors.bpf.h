@@ -100,6 +100,9 @@ struct {
 } vigil_sel_str_heap SEC(".maps");
 
 #include "lib/sel_task.bpf.h"
+#ifdef VIGIL_STRUCT_ARGS
+#include "lib/arg_sock.bpf.h"
+#endif
 
 /* Bit s set: selector s's process filters all accept process `tgid`:
  * matchPIDs and matchBinaries (their match bits, followForks and
@@ -254,31 +257,32 @@ static __always_inline int sel_int_value(const struct vigil_sel_arg *a, __u64 x)
 	return any;
 }
 
-/* The argument at data offset `off` (its bytes, after the length) against an
- * integer filter. */
-static __always_inline int sel_int(const struct vigil_generic_event *e,
-				   const struct vigil_sel_arg *a, __u32 off)
+/* matchReturnArgs filter f of selector s accepts the return value `x`. */
+__noinline int vigil_sel_ret_int(__u32 s, __u32 f, __u64 x)
 {
-	/* Unaligned (an argument's bytes start 4 bytes into its slot): the
-	 * verifier allows it where unaligned loads are cheap (x86, arm64). */
-	return sel_int_value(a, *(const __u64 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)]);
+	const struct vigil_selectors *sc;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
+	if (!sc || s >= VIGIL_SEL_MAX || f >= VIGIL_SEL_RET_ARGS_MAX)
+		return 0;
+	return sel_int_value(&sc->sel[s].ret_args[f], x);
 }
 
 /* Selector s's matchReturnArgs accept the call's return value `ret`. */
 __noinline int vigil_sel_return(__u32 s, __u64 ret)
 {
 	const struct vigil_selectors *sc;
-	const struct vigil_selector *sel;
-	__u32 zero = 0, f;
+	__u32 zero = 0, f, n;
 
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
 	if (!sc || s >= VIGIL_SEL_MAX)
 		return 0;
-	sel = &sc->sel[s];
-	for (f = 0; f < VIGIL_SEL_ARGS_MAX; f++) {
-		if (f >= sel->nret_args)
+	n = sc->sel[s].nret_args;
+	for (f = 0; f < VIGIL_SEL_RET_ARGS_MAX; f++) {
+		if (f >= n)
 			break;
-		if (!sel_int_value(&sel->ret_args[f], ret))
+		if (!vigil_sel_ret_int(s, f, ret))
 			return 0;
 	}
 	return 1;
@@ -465,6 +469,13 @@ __noinline int vigil_sel_arg(__u32 s, __u32 f)
 	len = *(const __s32 *)&e->data[VIGIL_MASK(off, VIGIL_GENERIC_OFF_MASK)];
 	if (len < 0)
 		return 0;
+#ifdef VIGIL_STRUCT_ARGS
+	if (a->op >= VIGIL_SEL_OP_SPORT && a->op <= VIGIL_SEL_OP_NOT_DADDR) {
+		if (len < (__s32)sizeof(struct vigil_sock_arg))
+			return 0;
+		return vigil_sel_sock(s, f, off + 4);
+	}
+#endif
 	/* A file argument's string is its path, after its flags and mode. */
 	if (a->flags & VIGIL_SEL_F_PATH) {
 		if (len < (__s32)sizeof(struct vigil_path_arg))
@@ -474,7 +485,10 @@ __noinline int vigil_sel_arg(__u32 s, __u32 f)
 	}
 	if (a->op >= VIGIL_SEL_OP_STR_EQ && a->op <= VIGIL_SEL_OP_NOT_POSTFIX)
 		return sel_str(a, off + 4, (__u32)len);
-	return sel_int(e, a, off + 4);
+	/* Unaligned (an argument's bytes start 4 bytes into its slot): the
+	 * verifier allows it where unaligned loads are cheap (x86, arm64). */
+	return sel_int_value(a, *(const __u64 *)&e->data[VIGIL_MASK(off + 4,
+								      VIGIL_GENERIC_OFF_MASK)]);
 }
 
 /* The first selector whose pids (bit s of `pids`) and argument filters all

@@ -43,6 +43,7 @@ from vigil.wire.decode import (
 from vigil.wire.generic import ArgError, GenericMsg, ReturnMsg, decode_generic, decode_return
 from vigil.wire.path_arg import decode_path_arg
 from vigil.wire.records import Action, ArgKind, Op
+from vigil.wire.sock_arg import decode_sock_arg
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
 
@@ -100,6 +101,8 @@ def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
         return Arg(plan.json_key, value, plan.label)
     if plan.kind in FILE_ARG_KEYS:
         return Arg(plan.json_key, FilePath(*decode_path_arg(raw)), plan.label)
+    if plan.kind is ArgKind.SOCK:
+        return Arg("sock_arg", decode_sock_arg(raw), plan.label)
     return Arg("string_arg", raw.decode("utf-8", "backslashreplace"), plan.label)
 
 

@@ -58,6 +58,13 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/tty_54.yaml",
     # matchReturnArgs
     "tracingpolicy/openat_write.yaml",
+    # sock arguments and the socket operators
+    "policylibrary/egress.yaml",
+    "quickstart/network_egress_cluster.yaml",
+    "tracingpolicy/tcp-connect-only-local-addrs.yaml",
+    "tracingpolicy/tcp-connect-only-private-addrs.yaml",
+    "tracingpolicy/tcp-connect-with-selectors.yaml",
+    "tracingpolicy/tcp-connect.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.

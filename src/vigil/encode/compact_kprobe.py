@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vigil.events.model import Arg, FilePath, KprobeEvent
+from vigil.wire.sock_arg import SockFields
 
 __all__ = ["kprobe_line"]
 
@@ -71,6 +72,21 @@ def _two_strings(verb: str, emoji: str) -> Callable[[KprobeEvent], tuple[str, st
     return details
 
 
+def _tcp(verb: str, emoji: str) -> Callable[[KprobeEvent], tuple[str, str, str]]:
+    """tcp_connect, tcp_close: "tcp SADDR:SPORT -> DADDR:DPORT" of the sock."""
+    def details(ev: KprobeEvent) -> tuple[str, str, str]:
+        return emoji, verb, _sock(ev)
+    return details
+
+
+def _sock(ev: KprobeEvent) -> str:
+    a = _arg(ev, 0)
+    s = a.value if a is not None and a.key == "sock_arg" else None
+    if not isinstance(s, SockFields):
+        return "tcp :0 -> :0"  # GetSockArg() of another type: its empty fields
+    return f"tcp {s.saddr}:{s.sport} -> {s.daddr}:{s.dport}"
+
+
 def _truncate(ev: KprobeEvent, function: str, key: str) -> tuple[str, str, str]:
     if not ev.args:
         return "❓", function, ""
@@ -89,6 +105,10 @@ _LINES: dict[str, Callable[[KprobeEvent], tuple[str, str, str]]] = {
     "sys_setuid": lambda ev: ("🔑", "setuid", str(_number(ev, 0, "int_arg"))),
     "sys_setns": lambda ev: ("🔧", "setns", _NS_NAMES.get(_number(ev, 1, "int_arg"), "")),
     "fd_install": lambda ev: ("📬", "open", _file(ev, 1)),
+    "tcp_connect": _tcp("connect", "🔌"),
+    "tcp_close": _tcp("close", "\U0001F9F9"),
+    "tcp_sendmsg": lambda ev: ("📤", "sendmsg",
+                               f"{_sock(ev)} bytes {_number(ev, 1, 'int_arg')}"),
     "security_file_permission": _file_permission,
     "security_mmap_file": _mmap,
     "security_path_truncate": lambda ev: _truncate(ev, "security_path_truncate", "path_arg"),

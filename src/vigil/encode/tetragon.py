@@ -28,6 +28,7 @@ from vigil.events.model import (
 from vigil.process.caps import cap_names
 from vigil.process.clock import rfc3339
 from vigil.process.model import Process, flag_string
+from vigil.wire.sock_arg import SockFields
 
 __all__ = ["JsonEncoder", "RenderOptions", "process_json"]
 
@@ -148,6 +149,15 @@ def arg_json(arg: Arg) -> dict[str, Any]:
         # empty strings are left out
         value = {k: v for k, v in (("path", value.path), ("flags", value.flags),
                                    ("permission", value.permission)) if v}
+    elif isinstance(value, SockFields):
+        # KprobeSock in its proto's order; zeros and empty strings left out,
+        # the cookie (a uint64) as a string
+        value = {k: v for k, v in (
+            ("family", value.family), ("type", value.type), ("protocol", value.protocol),
+            ("mark", value.mark), ("priority", value.priority), ("saddr", value.saddr),
+            ("daddr", value.daddr), ("sport", value.sport), ("dport", value.dport),
+            ("cookie", str(value.cookie) if value.cookie else ""), ("state", value.state))
+            if v}
     out = {arg.key: value}
     if arg.label:
         out["label"] = arg.label

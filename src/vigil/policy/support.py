@@ -108,11 +108,15 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     "spec.lists[].type": frozenset({"syscalls", "generated_syscalls"}),
     f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
     f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf", "fd", "file", "path",
-                                     "dentry"}),
+                                     "dentry", "sock"}),
     f"{_KP}.returnArg.type": frozenset(_INTEGERS),
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
-        "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
+        "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap",
+        # on sock arguments
+        "SPort", "NotSPort", "SPortPriv", "NotSportPriv", "DPort", "NotDPort", "DPortPriv",
+        "NotDPortPriv", "SAddr", "NotSAddr", "DAddr", "NotDAddr", "Protocol", "Family",
+        "State"}),
     f"{_KSEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal",
                                                  "Override"}),
     f"{_KSEL}.matchReturnArgs[].operator": frozenset({

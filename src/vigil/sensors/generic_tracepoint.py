@@ -9,12 +9,27 @@ from vigil.bpf_objects import object_path
 from vigil.libbpf import Link, Object, Program, open_object
 from vigil.libbpf.errors import BpfError, LoadError
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
-from vigil.sensors.plan import HOOK_PROGRAMS, RETURN_PROGRAMS, TracepointHookPlan
+from vigil.sensors.plan import (
+    HOOK_PROGRAMS,
+    RETURN_PROGRAMS,
+    STRUCT_ARG_KEYS,
+    TracepointHookPlan,
+)
 from vigil.wire.records import GENERIC_ARGS_MAX, ArgMeta
 
-__all__ = ["OverrideRefused", "TracepointSensor"]
+__all__ = ["OBJECT", "STRUCT_ARGS_OBJECT", "OverrideRefused", "TracepointSensor", "object_for"]
 
 OBJECT = "generic/tracepoint.bpf.o"
+# The same with struct arguments built in (fd, file, path, dentry, sock), for
+# the hooks that read one: a program's code is kernel memory, and the others
+# do not carry it.
+STRUCT_ARGS_OBJECT = "generic/struct_args.bpf.o"
+
+
+def object_for(plan: TracepointHookPlan) -> str:
+    """The generic object a hook loads: the smaller one unless it reads a
+    struct argument."""
+    return STRUCT_ARGS_OBJECT if any(a.kind in STRUCT_ARG_KEYS for a in plan.args) else OBJECT
 # Keys (selector, scope, argument bytes) a rate-limited hook remembers; an
 # LRU map, so a key forgotten under pressure lets an event through early.
 # 512 keys of 216 bytes: about 150 KiB of kernel memory, only when used.
@@ -122,7 +137,7 @@ class TracepointSensor(Sensor):
         returns = call.returns if call is not None else None
         ret_program = RETURN_PROGRAMS.get(kind) if returns is not None else None
         try:
-            with open_object(object_path(OBJECT)) as spec:
+            with open_object(object_path(object_for(self.plan))) as spec:
                 shared.reuse_in(spec)
                 # One entry point per program type: only the plan's loads.
                 for name, entry in spec.programs.items():

@@ -71,8 +71,10 @@ _ALL_PREFIXES = ("__x64_", "__arm64_", "__ia32_")
 _FALLBACK_TYPES = frozenset({*INT_TYPES, "string", "char_buf", "fd"})
 # Pointers to a file's kernel structs, named by the path walk.
 _FILE_TYPES = {"file": ArgKind.FILE, "path": ArgKind.PATH, "dentry": ArgKind.DENTRY}
+# Other kernel structs a pointer argument is read as.
+_STRUCT_TYPES = {**_FILE_TYPES, "sock": ArgKind.SOCK}
 # What the function rungs read.
-_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_FILE_TYPES})
+_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_STRUCT_TYPES})
 # Syscalls that never return: a `return: true` on them would wait forever.
 _NO_RETURN = frozenset({"exit", "exit_group"})
 
@@ -386,8 +388,8 @@ class _KprobePlanner:
                            TETRAGON_INT_NAMES.get(type_, type_), signed, label)
         if type_ == "string":
             return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
-        if type_ in _FILE_TYPES:
-            return ArgPlan(index, _FILE_TYPES[type_], offset, 8, type_, False, label)
+        if type_ in _STRUCT_TYPES:
+            return ArgPlan(index, _STRUCT_TYPES[type_], offset, 8, type_, False, label)
         if type_ == "fd":  # an int: the low half of its register
             return ArgPlan(index, ArgKind.FD, offset, 4, "fd", False, label)
         if type_ == "char_buf":
@@ -422,7 +424,7 @@ class _KprobePlanner:
             if not self._index_ok(where, arg.index, name, names[base:]):
                 ok = False
                 continue
-            if arg.type in _FILE_TYPES:
+            if arg.type in _STRUCT_TYPES:
                 self.issue((*where, "type"), f"type {arg.type}: a syscall's arguments hold no "
                            f"struct {arg.type} (the syscall fallback reads the call's own "
                            "arguments); type an open file's descriptor fd, or hook the "

@@ -28,6 +28,7 @@ __all__ = [
     "HOOK_PROGRAMS",
     "INT_SIZES",
     "RETURN_PROGRAMS",
+    "STRUCT_ARG_KEYS",
     "TETRAGON_INT_KEYS",
     "TRACEFS_TRACEPOINT",
     "ArgPlan",
@@ -53,6 +54,8 @@ TETRAGON_INT_KEYS = {
 # path and dentry: path_arg, as pkg/grpc/tracing shows them).
 FILE_ARG_KEYS = {ArgKind.FILE: "file_arg", ArgKind.FD: "file_arg",
                  ArgKind.PATH: "path_arg", ArgKind.DENTRY: "path_arg"}
+# Every argument read from a kernel struct -> its key.
+STRUCT_ARG_KEYS = {**FILE_ARG_KEYS, ArgKind.SOCK: "sock_arg"}
 
 # The program types a tracepoint hook runs as -> the entry point of
 # bpf/generic/tracepoint.bpf.c: a tracefs tracepoint, and the two rungs of a
@@ -117,9 +120,11 @@ class ArgPlan:
                              f"at most {CONST_BUF_MASK} are read")
         if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
-        key = FILE_ARG_KEYS.get(self.kind) or ("string_arg" if self.kind is not ArgKind.INT
-                                               else TETRAGON_INT_KEYS.get(
-            self.tetragon_type, "long_arg" if self.signed else "size_arg"))
+        if self.kind is ArgKind.INT:
+            key = TETRAGON_INT_KEYS.get(self.tetragon_type,
+                                        "long_arg" if self.signed else "size_arg")
+        else:
+            key = STRUCT_ARG_KEYS.get(self.kind, "string_arg")
         object.__setattr__(self, "json_key", key)
 
 

@@ -13,6 +13,7 @@ plan time (TracepointHookPlan checks its selectors when it is made).
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from vigil.wire.records import (
     SEL_MAX,
     SEL_PIDS_MAX,
     SEL_POOL_WORDS,
+    SEL_RET_ARGS_MAX,
     SEL_STR_MAX,
     SEL_TRIE_STR_MAX,
     SEL_VALUES_MAX,
@@ -48,6 +50,7 @@ from vigil.wire.records import (
     SelStrKey,
     SelValueKey,
 )
+from vigil.wire.sock_arg import AF_INET, AF_INET6, FAMILIES, PROTOCOLS, TCP_STATES
 
 if TYPE_CHECKING:
     from vigil.sensors.plan import ArgPlan
@@ -96,6 +99,19 @@ _STR_OPS = {
     "notpostfix": SelOp.NOT_POSTFIX, "NotPostfix": SelOp.NOT_POSTFIX,
 }
 _MAP_OPS = {"InMap": SelOp.IN_MAP, "NotInMap": SelOp.NOT_IN_MAP}
+# Operators on a sock argument (bpf/lib/arg_sock.bpf.h), by Tetragon's names.
+_SOCK_OPS = {
+    "SPort": SelOp.SPORT, "NotSPort": SelOp.NOT_SPORT, "DPort": SelOp.DPORT,
+    "NotDPort": SelOp.NOT_DPORT, "SPortPriv": SelOp.SPORT_PRIV,
+    "NotSportPriv": SelOp.NOT_SPORT_PRIV, "DPortPriv": SelOp.DPORT_PRIV,
+    "NotDPortPriv": SelOp.NOT_DPORT_PRIV, "Family": SelOp.FAMILY, "Protocol": SelOp.PROTOCOL,
+    "State": SelOp.STATE, "SAddr": SelOp.SADDR, "NotSAddr": SelOp.NOT_SADDR,
+    "DAddr": SelOp.DADDR, "NotDAddr": SelOp.NOT_DADDR,
+}
+_ADDR_OPS = frozenset({SelOp.SADDR, SelOp.NOT_SADDR, SelOp.DADDR, SelOp.NOT_DADDR})
+_PRIV_OPS = frozenset({SelOp.SPORT_PRIV, SelOp.NOT_SPORT_PRIV, SelOp.DPORT_PRIV,
+                       SelOp.NOT_DPORT_PRIV})
+_PORT_OPS = frozenset({SelOp.SPORT, SelOp.NOT_SPORT, SelOp.DPORT, SelOp.NOT_DPORT})
 # InMap/NotInMap values of one hook, all filters together (ranges expanded):
 # each is an entry of the hook's vigil_sel_values map. Its memlock on 6.18:
 # 1.1 KB with one entry, 34 KB with a generated_syscalls list (351 entries),
@@ -271,9 +287,81 @@ def _compile_in_map(where: str, f: ArgFilter, args: Sequence[ArgPlan], set_id: i
     out.lo[0] = set_id
 
 
+def _sock_number(where: str, text: str, names: Mapping[int, str]) -> int:
+    """A Family, Protocol or State value: its name (AF_INET, IPPROTO_TCP,
+    TCP_SYN_SENT) or a number."""
+    by_name = {v: k for k, v in names.items() if v}
+    if text in by_name:
+        return by_name[text]
+    if _DECIMAL.fullmatch(text) and 0 <= int(text) < 1 << 16:
+        return int(text)
+    raise ValueError(f"{where}: {text!r} is not a name ({', '.join(list(by_name)[:4])}, ...) "
+                     "or a number")
+
+
+def _compile_sock(where: str, pos: int, f: ArgFilter, out: SelArg, set_id: int) -> None:
+    op = _SOCK_OPS[f.operator]
+    out.index, out.op, out.size, out.flags = pos, op, 0, 0
+    if op in _PRIV_OPS:
+        out.nvalues = 0
+        return
+    if op in _ADDR_OPS:
+        addr_keys(where, f.values, set_id)  # checked here, written by selector_strings
+        out.nvalues, out.lo[0] = 0, set_id
+        return
+    if not 1 <= len(f.values) <= SEL_VALUES_MAX:
+        raise ValueError(f"{where}.values: {len(f.values)} values; a filter takes 1 to "
+                         f"{SEL_VALUES_MAX}")
+    out.nvalues = len(f.values)
+    names = {SelOp.FAMILY: FAMILIES, SelOp.PROTOCOL: PROTOCOLS, SelOp.STATE: TCP_STATES}
+    for i, text in enumerate(f.values):
+        vwhere = f"{where}.values[{i}]"
+        if op in _PORT_OPS:
+            parts = text.split(":")
+            if len(parts) > 2 or not all(p.isdigit() and int(p) < 1 << 16 for p in parts):
+                raise ValueError(f"{vwhere}: {text!r} is not a port or a range 'min:max' "
+                                 "of ports (0 to 65535)")
+            lo, hi = int(parts[0]), int(parts[-1])
+            if lo > hi:
+                raise ValueError(f"{vwhere}: {text!r} is empty: min is above max")
+        else:
+            lo = hi = _sock_number(vwhere, text, names[op])
+        out.lo[i], out.hi[i] = lo, hi
+
+
+def addr_keys(where: str, values: Sequence[str], set_id: int) -> list[bytes]:
+    """The keys of SAddr/DAddr values (addresses and CIDRs) in the hook's
+    trie: the family's byte, then the network's bytes, its prefix long."""
+    if not values:
+        raise ValueError(f"{where}.values: an address filter takes 1 or more addresses")
+    keys = []
+    for i, text in enumerate(values):
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"{where}.values[{i}]: {text!r} is not an IP address or CIDR "
+                             "(e.g. 10.0.0.0/8, ::1)") from None
+        family = AF_INET if net.version == 4 else AF_INET6
+        data = bytes([family]) + net.network_address.packed
+        key = SelStrKey(32 + 8 + net.prefixlen, set_id)
+        ctypes.memmove(key.data, data, len(data))
+        keys.append(bytes(key))
+    return keys
+
+
 def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
                  out: SelArg, set_id: int) -> None:
     pos, arg = _filtered(where, f, args)
+    if (arg.kind is ArgKind.SOCK) != (f.operator in _SOCK_OPS):
+        if arg.kind is ArgKind.SOCK:
+            raise ValueError(f"{where}.operator: {f.operator} does not apply to a sock; use "
+                             "the socket operators (SAddr, DAddr, SPort, DPort, Protocol, "
+                             "Family, State, ...)")
+        raise ValueError(f"{where}.operator: {f.operator} filters sock arguments; the "
+                         f"argument at index {arg.index} is {arg.tetragon_type}")
+    if arg.kind is ArgKind.SOCK:
+        _compile_sock(where, pos, f, out, set_id)
+        return
     if arg.kind in _BUF_KINDS:
         raise ValueError(f"{where}.index: filters on {arg.tetragon_type} arguments are not "
                          "supported yet")
@@ -439,9 +527,10 @@ def _compile_returns(where: str, sel: SelectorPlan, ret: ArgPlan | None,
                          "and a returnArg")
     for name, items in (("matchReturnArgs", sel.ret_args),
                         ("matchReturnActions", sel.ret_actions)):
-        if len(items) > (SEL_ARGS_MAX if items is sel.ret_args else SEL_ACTIONS_MAX):
+        most = SEL_RET_ARGS_MAX if items is sel.ret_args else SEL_ACTIONS_MAX
+        if len(items) > most:
             raise ValueError(f"{where}.{name}: {len(items)} entries; a selector takes at most "
-                             f"{SEL_ARGS_MAX if items is sel.ret_args else SEL_ACTIONS_MAX}")
+                             f"{most}")
     assert ret is not None or not sel.ret_args
     out.nret_args, out.nret_actions = len(sel.ret_args), len(sel.ret_actions)
     for i, af in enumerate(sel.ret_args):
@@ -553,11 +642,15 @@ def selector_strings(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan])
     keys: set[bytes] = set()
     for s, sel in enumerate(selectors):
         for i, af in enumerate(sel.args):
+            if af.operator in _SOCK_OPS and _SOCK_OPS[af.operator] in _ADDR_OPS:
+                keys.update(addr_keys(f"selectors[{s}].matchArgs[{i}]", af.values,
+                                      _set_id(s, i)))
+                continue
             if af.operator not in _STR_OPS or len(af.values) <= SEL_VALUES_MAX:
                 continue
             where = f"selectors[{s}].matchArgs[{i}]"
             _, arg = _filtered(where, af, args)
-            if arg.kind in _INT_KINDS or arg.kind in _BUF_KINDS:
+            if arg.kind in _INT_KINDS or arg.kind in _BUF_KINDS or arg.kind is ArgKind.SOCK:
                 continue  # not a string filter: compile_selectors says why
             keys.update(trie_keys(where, af.operator, af.values, _set_id(s, i)))
             if len(keys) > SEL_MAP_VALUES_MAX:

@@ -58,6 +58,7 @@ __all__ = [
     "SelValueKey",
     "Selector",
     "Selectors",
+    "SockArg",
     "Stat",
 ]
 
@@ -75,6 +76,7 @@ GENERIC_DATA_MAX = (1 << 13) + 4 + ARG_STR_MAX + 4
 SEL_MAX = 5
 SEL_PIDS_MAX = 4
 SEL_ARGS_MAX = 5
+SEL_RET_ARGS_MAX = 2
 SEL_VALUES_MAX = 4
 SEL_ACTIONS_MAX = 3
 SEL_STR_MAX = 256
@@ -162,6 +164,7 @@ class ArgKind(enum.IntEnum):
     PATH = 9
     DENTRY = 10
     FD = 11
+    SOCK = 12
 
 
 class PathFlag(enum.IntFlag):
@@ -207,6 +210,21 @@ class SelOp(enum.IntEnum):
     NOT_POSTFIX = 15
     IN_MAP = 16
     NOT_IN_MAP = 17
+    SPORT = 18
+    NOT_SPORT = 19
+    DPORT = 20
+    NOT_DPORT = 21
+    SPORT_PRIV = 22
+    NOT_SPORT_PRIV = 23
+    DPORT_PRIV = 24
+    NOT_DPORT_PRIV = 25
+    FAMILY = 26
+    PROTOCOL = 27
+    STATE = 28
+    SADDR = 29
+    NOT_SADDR = 30
+    DADDR = 31
+    NOT_DADDR = 32
 
 
 class SelFlag(enum.IntFlag):
@@ -505,7 +523,7 @@ class Selector(ctypes.Structure):
                 ("ns_change", c_uint16), ("ncap_changes", c_uint8), ("pad3", c_uint8),
                 ("pad4", c_uint32), ("cap_changes", SelCaps * SEL_CAPS_MAX),
                 ("nret_args", c_uint8), ("nret_actions", c_uint8), ("pad5", c_uint16),
-                ("pad6", c_uint32), ("ret_args", SelArg * SEL_ARGS_MAX),
+                ("pad6", c_uint32), ("ret_args", SelArg * SEL_RET_ARGS_MAX),
                 ("ret_actions", SelAction * SEL_ACTIONS_MAX)]
 
 
@@ -530,6 +548,16 @@ class SelStrKey(ctypes.Structure):
 
     _fields_ = [("prefixlen", c_uint32), ("set", c_uint32),
                 ("data", c_uint8 * SEL_TRIE_STR_MAX)]
+
+
+class SockArg(ctypes.Structure):
+    """struct vigil_sock_arg: a sock argument's slot."""
+
+    _fields_ = [("family", c_uint16), ("type", c_uint16), ("protocol", c_uint16),
+                ("state", c_uint8), ("pad", c_uint8), ("mark", c_uint32),
+                ("priority", c_uint32), ("sport", c_uint16), ("dport", c_uint16),
+                ("pad2", c_uint32), ("cookie", c_uint64), ("saddr", c_uint8 * 16),
+                ("daddr", c_uint8 * 16)]
 
 
 class PathArg(ctypes.Structure):
@@ -568,6 +596,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_sel_value_key": SelValueKey,
     "vigil_path_arg": PathArg,
     "vigil_sel_str_key": SelStrKey,
+    "vigil_sock_arg": SockArg,
 }
 
 
@@ -613,4 +642,5 @@ ABI_SIZES = {
     "VIGIL_ABI_RETURN_ARGS_MAX": RETURN_ARGS_MAX,
     "VIGIL_ABI_PATH_ARG_MAX": PATH_ARG_MAX,
     "VIGIL_ABI_SEL_TRIE_STR_MAX": SEL_TRIE_STR_MAX,
+    "VIGIL_ABI_SEL_RET_ARGS_MAX": SEL_RET_ARGS_MAX,
 }
