@@ -30,6 +30,14 @@ baseline:
                  event, exported as JSON
   bpftrace-2args bpftrace printing fd and count of every such call
 
+and, on a storm of write(fd, buf, 8) to /dev/null, with its own baseline:
+
+  none-null      the /dev/null write storm alone
+  kprobe-fd-0    a kprobe on sys_write whose fd argument (type fd) is named
+                 by the kernel's path walk on every call ("/dev/null", across
+                 the /dev mount) and whose Prefix selector then matches
+                 nothing: what a file argument's walk costs a call
+
 Figures: the storm's ns per call and the ratio to its baseline; for the
 vigil runs the BPF run time per call (bpf_stats, summed over vigil's
 generic programs, so whichever rung ran is counted) and, when every call
@@ -58,17 +66,20 @@ PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sy
 BPF_STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 TARGETS = {"filtered_bpf_ns": 100.0, "events_per_s": 250_000, "lost": 0}
 STORM_C = r"""
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 /* argv[2], when given and not 0: calls per second, paced in steps of 1000;
- * argv[3] "write": write(-1, buf, 8) instead of getppid() */
+ * argv[3] "write": write(-1, buf, 8) instead of getppid(); "null": write
+ * to /dev/null */
 int main(int argc, char **argv) {
     long n = atol(argv[1]);
     long rate = argc > 2 ? atol(argv[2]) : 0;
-    int write_calls = argc > 3 && argv[3][0] == 'w';
+    int write_calls = argc > 3 && (argv[3][0] == 'w' || argv[3][0] == 'n');
+    int fd = argc > 3 && argv[3][0] == 'n' ? open("/dev/null", O_WRONLY) : -1;
     static char buf[8];
     struct timespec a, b, due;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -81,7 +92,7 @@ int main(int argc, char **argv) {
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL);
         }
         if (write_calls)
-            syscall(SYS_write, -1, buf, sizeof(buf));
+            syscall(SYS_write, fd, buf, sizeof(buf));
         else
             syscall(SYS_getppid);
     }
@@ -116,10 +127,15 @@ KPROBE_TWO_ARGS = """    args: [{index: 0, type: int}, {index: 2, type: size_t}]
     selectors:
     - matchArgs: [{index: 0, operator: Equal, values: ["-1"]}]
 """
+KPROBE_FD = """    args: [{index: 0, type: fd}, {index: 2, type: size_t}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: ["/nonexistent/"]}]
+"""
 CASES = ("none", "vigil-0", "bpftrace-0", "vigil-all", "bpftrace-all", "kprobe-0",
-         "none-write", "kprobe-2args", "bpftrace-2args")
+         "none-write", "kprobe-2args", "bpftrace-2args", "none-null", "kprobe-fd-0")
 # The storm each case runs, and the case its ratio is to.
 WRITE_CASES = frozenset({"none-write", "kprobe-2args", "bpftrace-2args"})
+NULL_CASES = frozenset({"none-null", "kprobe-fd-0"})
 MATCH_ALL = frozenset({"vigil-all", "kprobe-2args"})
 SUMMARY = re.compile(r"exported: (\d+); lost: (\d+)")
 
@@ -131,8 +147,8 @@ def build_storm(work: Path) -> Path:
     return exe
 
 
-def storm(exe: Path, n: int, rate: int = 0, write_calls: bool = False) -> float:
-    out = subprocess.run([str(exe), str(n), str(rate), "write" if write_calls else "getppid"],
+def storm(exe: Path, n: int, rate: int = 0, mode: str = "getppid") -> float:
+    out = subprocess.run([str(exe), str(n), str(rate), mode],
                          capture_output=True, text=True, check=True).stdout
     return int(out) / n
 
@@ -275,6 +291,9 @@ def main() -> int:
                     elif case == "kprobe-2args":
                         agent = vigil(work, "", export, args.ringbuf_size_mb, KPROBE_POLICY.format(
                             call="sys_write", body=KPROBE_TWO_ARGS))
+                    elif case == "kprobe-fd-0":
+                        agent = vigil(work, "", export, args.ringbuf_size_mb, KPROBE_POLICY.format(
+                            call="sys_write", body=KPROBE_FD))
                     elif case.startswith("bpftrace"):
                         agent = bpftrace(work, case.endswith("all"), export,
                                          case == "bpftrace-2args")
@@ -283,7 +302,9 @@ def main() -> int:
                         notes.append(f"{case} skipped: {str(err).strip().splitlines()[-1]}")
                     continue
                 t0 = time.monotonic()
-                ns = storm(exe, args.calls, args.rate, case in WRITE_CASES)
+                mode = ("write" if case in WRITE_CASES else "null" if case in NULL_CASES
+                        else "getppid")
+                ns = storm(exe, args.calls, args.rate, mode)
                 row: dict[str, float] = {"ns_per_call": ns}
                 if agent is not None:
                     if case.startswith(("vigil", "kprobe")):
@@ -315,7 +336,8 @@ def main() -> int:
         return statistics.median(vals) if vals else None
 
     bases = {"none": med("none", "ns_per_call") or 1.0,
-             "none-write": med("none-write", "ns_per_call") or 1.0}
+             "none-write": med("none-write", "ns_per_call") or 1.0,
+             "none-null": med("none-null", "ns_per_call") or 1.0}
     paced = f" at {args.rate:,}/s" if args.rate else ""
     print(f"\nsyscall storm: {args.calls:,} x getppid{paced}, {args.rounds} rounds, vigil ring "
           f"buffer {args.ringbuf_size_mb:g} MB, medians\n")
@@ -330,7 +352,8 @@ def main() -> int:
             v = med(case, key)  # noqa: B023 - used at once
             return format(v, spec) if v is not None else "-"
 
-        base = bases["none-write" if case in WRITE_CASES else "none"]
+        base = bases["none-write" if case in WRITE_CASES else
+                     "none-null" if case in NULL_CASES else "none"]
         print(f"{case:13} {ns:8.1f} {ns / base:6.3f} {fmt('bpf_ns', '7.1f'):>7} "
               f"{fmt('events_per_s', ',.0f'):>10} {fmt('lost', '.0f'):>5} "
               f"{fmt('agent_us_per_event', '.2f'):>11}")

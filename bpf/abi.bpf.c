@@ -39,6 +39,7 @@ struct vigil_sel_value_key *abi_sel_value_key;
 struct vigil_path_arg *abi_path_arg;
 struct vigil_sel_str_key *abi_sel_str_key;
 struct vigil_sock_arg *abi_sock_arg;
+struct vigil_cred_arg *abi_cred_arg;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;

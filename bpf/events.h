@@ -292,6 +292,33 @@ enum vigil_arg_kind {
 	VIGIL_ARG_FD = 11,
 	/* a struct sock *: struct vigil_sock_arg (lib/arg_sock.bpf.h) */
 	VIGIL_ARG_SOCK = 12,
+	/* a kernel_cap_t *: its 8 bytes (kernel_cap_t, cap_inheritable,
+	 * cap_permitted, cap_effective) */
+	VIGIL_ARG_KERNEL_CAP = 13,
+	/* a struct cred *: struct vigil_cred_arg (lib/arg_cred.bpf.h) */
+	VIGIL_ARG_CRED = 14,
+};
+
+/* A cred argument, as Tetragon's MsgGenericCred reads it. */
+struct vigil_cred_arg {
+	__u32 uid;
+	__u32 gid;
+	__u32 suid;
+	__u32 sgid;
+	__u32 euid;
+	__u32 egid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u32 securebits;
+	__u32 pad;
+	__u64 cap_permitted;
+	__u64 cap_effective;
+	__u64 cap_inheritable;
+	/* the user namespace the ids and capabilities are relative to */
+	__s32 ns_level;			/* 0: the host's */
+	__u32 ns_uid;			/* its owner */
+	__u32 ns_gid;
+	__u32 ns_inum;
 };
 
 /* A sock argument, as Tetragon's sk_type reads it (bpf/process/types/sock.h). */
@@ -365,6 +392,7 @@ _Static_assert(VIGIL_CONST_BUF_MASK < VIGIL_ARG_STR_MAX && VIGIL_CHAR_BUF_MAX + 
 #define VIGIL_PATH_ARG_MAX (VIGIL_ARG_STR_MAX - 8)
 _Static_assert(sizeof(struct vigil_path_arg) == 8, "a path argument's header is 8 bytes");
 _Static_assert(sizeof(struct vigil_sock_arg) <= VIGIL_ARG_STR_MAX, "a sock fits a slot");
+_Static_assert(sizeof(struct vigil_cred_arg) <= VIGIL_ARG_STR_MAX, "a cred fits a slot");
 _Static_assert(((VIGIL_GENERIC_OFF_MASK + 1) & VIGIL_GENERIC_OFF_MASK) == 0,
 	       "the offset mask is 2^k - 1");
 

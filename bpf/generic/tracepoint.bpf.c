@@ -123,13 +123,27 @@ struct {
 #include "lib/selectors.bpf.h"
 #ifdef VIGIL_STRUCT_ARGS
 #include "lib/arg_path.bpf.h"
+#include "lib/arg_cred.bpf.h"
 
 /* A struct argument (a file's, a sock's) into this CPU's record at `used`:
  * one call site for the loop's unrolled copies. */
 __noinline int vigil_read_struct_arg(__u32 used, __u64 ptr, __u32 kind)
 {
-	if (kind == VIGIL_ARG_SOCK)
+	__u32 zero = 0;
+	struct vigil_generic_event *e;
+
+	switch (kind) {
+	case VIGIL_ARG_SOCK:
 		return vigil_read_sock_arg(used, ptr);
+	case VIGIL_ARG_CRED:
+		return vigil_read_cred_arg(used, ptr);
+	case VIGIL_ARG_KERNEL_CAP:
+		e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+		if (!e)
+			return -VIGIL_ENOMEM;
+		return bpf_probe_read_kernel(&e->data[VIGIL_MASK(used, VIGIL_GENERIC_OFF_MASK) + 4],
+					     8, (void *)ptr) ?: 8;
+	}
 	return vigil_read_path_arg(used, ptr, kind);
 }
 #endif
@@ -256,6 +270,8 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	case VIGIL_ARG_PATH:
 	case VIGIL_ARG_DENTRY:
 	case VIGIL_ARG_SOCK:
+	case VIGIL_ARG_KERNEL_CAP:
+	case VIGIL_ARG_CRED:
 	case VIGIL_ARG_FD:
 		/* A pointer, or a descriptor (zero first: a 4-byte one leaves the
 		 * high bytes zero, and -1 is then past any table). */

@@ -32,6 +32,7 @@ from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
 from vigil.sensors.plan import FILE_ARG_KEYS, ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import TETRAGON_ACTIONS
+from vigil.wire.cred_arg import decode_cred_arg
 from vigil.wire.decode import (
     PROCESS_DECODERS,
     CloneMsg,
@@ -103,6 +104,10 @@ def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
         return Arg(plan.json_key, FilePath(*decode_path_arg(raw)), plan.label)
     if plan.kind is ArgKind.SOCK:
         return Arg("sock_arg", decode_sock_arg(raw), plan.label)
+    if plan.kind is ArgKind.CRED:
+        return Arg(plan.json_key, decode_cred_arg(raw), plan.label)
+    if plan.kind is ArgKind.KERNEL_CAP:  # Tetragon's caps.GetCapabilitiesHex
+        return Arg(plan.json_key, f"{int.from_bytes(raw[:8], 'little'):016x}", plan.label)
     return Arg("string_arg", raw.decode("utf-8", "backslashreplace"), plan.label)
 
 
@@ -276,10 +281,13 @@ class Agent:
         returns = plan.call.returns
         ev.ret = arg_value(returns.value, msg.args[0])
         ev.return_action = _action_name(msg.action)
-        if returns.copy is not None and len(msg.args) > 1 and returns.copy < len(ev.args):
+        if returns.copy is not None and len(msg.args) > 1:
             # The buffer as the call left it, in the entry's argument's place
-            # (as Tetragon's retprobeMerge replaces it).
-            ev.args[returns.copy] = arg_value(plan.args[returns.copy], msg.args[1])
+            # (as Tetragon's retprobeMerge replaces it); nop arguments before
+            # it are not in the event.
+            at = sum(1 for a in plan.args[:returns.copy] if a.kind is not ArgKind.NONE)
+            if at < len(ev.args):
+                ev.args[at] = arg_value(plan.args[returns.copy], msg.args[1])
         self.seen[PROCESS_KPROBE] += 1
         self._deliver(ev)
 

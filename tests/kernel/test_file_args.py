@@ -326,3 +326,64 @@ def test_tetragons_file_monitoring_example(tmp_path: Path) -> None:
         "return": {"int_arg": 0}, "action": "KPROBE_ACTION_POST",
         "policy_name": "file-monitoring-filtered"}
     json_format.ParseDict(ev, events_pb2.GetEventsResponse())
+
+
+def test_tetragons_fd_install_caps_example(tmp_path: Path) -> None:
+    """tracingpolicy/fd_install_caps.yaml under `vigil run`: a file opened by
+    a process with CAP_CHOWN in a user namespace of its own (`unshare -Ur`)
+    is reported by fd_install with its descriptor and path; the same open
+    from the host's user namespace is not (isNamespaceCapability)."""
+    from tests.tetragon_examples import EXAMPLES, MISSING
+    from vigil.policy import PolicyError, load_text
+    from vigil.sensors.compile import compile_policy
+
+    from .vigil_runner import VigilRun
+
+    f = EXAMPLES / "tracingpolicy" / "fd_install_caps.yaml"
+    if not f.exists():
+        pytest.skip(MISSING)
+    for loaded in load_text(f.read_text(), str(f)):
+        try:
+            compile_policy(loaded)
+        except PolicyError as err:
+            pytest.skip(f"no rung for it here: {err.issues[0].message}")
+    host_side, in_ns = tmp_path / "host-side", tmp_path / "in-ns"
+    host_side.write_text("h")
+    in_ns.write_text("n")
+    run = VigilRun(tmp_path, ["--tracing-policy", str(f)])
+    try:
+        plain = subprocess.Popen(["/bin/cat", str(host_side)], stdout=subprocess.DEVNULL)
+        assert plain.wait() == 0
+        child = subprocess.Popen(["unshare", "-Ur", "/bin/cat", str(in_ns)],
+                                 stdout=subprocess.DEVNULL)
+        assert child.wait() == 0
+        ev = run.wait_for(lambda e: any(
+            a.get("file_arg", {}).get("path") == str(in_ns)
+            for a in e.get("process_kprobe", {}).get("args", [])), "cat's open in the userns")
+        seen = run.events()
+    finally:
+        run.stop()
+    body = ev["process_kprobe"]
+    assert body["function_name"] == "fd_install" and body["policy_name"] == "fd-install"
+    assert body["args"][1] == {"file_arg": {"path": str(in_ns),
+                                            "permission": mode_string(in_ns.stat().st_mode)}}
+    assert isinstance(body["args"][0]["int_arg"], int)
+    assert not [e for e in seen if any(a.get("file_arg", {}).get("path") == str(host_side)
+                                       for a in e.get("process_kprobe", {}).get("args", []))]
+
+
+@pytest.mark.parametrize("fn_rung", FUNCTION_RUNGS)
+def test_a_struct_the_function_does_not_take_is_refused(fn_rung: str) -> None:
+    """tty_54.yaml's `file` on tty_write's argument 0, a struct kiocb * since
+    5.11: refused with the function's own type (BTF), not walked as garbage."""
+    from tests.kernel.test_syscall_kprobes import plans
+    from vigil.policy import PolicyError
+
+    with pytest.raises(PolicyError) as err:
+        plans("kprobes: [{call: tty_write, syscall: false, args: [{index: 0, type: file}]}]",
+              fn_rung)
+    message = str(err.value.issues[0])
+    if "the forced rung cannot attach: " in message:
+        pytest.skip(message.split("the forced rung cannot attach: ", 1)[1])
+    assert message == ("p.yaml:6:71: spec.kprobes[0].args[0].type: type file reads a struct "
+                       "file *; tty_write's argument 0 is struct kiocb * on this kernel")

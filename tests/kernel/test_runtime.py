@@ -114,7 +114,7 @@ def test_a_sensor_added_while_running_shares_the_maps_and_loses_nothing(
     probe = SharedMapsProbe()
     rt.add_sensor(probe, {Op.TEST_FIRST: found.append})
     assert probe.reused == ["vigil_execve_map", "vigil_match_seed", "vigil_task_baseline",
-                            "vigil_events", "vigil_stats"]
+                            "vigil_events", "vigil_stats", "vigil_path_heap"]
     pids.append(run_marker(binary))
     os.getpgid(0)
     step_until(rt, lambda: found, "record from the second sensor")

@@ -65,6 +65,18 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/tcp-connect-only-private-addrs.yaml",
     "tracingpolicy/tcp-connect-with-selectors.yaml",
     "tracingpolicy/tcp-connect.yaml",
+    # nop, cred and the capability sets
+    "policylibrary/privileges/privileges-raise.yaml",
+    "tracingpolicy/cves/cve-2024-3094-xz-ssh.yaml",
+    "tracingpolicy/filename_monitoring.yaml",
+    "tracingpolicy/filename_monitoring_filtered.yaml",
+    "tracingpolicy/kprobe_commit_creds.yaml",
+    "tracingpolicy/process-credentials/process-creds-changed.yaml",
+    "tracingpolicy/process-credentials/process-creds-installed.yaml",
+    "tracingpolicy/process-exec/process-exec-elf-begin.yaml",
+    "tracingpolicy/sandbox/linux-namespaces/kill_unprivileged_user_namespace.yaml",
+    "tracingpolicy/sandbox/linux-namespaces/"
+    "kill_unprivileged_user_namespace_in_pid_namespace.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.

@@ -28,6 +28,7 @@ from vigil.events.model import (
 from vigil.process.caps import cap_names
 from vigil.process.clock import rfc3339
 from vigil.process.model import Process, flag_string
+from vigil.wire.cred_arg import CredFields
 from vigil.wire.sock_arg import SockFields
 
 __all__ = ["JsonEncoder", "RenderOptions", "process_json"]
@@ -129,6 +130,24 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _cred_json(c: CredFields) -> dict[str, Any]:
+    """ProcessCredentials as Tetragon fills it for a cred argument: every id
+    (wrapped: always written), the securebits set, the capability sets (the
+    message always, its empty lists left out), the user namespace."""
+    out: dict[str, Any] = {"uid": c.uid, "gid": c.gid, "euid": c.euid, "egid": c.egid,
+                           "suid": c.suid, "sgid": c.sgid, "fsuid": c.fsuid, "fsgid": c.fsgid}
+    if c.securebits:
+        out["securebits"] = list(c.securebits)
+    out["caps"] = {name: list(cap_names(mask)) for name, mask in (
+        ("permitted", c.cap_permitted), ("effective", c.cap_effective),
+        ("inheritable", c.cap_inheritable)) if mask}
+    ns: dict[str, Any] = {"inum": c.ns_inum} if c.ns_inum else {}
+    if c.ns_level == 0:
+        ns["is_host"] = True
+    out["user_ns"] = {"level": c.ns_level, "uid": c.ns_uid, "gid": c.ns_gid, "ns": ns}
+    return out
+
+
 def arg_json(arg: Arg) -> dict[str, Any]:
     value: Any = arg.value
     if arg.key in _STRING_INTS:
@@ -158,6 +177,8 @@ def arg_json(arg: Arg) -> dict[str, Any]:
             ("daddr", value.daddr), ("sport", value.sport), ("dport", value.dport),
             ("cookie", str(value.cookie) if value.cookie else ""), ("state", value.state))
             if v}
+    elif isinstance(value, CredFields):
+        value = _cred_json(value)
     out = {arg.key: value}
     if arg.label:
         out["label"] = arg.label

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from vigil.kernel.syscalls import SyscallId
 from vigil.process.model import Process
+from vigil.wire.cred_arg import CredFields
 from vigil.wire.sock_arg import SockFields
 
 __all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "Arg",
@@ -56,7 +57,7 @@ class Arg:
     to make (each field goes through object.__setattr__)."""
 
     key: str
-    value: int | str | bytes | SyscallId | TruncatedBytes | FilePath | SockFields
+    value: int | str | bytes | SyscallId | TruncatedBytes | FilePath | SockFields | CredFields
     label: str = ""
 
 

@@ -108,7 +108,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     "spec.lists[].type": frozenset({"syscalls", "generated_syscalls"}),
     f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
     f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf", "fd", "file", "path",
-                                     "dentry", "sock"}),
+                                     "dentry", "sock", "nop", "cred", "kernel_cap_t",
+                                     "cap_inheritable", "cap_permitted", "cap_effective"}),
     f"{_KP}.returnArg.type": frozenset(_INTEGERS),
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",

@@ -15,7 +15,7 @@ from vigil.sensors.plan import (
     STRUCT_ARG_KEYS,
     TracepointHookPlan,
 )
-from vigil.wire.records import GENERIC_ARGS_MAX, ArgMeta
+from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind, ArgMeta
 
 __all__ = ["OBJECT", "STRUCT_ARGS_OBJECT", "OverrideRefused", "TracepointSensor", "object_for"]
 
@@ -29,7 +29,8 @@ STRUCT_ARGS_OBJECT = "generic/struct_args.bpf.o"
 def object_for(plan: TracepointHookPlan) -> str:
     """The generic object a hook loads: the smaller one unless it reads a
     struct argument."""
-    return STRUCT_ARGS_OBJECT if any(a.kind in STRUCT_ARG_KEYS for a in plan.args) else OBJECT
+    structs = any(a.kind in STRUCT_ARG_KEYS or a.kind is ArgKind.KERNEL_CAP for a in plan.args)
+    return STRUCT_ARGS_OBJECT if structs else OBJECT
 # Keys (selector, scope, argument bytes) a rate-limited hook remembers; an
 # LRU map, so a key forgotten under pressure lets an event through early.
 # 512 keys of 216 bytes: about 150 KiB of kernel memory, only when used.

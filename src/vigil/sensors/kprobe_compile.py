@@ -44,6 +44,7 @@ from vigil.sensors.hook_ladder import (
 )
 from vigil.sensors.lists import ListError
 from vigil.sensors.plan import (
+    CAP_TYPES,
     ArgPlan,
     CallView,
     ProgramChoice,
@@ -68,13 +69,13 @@ __all__ = ["SYSCALL_PREFIXES", "compile_kprobes", "syscall_function"]
 SYSCALL_PREFIXES = {"x86_64": "__x64_", "aarch64": "__arm64_"}
 _ALL_PREFIXES = ("__x64_", "__arm64_", "__ia32_")
 # The kprobe argument types the syscall fallback reads (Tetragon's names).
-_FALLBACK_TYPES = frozenset({*INT_TYPES, "string", "char_buf", "fd"})
+_FALLBACK_TYPES = frozenset({*INT_TYPES, "string", "char_buf", "fd", "nop"})
 # Pointers to a file's kernel structs, named by the path walk.
 _FILE_TYPES = {"file": ArgKind.FILE, "path": ArgKind.PATH, "dentry": ArgKind.DENTRY}
 # Other kernel structs a pointer argument is read as.
-_STRUCT_TYPES = {**_FILE_TYPES, "sock": ArgKind.SOCK}
+_STRUCT_TYPES = {**_FILE_TYPES, "sock": ArgKind.SOCK, "cred": ArgKind.CRED}
 # What the function rungs read.
-_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_STRUCT_TYPES})
+_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_STRUCT_TYPES, *CAP_TYPES})
 # Syscalls that never return: a `return: true` on them would wait forever.
 _NO_RETURN = frozenset({"exit", "exit_group"})
 
@@ -389,9 +390,21 @@ class _KprobePlanner:
         if type_ == "string":
             return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
         if type_ in _STRUCT_TYPES:
+            c_type = params[index][1] if params is not None else ""
+            if c_type and c_type.removeprefix("const ") != f"struct {type_} *":
+                # Tetragon reads whatever the register holds; the walk would
+                # then name garbage (tty_54.yaml's tty_write took a struct
+                # file * until 5.11, a struct kiocb * since).
+                self.issue((*where, "type"), f"type {type_} reads a struct {type_} *; "
+                           f"{name}'s argument {index} is {c_type} on this kernel")
+                return None
             return ArgPlan(index, _STRUCT_TYPES[type_], offset, 8, type_, False, label)
         if type_ == "fd":  # an int: the low half of its register
             return ArgPlan(index, ArgKind.FD, offset, 4, "fd", False, label)
+        if type_ == "nop":  # read nothing, show nothing (a placeholder for its index)
+            return ArgPlan(index, ArgKind.NONE, offset, 0, "nop", False, label)
+        if type_ in CAP_TYPES:  # a kernel_cap_t *: the 8 bytes it points at
+            return ArgPlan(index, ArgKind.KERNEL_CAP, offset, 8, type_, False, label)
         if type_ == "char_buf":
             nparams = len(params) if params is not None else GENERIC_ARGS_MAX
             if not size_index:

@@ -23,6 +23,7 @@ from vigil.sensors.selectors import (
 from vigil.wire.records import CONST_BUF_MASK, GENERIC_ARGS_MAX, ArgKind
 
 __all__ = [
+    "CAP_TYPES",
     "FILE_ARG_KEYS",
     "FUNCTION_PROGRAMS",
     "HOOK_PROGRAMS",
@@ -55,7 +56,10 @@ TETRAGON_INT_KEYS = {
 FILE_ARG_KEYS = {ArgKind.FILE: "file_arg", ArgKind.FD: "file_arg",
                  ArgKind.PATH: "path_arg", ArgKind.DENTRY: "path_arg"}
 # Every argument read from a kernel struct -> its key.
-STRUCT_ARG_KEYS = {**FILE_ARG_KEYS, ArgKind.SOCK: "sock_arg"}
+STRUCT_ARG_KEYS = {**FILE_ARG_KEYS, ArgKind.SOCK: "sock_arg",
+                   ArgKind.CRED: "process_credentials_arg"}
+# kernel_cap_t, cap_inheritable, cap_permitted, cap_effective: each its key.
+CAP_TYPES = ("kernel_cap_t", "cap_inheritable", "cap_permitted", "cap_effective")
 
 # The program types a tracepoint hook runs as -> the entry point of
 # bpf/generic/tracepoint.bpf.c: a tracefs tracepoint, and the two rungs of a
@@ -110,6 +114,9 @@ class ArgPlan:
     json_key: str = dataclass_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.kind is ArgKind.KERNEL_CAP and self.tetragon_type not in CAP_TYPES:
+            raise ValueError(f"argument {self.index}: a capability set of type "
+                             f"{self.tetragon_type}")
         if (self.kind in (ArgKind.INT, ArgKind.SYSCALL64, ArgKind.FD)
                 and self.size not in INT_SIZES):
             raise ValueError(f"argument {self.index}: an integer of {self.size} bytes")
@@ -120,7 +127,9 @@ class ArgPlan:
                              f"at most {CONST_BUF_MASK} are read")
         if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
-        if self.kind is ArgKind.INT:
+        if self.kind is ArgKind.KERNEL_CAP:
+            key = f"{self.tetragon_type}_arg"
+        elif self.kind is ArgKind.INT:
             key = TETRAGON_INT_KEYS.get(self.tetragon_type,
                                         "long_arg" if self.signed else "size_arg")
         else:

@@ -26,6 +26,7 @@ __all__ = [
     "Baseline",
     "BinKey",
     "CloneRecord",
+    "CredArg",
     "Creds",
     "ExecIdentity",
     "ExecRecord",
@@ -165,6 +166,8 @@ class ArgKind(enum.IntEnum):
     DENTRY = 10
     FD = 11
     SOCK = 12
+    KERNEL_CAP = 13
+    CRED = 14
 
 
 class PathFlag(enum.IntFlag):
@@ -560,6 +563,16 @@ class SockArg(ctypes.Structure):
                 ("daddr", c_uint8 * 16)]
 
 
+class CredArg(ctypes.Structure):
+    """struct vigil_cred_arg: a cred argument's slot."""
+
+    _fields_ = [*((n, c_uint32) for n in ("uid", "gid", "suid", "sgid", "euid", "egid",
+                                          "fsuid", "fsgid", "securebits", "pad")),
+                ("cap_permitted", c_uint64), ("cap_effective", c_uint64),
+                ("cap_inheritable", c_uint64), ("ns_level", ctypes.c_int32),
+                ("ns_uid", c_uint32), ("ns_gid", c_uint32), ("ns_inum", c_uint32)]
+
+
 class PathArg(ctypes.Structure):
     """struct vigil_path_arg { __u32 flags; __u16 mode; __u16 pad; }: what
     precedes a file argument's path in its slot."""
@@ -597,6 +610,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_path_arg": PathArg,
     "vigil_sel_str_key": SelStrKey,
     "vigil_sock_arg": SockArg,
+    "vigil_cred_arg": CredArg,
 }
 
 
