@@ -297,6 +297,10 @@ enum vigil_arg_kind {
 	VIGIL_ARG_KERNEL_CAP = 13,
 	/* a struct cred *: struct vigil_cred_arg (lib/arg_cred.bpf.h) */
 	VIGIL_ARG_CRED = 14,
+	/* a struct linux_binprm *: its file, as VIGIL_ARG_FILE */
+	VIGIL_ARG_BINPRM = 15,
+	/* a struct net_device *: its name, a string */
+	VIGIL_ARG_NET_DEV = 16,
 };
 
 /* A cred argument, as Tetragon's MsgGenericCred reads it. */

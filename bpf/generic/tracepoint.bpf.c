@@ -143,6 +143,26 @@ __noinline int vigil_read_struct_arg(__u32 used, __u64 ptr, __u32 kind)
 			return -VIGIL_ENOMEM;
 		return bpf_probe_read_kernel(&e->data[VIGIL_MASK(used, VIGIL_GENERIC_OFF_MASK) + 4],
 					     8, (void *)ptr) ?: 8;
+	case VIGIL_ARG_NET_DEV: {
+		long n;
+
+		e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+		if (!e)
+			return -VIGIL_ENOMEM;
+		if (!ptr)
+			return -VIGIL_EFAULT;
+		n = bpf_probe_read_kernel_str(&e->data[VIGIL_MASK(used, VIGIL_GENERIC_OFF_MASK) + 4],
+					      sizeof(((struct net_device *)0)->name),
+					      &((struct net_device *)ptr)->name);
+		return n > 0 ? n - 1 : n;
+	}
+	case VIGIL_ARG_BINPRM:
+		/* The file being executed (bprm->file), named as a file is. */
+		if (!ptr)
+			return -VIGIL_EFAULT;
+		ptr = (__u64)BPF_CORE_READ((struct linux_binprm *)ptr, file);
+		kind = VIGIL_ARG_FILE;
+		break;
 	}
 	return vigil_read_path_arg(used, ptr, kind);
 }
@@ -272,6 +292,8 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	case VIGIL_ARG_SOCK:
 	case VIGIL_ARG_KERNEL_CAP:
 	case VIGIL_ARG_CRED:
+	case VIGIL_ARG_BINPRM:
+	case VIGIL_ARG_NET_DEV:
 	case VIGIL_ARG_FD:
 		/* A pointer, or a descriptor (zero first: a 4-byte one leaves the
 		 * high bytes zero, and -1 is then past any table). */

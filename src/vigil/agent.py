@@ -104,6 +104,8 @@ def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
         return Arg(plan.json_key, FilePath(*decode_path_arg(raw)), plan.label)
     if plan.kind is ArgKind.SOCK:
         return Arg("sock_arg", decode_sock_arg(raw), plan.label)
+    if plan.kind is ArgKind.NET_DEV:
+        return Arg("net_dev_arg", raw.decode("utf-8", "backslashreplace"), plan.label)
     if plan.kind is ArgKind.CRED:
         return Arg(plan.json_key, decode_cred_arg(raw), plan.label)
     if plan.kind is ArgKind.KERNEL_CAP:  # Tetragon's caps.GetCapabilitiesHex

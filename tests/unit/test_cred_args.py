@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from vigil.agent import arg_value
 from vigil.api.gen.tetragon import events_pb2
 from vigil.encode.tetragon import JsonEncoder, RenderOptions
-from vigil.events.model import Arg
+from vigil.events.model import Arg, FilePath
 from vigil.sensors.generic_tracepoint import OBJECT, STRUCT_ARGS_OBJECT, object_for
 from vigil.sensors.plan import CAP_TYPES, ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import ArgFilter, SelectorPlan, compile_selectors
@@ -105,3 +105,18 @@ def test_the_object_a_hook_loads(kind: ArgKind, type_: str, obj: str) -> None:
     size = 4 if kind is ArgKind.INT else 8
     plan = TracepointHookPlan("p", "", "f", (ArgPlan(0, kind, 0, size, type_),))
     assert object_for(plan) == obj
+
+
+def test_net_device_capability_and_binprm_json() -> None:
+    ev = kprobe("f", [Arg("net_dev_arg", "eth0"), Arg("capability_arg", 21),
+                      Arg("capability_arg", 99), Arg("linux_binprm_arg", FilePath(
+                          "/usr/bin/id", "", "-rwxr-xr-x"))])
+    line = JsonEncoder(RenderOptions(node_name="n")).encode(ev)
+    assert orjson.loads(line)["process_kprobe"]["args"] == [
+        {"net_dev_arg": {"name": "eth0"}},
+        {"capability_arg": {"value": 21, "name": "CAP_SYS_ADMIN"}},
+        {"capability_arg": {"value": 99}},
+        {"linux_binprm_arg": {"path": "/usr/bin/id", "permission": "-rwxr-xr-x"}}]
+    msg = json_format.Parse(line, events_pb2.GetEventsResponse())
+    assert msg.process_kprobe.args[1].capability_arg.value.value == 21
+    assert msg.process_kprobe.args[3].linux_binprm_arg.path == "/usr/bin/id"

@@ -77,6 +77,9 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/sandbox/linux-namespaces/kill_unprivileged_user_namespace.yaml",
     "tracingpolicy/sandbox/linux-namespaces/"
     "kill_unprivileged_user_namespace_in_pid_namespace.yaml",
+    # linux_binprm, net_device
+    "tracingpolicy/dev_hard_start_xmit.yaml",
+    "tracingpolicy/security_bprm_check.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.

@@ -25,7 +25,7 @@ from vigil.events.model import (
     TracepointEvent,
     TruncatedBytes,
 )
-from vigil.process.caps import cap_names
+from vigil.process.caps import CAP_NAMES, cap_names
 from vigil.process.clock import rfc3339
 from vigil.process.model import Process, flag_string
 from vigil.wire.cred_arg import CredFields
@@ -152,6 +152,13 @@ def arg_json(arg: Arg) -> dict[str, Any]:
     value: Any = arg.value
     if arg.key in _STRING_INTS:
         value = str(value)
+    elif arg.key == "net_dev_arg":  # KprobeNetDev
+        value = {"name": value} if value else {}
+    elif arg.key == "capability_arg" and isinstance(value, int):
+        # KprobeCapability: the number (wrapped: always written), its name
+        # where it has one
+        name = CAP_NAMES[value] if 0 <= value < len(CAP_NAMES) else ""
+        value = {"value": value, "name": name} if name else {"value": value}
     elif arg.key == "error_arg":
         value = {"Message": value}
     elif isinstance(value, bytes):

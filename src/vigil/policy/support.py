@@ -109,7 +109,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
     f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf", "fd", "file", "path",
                                      "dentry", "sock", "nop", "cred", "kernel_cap_t",
-                                     "cap_inheritable", "cap_permitted", "cap_effective"}),
+                                     "cap_inheritable", "cap_permitted", "cap_effective",
+                                     "linux_binprm", "net_device", "capability"}),
     f"{_KP}.returnArg.type": frozenset(_INTEGERS),
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",

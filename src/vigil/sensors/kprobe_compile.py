@@ -73,9 +73,10 @@ _FALLBACK_TYPES = frozenset({*INT_TYPES, "string", "char_buf", "fd", "nop"})
 # Pointers to a file's kernel structs, named by the path walk.
 _FILE_TYPES = {"file": ArgKind.FILE, "path": ArgKind.PATH, "dentry": ArgKind.DENTRY}
 # Other kernel structs a pointer argument is read as.
-_STRUCT_TYPES = {**_FILE_TYPES, "sock": ArgKind.SOCK, "cred": ArgKind.CRED}
+_STRUCT_TYPES = {**_FILE_TYPES, "sock": ArgKind.SOCK, "cred": ArgKind.CRED,
+                 "linux_binprm": ArgKind.BINPRM, "net_device": ArgKind.NET_DEV}
 # What the function rungs read.
-_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_STRUCT_TYPES, *CAP_TYPES})
+_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_STRUCT_TYPES, *CAP_TYPES, "capability"})
 # Syscalls that never return: a `return: true` on them would wait forever.
 _NO_RETURN = frozenset({"exit", "exit_group"})
 
@@ -403,6 +404,8 @@ class _KprobePlanner:
             return ArgPlan(index, ArgKind.FD, offset, 4, "fd", False, label)
         if type_ == "nop":  # read nothing, show nothing (a placeholder for its index)
             return ArgPlan(index, ArgKind.NONE, offset, 0, "nop", False, label)
+        if type_ == "capability":  # an int: a CAP_* number, shown with its name
+            return ArgPlan(index, ArgKind.INT, offset, 4, "capability", True, label)
         if type_ in CAP_TYPES:  # a kernel_cap_t *: the 8 bytes it points at
             return ArgPlan(index, ArgKind.KERNEL_CAP, offset, 8, type_, False, label)
         if type_ == "char_buf":

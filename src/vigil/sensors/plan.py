@@ -54,10 +54,11 @@ TETRAGON_INT_KEYS = {
 # File arguments -> their key in Tetragon's JSON (file and fd: file_arg,
 # path and dentry: path_arg, as pkg/grpc/tracing shows them).
 FILE_ARG_KEYS = {ArgKind.FILE: "file_arg", ArgKind.FD: "file_arg",
-                 ArgKind.PATH: "path_arg", ArgKind.DENTRY: "path_arg"}
+                 ArgKind.PATH: "path_arg", ArgKind.DENTRY: "path_arg",
+                 ArgKind.BINPRM: "linux_binprm_arg"}
 # Every argument read from a kernel struct -> its key.
 STRUCT_ARG_KEYS = {**FILE_ARG_KEYS, ArgKind.SOCK: "sock_arg",
-                   ArgKind.CRED: "process_credentials_arg"}
+                   ArgKind.CRED: "process_credentials_arg", ArgKind.NET_DEV: "net_dev_arg"}
 # kernel_cap_t, cap_inheritable, cap_permitted, cap_effective: each its key.
 CAP_TYPES = ("kernel_cap_t", "cap_inheritable", "cap_permitted", "cap_effective")
 
@@ -127,7 +128,7 @@ class ArgPlan:
                              f"at most {CONST_BUF_MASK} are read")
         if not 0 <= self.offset < 1 << 16 or not 0 <= self.size < 1 << 16:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
-        if self.kind is ArgKind.KERNEL_CAP:
+        if self.kind is ArgKind.KERNEL_CAP or self.tetragon_type == "capability":
             key = f"{self.tetragon_type}_arg"
         elif self.kind is ArgKind.INT:
             key = TETRAGON_INT_KEYS.get(self.tetragon_type,

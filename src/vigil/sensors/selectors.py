@@ -133,7 +133,8 @@ _LATER_ACTIONS = frozenset({
 })
 _INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64, ArgKind.KERNEL_CAP})
 _BUF_KINDS = frozenset({ArgKind.CONST_BUF, ArgKind.CHAR_BUF, ArgKind.NONE, ArgKind.CRED})
-_FILE_KINDS = frozenset({ArgKind.FILE, ArgKind.PATH, ArgKind.DENTRY, ArgKind.FD})
+_FILE_KINDS = frozenset({ArgKind.FILE, ArgKind.PATH, ArgKind.DENTRY, ArgKind.FD,
+                         ArgKind.BINPRM})
 SIGNAL_MAX = 64  # SIGRTMAX: bpf_send_signal refuses what valid_signal() refuses
 _GO_OCTAL = re.compile(r"[+-]?0[0-7_]+")
 

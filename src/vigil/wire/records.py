@@ -168,6 +168,8 @@ class ArgKind(enum.IntEnum):
     SOCK = 12
     KERNEL_CAP = 13
     CRED = 14
+    BINPRM = 15
+    NET_DEV = 16
 
 
 class PathFlag(enum.IntFlag):
