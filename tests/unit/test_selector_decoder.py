@@ -238,3 +238,53 @@ def test_corrupted_bytes_decode_or_fail_with_value_error(flips: list[tuple[int, 
         raw[at] = value
     with contextlib.suppress(ValueError):
         decode_selectors(bytes(raw), ARGS)
+
+
+# --- values the hook keeps in maps, sock operators, Override, returns ----------------
+
+def _round_trip(sel: SelectorPlan, args: tuple[ArgPlan, ...],
+                ret: ArgPlan | None = None) -> tuple[SelectorPlan, ...]:
+    from vigil.sensors.selectors import selector_strings, selector_values
+
+    raw = compile_selectors([sel], args, ret=ret)
+    decoded = decode_selectors(raw, args, values=selector_values([sel], args, ret),
+                               strings=selector_strings([sel], args), ret=ret)
+    again = decoded.to_plans(args)
+    assert compile_selectors(again, args, ret=ret) == raw
+    return again
+
+
+def test_map_held_values_decode_and_compile_back() -> None:
+    from vigil.wire.records import ArgKind
+
+    string = ArgPlan(1, ArgKind.STR_PTR, 8, 8, "string")
+    integer = ArgPlan(0, ArgKind.INT, 0, 4, "int", signed=True)
+    paths = tuple(f"/p{i}/" for i in range(6))
+    sel = SelectorPlan(args=(ArgFilter(1, "Postfix", paths), ArgFilter(0, "InMap", ("-2", "7"))))
+    (got,) = _round_trip(sel, (integer, string))
+    assert got.args == (ArgFilter(1, "Postfix", tuple(sorted(paths))),
+                        ArgFilter(0, "InMap", ("-2", "7")))
+
+
+def test_sock_operators_decode_and_compile_back() -> None:
+    from vigil.wire.records import ArgKind
+
+    sock = ArgPlan(0, ArgKind.SOCK, 0, 8, "sock")
+    sel = SelectorPlan(args=(ArgFilter(0, "NotDAddr", ("10.0.0.0/8", "::1/128")),
+                             ArgFilter(0, "DPort", ("80:80", "8000:8080")),
+                             ArgFilter(0, "SPortPriv", ()), ArgFilter(0, "Family", ("2",))))
+    (got,) = _round_trip(sel, (sock,))
+    assert got.args[0] == ArgFilter(0, "NotDAddr", ("10.0.0.0/8", "::1/128"))
+
+
+def test_override_and_return_filters_decode_and_compile_back() -> None:
+    from vigil.wire.records import ArgKind
+
+    ret = ArgPlan(0, ArgKind.INT, 0, 4, "int", signed=True)
+    sel = SelectorPlan(actions=(ActionPlan("Override", arg_error=-13),),
+                       ret_args=(ArgFilter(0, "GT", ("0",)),),
+                       ret_actions=(ActionPlan("Sigkill"),))
+    (got,) = _round_trip(sel, (), ret)
+    assert (got.actions, got.ret_args, got.ret_actions) == (
+        (ActionPlan("Override", arg_error=-13),), (ArgFilter(0, "GT", ("0",)),),
+        (ActionPlan("Sigkill"),))

@@ -161,7 +161,10 @@ def _explain_hook(hook_id: int, plan: TracepointHookPlan, shared: SharedMaps) ->
         obj = sensor.obj
         value = obj.maps["vigil_selectors"].lookup(bytes(4))
         return HookExplanation(
-            hook_id, plan, decode_selectors(value, plan.args),
+            hook_id, plan, decode_selectors(
+                value, plan.args, values=plan.selector_values(),
+                strings=plan.selector_strings(), ret=plan.call.returns.value
+                if plan.call is not None and plan.call.returns is not None else None),
             tuple(map_costs(obj, skip=frozenset(SHARED_MAPS))), tuple(program_costs(obj)))
     finally:
         sensor.close()

@@ -86,6 +86,12 @@ def selector_lines(sel: DecodedSelectors, args: Sequence[ArgPlan]) -> list[str]:
             lines.append(f"  matchActions[{i}]: {ACTION_NAMES[x.action]}{arg}")
         if not d.actions:
             lines.append("  no matchActions: Post")
+        for i, a in enumerate(d.ret_args):
+            values = ", ".join(_value(a.op, v) for v in a.values)
+            lines.append(f"  matchReturnArgs[{i}]: return value {a.op.name} {{{values}}}")
+        for i, x in enumerate(d.ret_actions):
+            arg = f" {x.arg}" if x.arg else ""
+            lines.append(f"  matchReturnActions[{i}]: {ACTION_NAMES[x.action]}{arg}")
     lines.append(f"string pool: {sel.pool_bytes} of {sel.pool_capacity} bytes used")
     return lines
 
@@ -240,6 +246,11 @@ def _selectors_json(sel: DecodedSelectors, args: Sequence[ArgPlan]) -> dict[str,
             "matchArgs": [_filter_json(a, args) for a in d.args],
             "matchActions": [{"action": ACTION_NAMES[x.action], "arg": x.arg}
                              for x in d.actions],
+            "matchReturnArgs": [{"op": a.op.name, "operator": OP_NAMES[a.op],
+                                 "values": [list(v) if isinstance(v, tuple) else v
+                                            for v in a.values]} for a in d.ret_args],
+            "matchReturnActions": [{"action": ACTION_NAMES[x.action], "arg": x.arg}
+                                   for x in d.ret_actions],
         } for d in sel.selectors],
         "pool_bytes": sel.pool_bytes,
         "pool_capacity": sel.pool_capacity,

@@ -15,8 +15,9 @@ naming the field.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
-from dataclasses import dataclass
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vigil.process.caps import cap_names
@@ -30,6 +31,7 @@ from vigil.wire.records import (
     SEL_NS_MAX,
     SEL_PIDS_MAX,
     SEL_POOL_WORDS,
+    SEL_RET_ARGS_MAX,
     SEL_STR_MAX,
     SEL_VALUES_MAX,
     Action,
@@ -43,8 +45,11 @@ from vigil.wire.records import (
     SelFlag,
     SelOp,
     SelPids,
+    SelStrKey,
     SelTask,
+    SelValueKey,
 )
+from vigil.wire.sock_arg import AF_INET
 
 if TYPE_CHECKING:
     from vigil.sensors.plan import ArgPlan
@@ -67,15 +72,30 @@ OP_NAMES: dict[SelOp, str] = {
     SelOp.MASK: "Mask", SelOp.IN_RANGE: "InRange", SelOp.NOT_IN_RANGE: "NotInRange",
     SelOp.STR_EQ: "Equal", SelOp.STR_NEQ: "NotEqual", SelOp.PREFIX: "Prefix",
     SelOp.NOT_PREFIX: "NotPrefix", SelOp.POSTFIX: "Postfix", SelOp.NOT_POSTFIX: "NotPostfix",
+    SelOp.IN_MAP: "InMap", SelOp.NOT_IN_MAP: "NotInMap",
+    SelOp.SPORT: "SPort", SelOp.NOT_SPORT: "NotSPort", SelOp.DPORT: "DPort",
+    SelOp.NOT_DPORT: "NotDPort", SelOp.SPORT_PRIV: "SPortPriv",
+    SelOp.NOT_SPORT_PRIV: "NotSportPriv", SelOp.DPORT_PRIV: "DPortPriv",
+    SelOp.NOT_DPORT_PRIV: "NotDPortPriv", SelOp.FAMILY: "Family", SelOp.PROTOCOL: "Protocol",
+    SelOp.STATE: "State", SelOp.SADDR: "SAddr", SelOp.NOT_SADDR: "NotSAddr",
+    SelOp.DADDR: "DAddr", SelOp.NOT_DADDR: "NotDAddr",
 }
 _PID_OPS = frozenset({SelOp.PID_IN, SelOp.PID_NOT_IN})
+_MAP_OPS = frozenset({SelOp.IN_MAP, SelOp.NOT_IN_MAP})
 _INT_OPS = frozenset({SelOp.EQ, SelOp.NEQ, SelOp.GT, SelOp.LT, SelOp.MASK,
-                      SelOp.IN_RANGE, SelOp.NOT_IN_RANGE})
+                      SelOp.IN_RANGE, SelOp.NOT_IN_RANGE}) | _MAP_OPS
 _RANGE_OPS = frozenset({SelOp.IN_RANGE, SelOp.NOT_IN_RANGE})
-_STR_OPS = frozenset(SelOp) - _PID_OPS - _INT_OPS - {SelOp.NONE}
+_SOCK_OPS = frozenset(op for op in SelOp if SelOp.SPORT <= op <= SelOp.NOT_DADDR)
+_PORT_OPS = frozenset({SelOp.SPORT, SelOp.NOT_SPORT, SelOp.DPORT, SelOp.NOT_DPORT})
+_ADDR_OPS = frozenset({SelOp.SADDR, SelOp.NOT_SADDR, SelOp.DADDR, SelOp.NOT_DADDR})
+_PRIV_OPS = frozenset({SelOp.SPORT_PRIV, SelOp.NOT_SPORT_PRIV, SelOp.DPORT_PRIV,
+                       SelOp.NOT_DPORT_PRIV})
+_STR_OPS = frozenset(op for op in SelOp if SelOp.STR_EQ <= op <= SelOp.NOT_POSTFIX)
+# Argument kinds compared as integers.
+_INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64, ArgKind.KERNEL_CAP})
 ACTION_NAMES: dict[Action, str] = {
     Action.POST: "Post", Action.NOPOST: "NoPost", Action.SIGKILL: "Sigkill",
-    Action.SIGNAL: "Signal",
+    Action.SIGNAL: "Signal", Action.OVERRIDE: "Override",
 }
 
 
@@ -116,6 +136,9 @@ class DecodedSelector:
     # The filters on the process and the task, one line each as the kernel
     # evaluates them (match bits, namespaces, capabilities, their changes).
     process: tuple[str, ...] = ()
+    # matchReturnArgs (on the return value) and matchReturnActions
+    ret_args: tuple[DecodedArg, ...] = ()
+    ret_actions: tuple[DecodedAction, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +156,19 @@ class DecodedSelectors:
                 pids=tuple(PidFilter(OP_NAMES[p.op], p.values) for p in s.pids),
                 args=tuple(ArgFilter(a.index, OP_NAMES[a.op], tuple(_text(v) for v in a.values))
                            for a in s.args),
-                actions=tuple(ActionPlan(ACTION_NAMES[x.action], x.arg) for x in s.actions),
+                actions=tuple(_action_plan(x) for x in s.actions),
+                ret_args=tuple(ArgFilter(0, OP_NAMES[a.op], tuple(_text(v) for v in a.values))
+                               for a in s.ret_args),
+                ret_actions=tuple(_action_plan(x) for x in s.ret_actions),
             )
             for s in self.selectors
         )
+
+
+def _action_plan(x: DecodedAction) -> ActionPlan:
+    if x.action is Action.OVERRIDE:
+        return ActionPlan("Override", arg_error=x.arg - (1 << 32) if x.arg >= 1 << 31 else x.arg)
+    return ActionPlan(ACTION_NAMES[x.action], x.arg)
 
 
 def _text(value: int | tuple[int, int] | bytes) -> str:
@@ -182,19 +214,56 @@ def _string(where: str, pool: bytes, word: int, length: int) -> bytes:
     return pool[start : start + length]
 
 
-def _arg(where: str, a: SelArg, args: Sequence[ArgPlan], pool: bytes) -> DecodedArg:
+def _addr(key: SelStrKey) -> bytes:
+    """An address filter's trie key as the CIDR it stands for."""
+    family, bits = key.data[0], key.prefixlen - 40
+    raw = bytes(key.data[1:5] if family == AF_INET else key.data[1:17])
+    addr = ipaddress.ip_address(raw)
+    return f"{addr}/{bits}".encode()
+
+
+def _trie_value(key: SelStrKey, op: SelOp) -> bytes:
+    raw = bytes(key.data[: (key.prefixlen - 32) // 8])
+    if op in (SelOp.STR_EQ, SelOp.STR_NEQ):
+        return raw[:-1]  # its NUL
+    if op in (SelOp.POSTFIX, SelOp.NOT_POSTFIX):
+        return raw[::-1]
+    return raw
+
+
+def _arg(where: str, a: SelArg, args: Sequence[ArgPlan], pool: bytes,
+         sets: Mapping[int, Sequence[int | SelStrKey]] | None = None) -> DecodedArg:
     if a.index >= len(args):
         raise ValueError(f"{where}.index: {a.index}, but the hook has {len(args)} arguments")
     plan = args[a.index]
-    is_str = plan.kind is not ArgKind.INT
-    op = _op(f"{where}.op", a.op, _STR_OPS if is_str else _INT_OPS)
-    n = _count(f"{where}.nvalues", a.nvalues, SEL_VALUES_MAX, 1)
+    sets = sets or {}
+    is_sock = plan.kind is ArgKind.SOCK
+    is_str = plan.kind not in _INT_KINDS and not is_sock
+    op = _op(f"{where}.op", a.op, _SOCK_OPS if is_sock else _STR_OPS if is_str else _INT_OPS)
     signed = bool(a.flags & SelFlag.SIGNED)
     values: list[int | tuple[int, int] | bytes] = []
+    # Values the hook keeps in a map (InMap's hash, the string and address
+    # trie), by the filter's set.
+    if op in _MAP_OPS or op in _ADDR_OPS or a.flags & SelFlag.TRIE:
+        held = sets.get(int(a.lo[0]), ())
+        for v in held:
+            if isinstance(v, int):
+                values.append(_signed(v) if signed else v)
+            elif op in _ADDR_OPS:
+                values.append(_addr(v))
+            else:
+                values.append(_trie_value(v, op))
+        return DecodedArg(a.index, plan.index, op, int(a.size), signed, tuple(sorted(
+            values, key=repr)))
+    if op in _PRIV_OPS:
+        return DecodedArg(a.index, plan.index, op, 0, False, ())
+    n = _count(f"{where}.nvalues", a.nvalues, SEL_VALUES_MAX, 1)
     for i in range(n):
         lo, hi = int(a.lo[i]), int(a.hi[i])
         if is_str:
             values.append(_string(f"{where}.values[{i}]", pool, lo, hi))
+        elif op in _PORT_OPS:
+            values.append((lo, hi))
         elif op in _RANGE_OPS:
             values.append((_signed(lo), _signed(hi)) if signed else (lo, hi))
         else:
@@ -253,27 +322,56 @@ def _process_lines(where: str, sel: Selector) -> tuple[str, ...]:
     return tuple(out)
 
 
-def decode_selectors(data: bytes, args: Sequence[ArgPlan]) -> DecodedSelectors:
-    """The selectors a vigil_selectors value holds, for a hook with `args`."""
+def _sets(values: Sequence[bytes], strings: Sequence[bytes]) -> dict[int, list[int | SelStrKey]]:
+    """The hook's map-held values (its vigil_sel_values and vigil_sel_strs
+    keys) by the set of the filter they belong to."""
+    out: dict[int, list[int | SelStrKey]] = {}
+    for raw in values:
+        k = SelValueKey.from_buffer_copy(raw)
+        out.setdefault(int(k.set), []).append(int(k.value))
+    for raw in strings:
+        t = SelStrKey.from_buffer_copy(raw)
+        out.setdefault(int(t.set), []).append(t)
+    return out
+
+
+def decode_selectors(data: bytes, args: Sequence[ArgPlan], *, values: Sequence[bytes] = (),
+                     strings: Sequence[bytes] = (), ret: ArgPlan | None = None
+                     ) -> DecodedSelectors:
+    """The selectors a vigil_selectors value holds, for a hook with `args`;
+    `values` and `strings`: the keys of its InMap map and its trie; `ret`:
+    its return value's plan (matchReturnArgs)."""
     if len(data) != ctypes.sizeof(Selectors):
         raise ValueError(f"{len(data)} bytes; struct vigil_selectors is "
                          f"{ctypes.sizeof(Selectors)}")
     rec = Selectors.from_buffer_copy(data)
     pool = bytes(rec.pool)
+    sets = _sets(values, strings)
     used = 0
     out: list[DecodedSelector] = []
     for s in range(_count("nsel", rec.nsel, SEL_MAX)):
         where, sel = f"selectors[{s}]", rec.sel[s]
         pids = tuple(_pids(f"{where}.matchPIDs[{i}]", sel.pids[i])
                      for i in range(_count(f"{where}.npids", sel.npids, SEL_PIDS_MAX)))
-        matched = tuple(_arg(f"{where}.matchArgs[{i}]", sel.args[i], args, pool)
+        matched = tuple(_arg(f"{where}.matchArgs[{i}]", sel.args[i], args, pool, sets)
                         for i in range(_count(f"{where}.nargs", sel.nargs, SEL_ARGS_MAX)))
+        nret = _count(f"{where}.nret_args", sel.nret_args, SEL_RET_ARGS_MAX)
+        if nret and ret is None:
+            raise ValueError(f"{where}.nret_args: {nret}, but the hook reports no return")
+        ret_args = tuple(_arg(f"{where}.matchReturnArgs[{i}]", sel.ret_args[i],
+                              (replace(ret, index=0),) if ret is not None else (), pool,
+                              sets) for i in range(nret))
+        ret_actions = tuple(_action(f"{where}.matchReturnActions[{i}]", sel.ret_actions[i])
+                            for i in range(_count(f"{where}.nret_actions", sel.nret_actions,
+                                                  SEL_ACTIONS_MAX)))
         actions = tuple(_action(f"{where}.matchActions[{i}]", sel.actions[i])
                         for i in range(_count(f"{where}.nactions", sel.nactions,
                                               SEL_ACTIONS_MAX)))
         for a, raw in zip(matched, sel.args, strict=False):
-            if isinstance(a.values[0], bytes):
+            if a.values and isinstance(a.values[0], bytes) and not (
+                    raw.flags & SelFlag.TRIE or a.op in _ADDR_OPS):
                 used = max(used, *(int(raw.lo[i]) * 8 + (int(raw.hi[i]) + 7) // 8 * 8
                                    for i in range(len(a.values))))
-        out.append(DecodedSelector(pids, matched, actions, _process_lines(where, sel)))
+        out.append(DecodedSelector(pids, matched, actions, _process_lines(where, sel),
+                                   ret_args, ret_actions))
     return DecodedSelectors(tuple(out), used)
