@@ -387,3 +387,32 @@ def test_a_struct_the_function_does_not_take_is_refused(fn_rung: str) -> None:
         pytest.skip(message.split("the forced rung cannot attach: ", 1)[1])
     assert message == ("p.yaml:6:71: spec.kprobes[0].args[0].type: type file reads a struct "
                        "file *; tty_write's argument 0 is struct kiocb * on this kernel")
+
+
+def test_explain_shows_a_file_filter_held_in_the_trie(tmp_path: Path) -> None:
+    """`vigil policy explain` on an fd filter of six prefixes (more than a
+    filter holds: the hook's trie): the values as the kernel holds them,
+    and the larger object a struct argument loads."""
+    import sys
+
+    f = tmp_path / "fd.yaml"
+    f.write_text("""apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: fd}
+spec:
+  kprobes:
+  - call: sys_write
+    args: [{index: 0, type: fd}, {index: 2, type: size_t}]
+    selectors:
+    - matchArgs: [{index: 0, operator: Prefix, values: ["/etc/", "/root/", "/boot/", "/usr/",
+                                                        "/var/log/", "/home/"]}]
+""")
+    done = subprocess.run([sys.executable, "-m", "vigil", "policy", "explain", str(f)],
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode and "no way to attach it" in done.stdout + done.stderr:
+        pytest.skip("no rung for sys_write here")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert ('matchArgs[0]: arg 0 (fd) fd PREFIX {"/boot/", "/etc/", "/home/", "/root/", '
+            '"/usr/", "/var/log/"}') in lines
+    assert any(line.startswith("vigil_sel_strs ") and " 6 " in f" {line} " for line in lines)
