@@ -101,5 +101,6 @@ def test_capability_has_its_name(runtime: tuple[Runtime, Collect], rung: str) ->
         if evs or time.monotonic() > deadline:
             break
         rt.step(50)
+    assert evs, "no cap_capable(CAP_SYS_NICE) of the child"
     ev = evs[0]
     assert arg_json(ev.args[0]) == {"capability_arg": {"value": 23, "name": "CAP_SYS_NICE"}}
