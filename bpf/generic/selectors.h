@@ -84,6 +84,10 @@ enum vigil_sel_op {
 	VIGIL_SEL_OP_NOT_SADDR = 30,
 	VIGIL_SEL_OP_DADDR = 31,
 	VIGIL_SEL_OP_NOT_DADDR = 32,
+	/* matchArgs FileType on a file or path argument: its mode's S_IFMT
+	 * bits equal one of lo[] (S_IFREG, S_IFDIR, ...) */
+	VIGIL_SEL_OP_FILE_TYPE = 33,
+	VIGIL_SEL_OP_NOT_FILE_TYPE = 34,
 };
 
 /* An integer filter's flags: how to widen the argument before comparing. */

@@ -470,6 +470,22 @@ __noinline int vigil_sel_arg(__u32 s, __u32 f)
 	if (len < 0)
 		return 0;
 #ifdef VIGIL_STRUCT_ARGS
+	if (a->op == VIGIL_SEL_OP_FILE_TYPE || a->op == VIGIL_SEL_OP_NOT_FILE_TYPE) {
+		__u16 mode;
+		bool any = false;
+		int v;
+
+		if (len < (__s32)sizeof(struct vigil_path_arg))
+			return 0;
+		mode = ((const struct vigil_path_arg *)&e->data[VIGIL_MASK(off + 4,
+					VIGIL_GENERIC_OFF_MASK)])->mode & 0170000;	/* S_IFMT */
+		for (v = 0; v < VIGIL_SEL_VALUES_MAX; v++) {
+			if (v >= a->nvalues)
+				break;
+			any |= a->lo[v] == mode;
+		}
+		return any == (a->op == VIGIL_SEL_OP_FILE_TYPE);
+	}
 	if (a->op >= VIGIL_SEL_OP_SPORT && a->op <= VIGIL_SEL_OP_NOT_DADDR) {
 		if (len < (__s32)sizeof(struct vigil_sock_arg))
 			return 0;

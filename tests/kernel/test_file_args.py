@@ -416,3 +416,36 @@ spec:
     assert ('matchArgs[0]: arg 0 (fd) fd PREFIX {"/boot/", "/etc/", "/home/", "/root/", '
             '"/usr/", "/var/log/"}') in lines
     assert any(line.startswith("vigil_sel_strs ") and " 6 " in f" {line} " for line in lines)
+
+
+@pytest.mark.parametrize("fn_rung", FUNCTION_RUNGS)
+def test_file_type_tells_a_directory_from_a_file(runtime: tuple[Runtime, Collect],
+                                                 tmpfs: Path, fn_rung: str) -> None:
+    """FileType dir on security_file_open: the open of a directory is
+    reported, the open of a regular file beside it is not; NotFileType the
+    reverse (one hook each, told apart by their policy's message)."""
+    rt, sink = runtime
+    d, f = tmpfs / "d", tmpfs / "f"
+    d.mkdir()
+    f.write_text("")
+    for op in ("FileType", "NotFileType"):
+        for plan in planned_or_skip(f"""
+            kprobes:
+            - call: security_file_open
+              syscall: false
+              message: {op}
+              args: [{{index: 0, type: file}}]
+              selectors:
+              - matchArgs:
+                - {{index: 0, operator: Prefix, values: ["{tmpfs}/"]}}
+                - {{index: 0, operator: {op}, values: [dir]}}
+        """, fn_rung):
+            rt.add_tracepoint(plan)
+    child = run_fs_child(f"""
+import os
+os.close(os.open({str(d)!r}, os.O_RDONLY | os.O_DIRECTORY))
+os.close(os.open({str(f)!r}, os.O_RDONLY))
+""")
+    evs = kprobe_events(rt, sink, child.pid, 2)
+    assert sorted((e.message, file_path(e)) for e in evs) == [
+        ("FileType", str(d)), ("NotFileType", str(f))]

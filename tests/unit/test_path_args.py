@@ -126,3 +126,31 @@ F = Arg("file_arg", FilePath("/etc/passwd", "", "-rw-r--r--"))
 ])
 def test_compact_lines(function: str, args: list[Arg], line: str) -> None:
     assert CompactEncoder("n").line(kprobe(function, args)) == line
+
+
+def test_file_type_compiles_decodes_and_refuses_other_types() -> None:
+    from vigil.sensors.plan import ArgPlan
+    from vigil.sensors.selectors import ArgFilter, SelectorPlan, compile_selectors
+    from vigil.sensors.selectors_decode import decode_selectors
+    from vigil.wire.records import ArgKind, Selectors, SelFlag, SelOp
+
+    file_arg = ArgPlan(0, ArgKind.FILE, 0, 8, "file")
+    plan = SelectorPlan(args=(ArgFilter(0, "NotFileType", ("dir", "pipe")),))
+    raw = compile_selectors([plan], (file_arg,))
+    a = Selectors.from_buffer_copy(raw).sel[0].args[0]
+    assert (a.op, a.nvalues, a.flags, list(a.lo[:2])) == (
+        SelOp.NOT_FILE_TYPE, 2, SelFlag.PATH, [0o040000, 0o010000])
+    again = decode_selectors(raw, (file_arg,)).to_plans((file_arg,))
+    assert again == (SelectorPlan(args=(ArgFilter(0, "NotFileType", ("dir", "fifo")),)),)
+    assert compile_selectors(again, (file_arg,)) == raw
+    for bad, error in (
+            ((ArgPlan(0, ArgKind.FD, 0, 4, "fd"), ("reg",)),
+             "selectors[0].matchArgs[0].operator: FileType filters file and path arguments; "
+             "the argument at index 0 is fd"),
+            ((file_arg, ("door",)),
+             "selectors[0].matchArgs[0].values[0]: 'door' is not a file type; one of sock, "
+             "socket, lnk, link, reg, regular, blk, block, dir, chr, char, fifo, pipe")):
+        with pytest.raises(ValueError) as err:
+            compile_selectors([SelectorPlan(args=(ArgFilter(0, "FileType", bad[1]),))],
+                              (bad[0],))
+        assert str(err.value) == error

@@ -118,7 +118,9 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
         # on sock arguments
         "SPort", "NotSPort", "SPortPriv", "NotSportPriv", "DPort", "NotDPort", "DPortPriv",
         "NotDPortPriv", "SAddr", "NotSAddr", "DAddr", "NotDAddr", "Protocol", "Family",
-        "State"}),
+        "State",
+        # on file and path arguments
+        "FileType", "NotFileType"}),
     f"{_KSEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal",
                                                  "Override"}),
     f"{_KSEL}.matchReturnArgs[].operator": frozenset({

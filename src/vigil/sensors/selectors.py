@@ -120,9 +120,14 @@ SEL_MAP_VALUES_MAX = 16384
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
 # Tetragon operators this sensor does not evaluate yet.
 _LATER_OPS = frozenset({
-    "In", "NotIn", "SubString", "SubStringIgnCase", "CelExpr",
-    "FileType", "NotFileType", "CapabilitiesGained",
+    "In", "NotIn", "SubString", "SubStringIgnCase", "CelExpr", "CapabilitiesGained",
 })
+# FileType's values (Tetragon's fileTypeTable) -> S_IF* of the inode's mode.
+FILE_TYPE_MODES = {"sock": 0o140000, "socket": 0o140000, "lnk": 0o120000, "link": 0o120000,
+                   "reg": 0o100000, "regular": 0o100000, "blk": 0o060000, "block": 0o060000,
+                   "dir": 0o040000, "chr": 0o020000, "char": 0o020000, "fifo": 0o010000,
+                   "pipe": 0o010000}
+_FILE_TYPE_OPS = {"FileType": SelOp.FILE_TYPE, "NotFileType": SelOp.NOT_FILE_TYPE}
 _PID_OPS = {"In": SelOp.PID_IN, "NotIn": SelOp.PID_NOT_IN}
 _ACTIONS = {"post": Action.POST, "nopost": Action.NOPOST, "sigkill": Action.SIGKILL,
             "signal": Action.SIGNAL, "override": Action.OVERRIDE}
@@ -362,6 +367,22 @@ def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
                          f"argument at index {arg.index} is {arg.tetragon_type}")
     if arg.kind is ArgKind.SOCK:
         _compile_sock(where, pos, f, out, set_id)
+        return
+    if f.operator in _FILE_TYPE_OPS:
+        if arg.kind not in (ArgKind.FILE, ArgKind.PATH):
+            raise ValueError(f"{where}.operator: {f.operator} filters file and path "
+                             f"arguments; the argument at index {arg.index} is "
+                             f"{arg.tetragon_type}")
+        if not 1 <= len(f.values) <= SEL_VALUES_MAX:
+            raise ValueError(f"{where}.values: {len(f.values)} values; a filter takes 1 to "
+                             f"{SEL_VALUES_MAX}")
+        out.index, out.op, out.nvalues, out.size, out.flags = (
+            pos, _FILE_TYPE_OPS[f.operator], len(f.values), 0, SelFlag.PATH)
+        for i, text in enumerate(f.values):
+            if text not in FILE_TYPE_MODES:
+                raise ValueError(f"{where}.values[{i}]: {text!r} is not a file type; one of "
+                                 f"{', '.join(FILE_TYPE_MODES)}")
+            out.lo[i] = FILE_TYPE_MODES[text]
         return
     if arg.kind in _BUF_KINDS:
         raise ValueError(f"{where}.index: filters on {arg.tetragon_type} arguments are not "

@@ -79,7 +79,11 @@ OP_NAMES: dict[SelOp, str] = {
     SelOp.NOT_DPORT_PRIV: "NotDPortPriv", SelOp.FAMILY: "Family", SelOp.PROTOCOL: "Protocol",
     SelOp.STATE: "State", SelOp.SADDR: "SAddr", SelOp.NOT_SADDR: "NotSAddr",
     SelOp.DADDR: "DAddr", SelOp.NOT_DADDR: "NotDAddr",
+    SelOp.FILE_TYPE: "FileType", SelOp.NOT_FILE_TYPE: "NotFileType",
 }
+# A FileType value's mode bits -> its canonical name.
+_FILE_TYPE_NAMES = {0o140000: b"sock", 0o120000: b"lnk", 0o100000: b"reg", 0o060000: b"blk",
+                    0o040000: b"dir", 0o020000: b"chr", 0o010000: b"fifo"}
 _PID_OPS = frozenset({SelOp.PID_IN, SelOp.PID_NOT_IN})
 _MAP_OPS = frozenset({SelOp.IN_MAP, SelOp.NOT_IN_MAP})
 _INT_OPS = frozenset({SelOp.EQ, SelOp.NEQ, SelOp.GT, SelOp.LT, SelOp.MASK,
@@ -90,7 +94,9 @@ _PORT_OPS = frozenset({SelOp.SPORT, SelOp.NOT_SPORT, SelOp.DPORT, SelOp.NOT_DPOR
 _ADDR_OPS = frozenset({SelOp.SADDR, SelOp.NOT_SADDR, SelOp.DADDR, SelOp.NOT_DADDR})
 _PRIV_OPS = frozenset({SelOp.SPORT_PRIV, SelOp.NOT_SPORT_PRIV, SelOp.DPORT_PRIV,
                        SelOp.NOT_DPORT_PRIV})
-_STR_OPS = frozenset(op for op in SelOp if SelOp.STR_EQ <= op <= SelOp.NOT_POSTFIX)
+_FILE_TYPE_OPS = frozenset({SelOp.FILE_TYPE, SelOp.NOT_FILE_TYPE})
+_STR_OPS = frozenset(op for op in SelOp if SelOp.STR_EQ <= op <= SelOp.NOT_POSTFIX) | (
+    _FILE_TYPE_OPS)
 # Argument kinds compared as integers.
 _INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64, ArgKind.KERNEL_CAP})
 ACTION_NAMES: dict[Action, str] = {
@@ -260,7 +266,11 @@ def _arg(where: str, a: SelArg, args: Sequence[ArgPlan], pool: bytes,
     n = _count(f"{where}.nvalues", a.nvalues, SEL_VALUES_MAX, 1)
     for i in range(n):
         lo, hi = int(a.lo[i]), int(a.hi[i])
-        if is_str:
+        if op in _FILE_TYPE_OPS:
+            if lo not in _FILE_TYPE_NAMES:
+                raise ValueError(f"{where}.values[{i}]: mode bits {lo:#o} are no file type")
+            values.append(_FILE_TYPE_NAMES[lo])
+        elif is_str:
             values.append(_string(f"{where}.values[{i}]", pool, lo, hi))
         elif op in _PORT_OPS:
             values.append((lo, hi))
@@ -369,7 +379,7 @@ def decode_selectors(data: bytes, args: Sequence[ArgPlan], *, values: Sequence[b
                                               SEL_ACTIONS_MAX)))
         for a, raw in zip(matched, sel.args, strict=False):
             if a.values and isinstance(a.values[0], bytes) and not (
-                    raw.flags & SelFlag.TRIE or a.op in _ADDR_OPS):
+                    raw.flags & SelFlag.TRIE or a.op in _ADDR_OPS or a.op in _FILE_TYPE_OPS):
                 used = max(used, *(int(raw.lo[i]) * 8 + (int(raw.hi[i]) + 7) // 8 * 8
                                    for i in range(len(a.values))))
         out.append(DecodedSelector(pids, matched, actions, _process_lines(where, sel),

@@ -230,6 +230,8 @@ class SelOp(enum.IntEnum):
     NOT_SADDR = 30
     DADDR = 31
     NOT_DADDR = 32
+    FILE_TYPE = 33
+    NOT_FILE_TYPE = 34
 
 
 class SelFlag(enum.IntFlag):
