@@ -78,20 +78,11 @@ def test_tetragons_privileges_raise_example(tmp_path: Path) -> None:
     capset(2) to CAP_CHOWN alone is reported by security_capset with the
     old cred and the three new sets as Tetragon's hex strings (the nop
     argument shows nothing)."""
-    from tests.tetragon_examples import EXAMPLES, MISSING
-    from vigil.policy import PolicyError, load_text
-    from vigil.sensors.compile import compile_policy
+    from tests.tetragon_examples import runnable_example
 
     from .vigil_runner import VigilRun
 
-    f = EXAMPLES / "policylibrary" / "privileges" / "privileges-raise.yaml"
-    if not f.exists():
-        pytest.skip(MISSING)
-    for loaded in load_text(f.read_text(), str(f)):
-        try:
-            compile_policy(loaded)
-        except PolicyError as err:
-            pytest.skip(f"no rung for it here: {err.issues[0].message}")
+    f = runnable_example("policylibrary/privileges/privileges-raise.yaml")
     run = VigilRun(tmp_path, ["--tracing-policy", str(f)])
     try:
         child = subprocess.Popen([PY, "-c", CAPSET])

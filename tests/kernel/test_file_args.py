@@ -295,20 +295,11 @@ def test_tetragons_file_monitoring_example(tmp_path: Path) -> None:
     a read of /etc/shadow is reported by security_file_permission with the
     file, MAY_READ and the call's return; its filters hold 9 to 19 paths
     each (the hook's trie)."""
-    from tests.tetragon_examples import EXAMPLES, MISSING
-    from vigil.policy import PolicyError, load_text
-    from vigil.sensors.compile import compile_policy
+    from tests.tetragon_examples import runnable_example
 
     from .vigil_runner import VigilRun
 
-    f = EXAMPLES / "quickstart" / "file_monitoring.yaml"
-    if not f.exists():
-        pytest.skip(MISSING)
-    for loaded in load_text(f.read_text(), str(f)):
-        try:
-            compile_policy(loaded)
-        except PolicyError as err:
-            pytest.skip(f"no rung for it here: {err.issues[0].message}")
+    f = runnable_example("quickstart/file_monitoring.yaml")
     run = VigilRun(tmp_path, ["--tracing-policy", str(f)])
     try:
         child = subprocess.Popen(["/bin/cat", "/etc/shadow"], stdout=subprocess.DEVNULL)
@@ -333,20 +324,11 @@ def test_tetragons_fd_install_caps_example(tmp_path: Path) -> None:
     a process with CAP_CHOWN in a user namespace of its own (`unshare -Ur`)
     is reported by fd_install with its descriptor and path; the same open
     from the host's user namespace is not (isNamespaceCapability)."""
-    from tests.tetragon_examples import EXAMPLES, MISSING
-    from vigil.policy import PolicyError, load_text
-    from vigil.sensors.compile import compile_policy
+    from tests.tetragon_examples import runnable_example
 
     from .vigil_runner import VigilRun
 
-    f = EXAMPLES / "tracingpolicy" / "fd_install_caps.yaml"
-    if not f.exists():
-        pytest.skip(MISSING)
-    for loaded in load_text(f.read_text(), str(f)):
-        try:
-            compile_policy(loaded)
-        except PolicyError as err:
-            pytest.skip(f"no rung for it here: {err.issues[0].message}")
+    f = runnable_example("tracingpolicy/fd_install_caps.yaml")
     host_side, in_ns = tmp_path / "host-side", tmp_path / "in-ns"
     host_side.write_text("h")
     in_ns.write_text("n")

@@ -148,20 +148,11 @@ def test_dport_ranges(runtime: tuple[Runtime, Collect], rung: str) -> None:
 def test_tetragons_tcp_connect_example(tmp_path: Path) -> None:
     """tracingpolicy/tcp-connect.yaml under `vigil run -o compact`, as its
     docs show it: 🔌 connect and 🧹 close lines of the child's connection."""
-    from tests.tetragon_examples import EXAMPLES, MISSING
-    from vigil.policy import PolicyError, load_text
-    from vigil.sensors.compile import compile_policy
+    from tests.tetragon_examples import runnable_example
 
     from .vigil_runner import VigilRun
 
-    f = EXAMPLES / "tracingpolicy" / "tcp-connect.yaml"
-    if not f.exists():
-        pytest.skip(MISSING)
-    for loaded in load_text(f.read_text(), str(f)):
-        try:
-            compile_policy(loaded)
-        except PolicyError as err:
-            pytest.skip(f"no rung for it here: {err.issues[0].message}")
+    f = runnable_example("tracingpolicy/tcp-connect.yaml")
     lst, = listeners(socket.AF_INET, "127.0.0.1", 1)
     port = lst.getsockname()[1]
     run = VigilRun(tmp_path, ["--tracing-policy", str(f)])

@@ -18,7 +18,7 @@ import pytest
 from google.protobuf import json_format
 
 from tests.policy_text import policy
-from tests.tetragon_examples import EXAMPLES, MISSING
+from tests.tetragon_examples import EXAMPLES, MISSING, runnable_example
 from vigil.api.gen.tetragon import events_pb2
 from vigil.events.model import Arg, KprobeEvent, TruncatedBytes
 from vigil.kernel.probe import probe_feature
@@ -652,14 +652,7 @@ def test_tetragons_setuid_root_example_on_a_function_rung(tmp_path: Path) -> Non
     reported with its return."""
     from .vigil_runner import VigilRun
 
-    f = EXAMPLES / "policylibrary" / "privileges" / "privileges-setuid-root.yaml"
-    if not f.exists():
-        pytest.skip(MISSING)
-    for loaded in load_text(f.read_text(), str(f)):
-        try:
-            compile_policy(loaded)
-        except PolicyError as err:
-            pytest.skip(f"no rung for it here: {err.issues[0].message}")
+    f = runnable_example("policylibrary/privileges/privileges-setuid-root.yaml")
     run = VigilRun(tmp_path, ["--tracing-policy", str(f)])
     try:
         child = subprocess.Popen([PY, "-c", "import os; os.setuid(0)"])
