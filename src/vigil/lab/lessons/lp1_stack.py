@@ -46,7 +46,7 @@ def try_load(ctx: LabContext, program: str, what: str) -> dict[str, Any]:
         return {"kind": "load", "program": program, "loaded": False,
                 "errno": e.errno, "log": lines}
     ctx.show("  loaded: this kernel gives the program a private stack per function "
-             "(Linux 6.13+ on x86-64, programs without tail calls)")
+             "(Linux 6.13+ on x86-64, programs without tail calls, where the JIT has them)")
     return {"kind": "load", "program": program, "loaded": True, "errno": 0, "log": []}
 
 
