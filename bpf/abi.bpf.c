@@ -40,6 +40,12 @@ struct vigil_path_arg *abi_path_arg;
 struct vigil_sel_str_key *abi_sel_str_key;
 struct vigil_sock_arg *abi_sock_arg;
 struct vigil_cred_arg *abi_cred_arg;
+struct vigil_user_ns_arg *abi_user_ns_arg;
+struct vigil_skb_arg *abi_skb_arg;
+struct vigil_bpf_prog_arg *abi_bpf_prog_arg;
+struct vigil_bpf_map_arg *abi_bpf_map_arg;
+struct vigil_perf_event_arg *abi_perf_event_arg;
+struct vigil_module_arg *abi_module_arg;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -75,6 +81,9 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_SEL_NS_MAX = VIGIL_SEL_NS_MAX,
 	VIGIL_ABI_SEL_CAPS_MAX = VIGIL_SEL_CAPS_MAX,
 	VIGIL_ABI_CHAR_BUF_MAX = VIGIL_CHAR_BUF_MAX,
+	VIGIL_ABI_IOVEC_MAX = VIGIL_IOVEC_MAX,
+	VIGIL_ABI_IOVEC_LEN_MAX = VIGIL_IOVEC_LEN_MAX,
+	VIGIL_ABI_RESOLVE_MAX = VIGIL_RESOLVE_MAX,
 	VIGIL_ABI_CONST_BUF_MASK = VIGIL_CONST_BUF_MASK,
 	VIGIL_ABI_RETURN_ARGS_MAX = VIGIL_RETURN_ARGS_MAX,
 	VIGIL_ABI_PATH_ARG_MAX = VIGIL_PATH_ARG_MAX,

@@ -301,6 +301,46 @@ enum vigil_arg_kind {
 	VIGIL_ARG_BINPRM = 15,
 	/* a struct net_device *: its name, a string */
 	VIGIL_ARG_NET_DEV = 16,
+	/* a struct socket *: its sock, as VIGIL_ARG_SOCK */
+	VIGIL_ARG_SOCKET = 17,
+	/* a struct sk_buff *: struct vigil_skb_arg, its addresses and ports
+	 * from the packet's IP and TCP/UDP headers (lib/arg_net.bpf.h) */
+	VIGIL_ARG_SKB = 18,
+	/* a struct sockaddr * (AF_INET, AF_INET6): struct vigil_sock_arg with
+	 * the family, and the address and port as the source's */
+	VIGIL_ARG_SOCKADDR = 19,
+	/* a struct user_namespace *: struct vigil_user_ns_arg */
+	VIGIL_ARG_USER_NS = 20,
+	/* a union bpf_attr * (BPF_PROG_LOAD's), a struct bpf_prog *: struct
+	 * vigil_bpf_prog_arg (lib/arg_kernel.bpf.h) */
+	VIGIL_ARG_BPF_ATTR = 21,
+	VIGIL_ARG_BPF_PROG = 22,
+	/* a struct bpf_map *: struct vigil_bpf_map_arg */
+	VIGIL_ARG_BPF_MAP = 23,
+	/* a struct perf_event *: struct vigil_perf_event_arg */
+	VIGIL_ARG_PERF_EVENT = 24,
+	/* a struct module *, a struct load_info * (a module being loaded, its
+	 * signature checked): struct vigil_module_arg */
+	VIGIL_ARG_MODULE = 25,
+	VIGIL_ARG_LOAD_INFO = 26,
+	/* a struct iovec * and their number (the knobs arg_meta_*, as a
+	 * char_buf's length): the first VIGIL_IOVEC_MAX buffers' bytes end to
+	 * end, sent as a char_buf (their lengths' sum, then at most
+	 * VIGIL_CHAR_BUF_MAX bytes; lib/arg_iov.bpf.h) */
+	VIGIL_ARG_CHAR_IOVEC = 27,
+	/* a struct iov_iter *: its first user (iovec, ubuf) or kernel (kvec)
+	 * buffer, sent as a char_buf (lib/arg_iov.bpf.h) */
+	VIGIL_ARG_IOV_ITER = 28,
+	/* a struct kiocb *: its file, as VIGIL_ARG_FILE */
+	VIGIL_ARG_KIOCB = 29,
+};
+
+/* A user namespace, as Tetragon's msg_user_namespace reads it. */
+struct vigil_user_ns_arg {
+	__s32 level;			/* 0: the host's */
+	__u32 uid;			/* its owner */
+	__u32 gid;
+	__u32 inum;
 };
 
 /* A cred argument, as Tetragon's MsgGenericCred reads it. */
@@ -319,10 +359,7 @@ struct vigil_cred_arg {
 	__u64 cap_effective;
 	__u64 cap_inheritable;
 	/* the user namespace the ids and capabilities are relative to */
-	__s32 ns_level;			/* 0: the host's */
-	__u32 ns_uid;			/* its owner */
-	__u32 ns_gid;
-	__u32 ns_inum;
+	struct vigil_user_ns_arg user_ns;
 };
 
 /* A sock argument, as Tetragon's sk_type reads it (bpf/process/types/sock.h). */
@@ -340,6 +377,50 @@ struct vigil_sock_arg {
 	__u64 cookie;			/* the sock's address: Tetragon's cookie */
 	__u8 saddr[16];			/* 4 bytes for AF_INET, network order */
 	__u8 daddr[16];
+};
+
+/* An skb argument, as Tetragon's skb_type reads it (bpf/process/types/skb.h):
+ * the IP and TCP/UDP headers' family, protocol, addresses and ports in a
+ * sock's layout (type and state 0), so the socket operators read both. */
+struct vigil_skb_arg {
+	struct vigil_sock_arg tuple;	/* mark and priority: the skb's */
+	__u32 hash;
+	__u32 len;
+	__u32 secpath_len;		/* IPsec: the packet's security path */
+	__u32 secpath_olen;
+};
+
+#define VIGIL_BPF_OBJ_NAME_LEN 16	/* uapi BPF_OBJ_NAME_LEN */
+/* A program being loaded (bpf_attr) or loaded (bpf_prog). */
+struct vigil_bpf_prog_arg {
+	__u32 prog_type;		/* enum bpf_prog_type */
+	__u32 insn_cnt;
+	char name[VIGIL_BPF_OBJ_NAME_LEN];
+};
+
+struct vigil_bpf_map_arg {
+	__u32 map_type;			/* enum bpf_map_type */
+	__u32 key_size;
+	__u32 value_size;
+	__u32 max_entries;
+	char name[VIGIL_BPF_OBJ_NAME_LEN];
+};
+
+#define VIGIL_KSYM_NAME_LEN 128		/* Tetragon's KSYM_NAME_LEN for a kprobe's function */
+struct vigil_perf_event_arg {
+	__u32 type;			/* PERF_TYPE_* */
+	__u32 pad;
+	__u64 config;
+	__u64 probe_offset;
+	char kprobe_func[VIGIL_KSYM_NAME_LEN];	/* a kprobe event's function */
+};
+
+#define VIGIL_MODULE_NAME_LEN 64	/* Tetragon's TG_MODULE_NAME_LEN */
+struct vigil_module_arg {
+	__u64 taints;			/* TAINT_* bits the module brings */
+	__u32 sig_ok;			/* load_info: its signature was verified */
+	__u32 pad;
+	char name[VIGIL_MODULE_NAME_LEN];
 };
 
 /* What precedes a file argument's path in its slot. */
@@ -380,6 +461,9 @@ enum vigil_action {
  * original length; a const_buf copies at most its mask, as Tetragon's 0x3ff. */
 #define VIGIL_CHAR_BUF_MAX (VIGIL_ARG_STR_MAX - 4)
 #define VIGIL_CONST_BUF_MASK 0x3FF
+#define VIGIL_IOVEC_MAX 8		/* a char_iovec's buffers read */
+#define VIGIL_IOVEC_LEN_MAX 64		/* ... and whose lengths are summed */
+#define VIGIL_RESOLVE_MAX 10		/* steps of a resolve: path (Tetragon's MAX_BTF_ARG_DEPTH) */
 /* A syscall64 made by a 32-bit (compat) task: Tetragon's IS_32BIT. */
 #define VIGIL_SYSCALL64_32BIT 0x80000000ULL
 /* An argument takes its 4-byte length and at most VIGIL_ARG_STR_MAX bytes,
@@ -397,6 +481,9 @@ _Static_assert(VIGIL_CONST_BUF_MASK < VIGIL_ARG_STR_MAX && VIGIL_CHAR_BUF_MAX + 
 _Static_assert(sizeof(struct vigil_path_arg) == 8, "a path argument's header is 8 bytes");
 _Static_assert(sizeof(struct vigil_sock_arg) <= VIGIL_ARG_STR_MAX, "a sock fits a slot");
 _Static_assert(sizeof(struct vigil_cred_arg) <= VIGIL_ARG_STR_MAX, "a cred fits a slot");
+_Static_assert(sizeof(struct vigil_skb_arg) <= VIGIL_ARG_STR_MAX &&
+	       sizeof(struct vigil_perf_event_arg) <= VIGIL_ARG_STR_MAX &&
+	       sizeof(struct vigil_module_arg) <= VIGIL_ARG_STR_MAX, "struct arguments fit a slot");
 _Static_assert(((VIGIL_GENERIC_OFF_MASK + 1) & VIGIL_GENERIC_OFF_MASK) == 0,
 	       "the offset mask is 2^k - 1");
 

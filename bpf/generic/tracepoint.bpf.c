@@ -71,6 +71,13 @@ const volatile __u8 arg_meta_size[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile bool has_return = false;
 const volatile __u16 ret_offset = 0;
 const volatile __u32 ret_copy = VIGIL_GENERIC_ARGS_MAX;	/* none */
+/* resolve: (generic/struct_args.bpf.c only) the steps from each argument's
+ * register to the value read: add arg_resolve_off[i][d], then load the 8
+ * bytes there where bit d of arg_resolve_load[i] is set (sensors/btf_resolve.py
+ * works them out from the kernel's BTF). */
+const volatile __u8 arg_resolve_steps[VIGIL_GENERIC_ARGS_MAX] = {};
+const volatile __u32 arg_resolve_off[VIGIL_GENERIC_ARGS_MAX][VIGIL_RESOLVE_MAX] = {};
+const volatile __u16 arg_resolve_load[VIGIL_GENERIC_ARGS_MAX] = {};
 /* A syscall's function: its one argument is the caller's struct pt_regs *. */
 const volatile bool syscall_regs = false;
 /* The hook has an Override action and runs as a kprobe on a kernel with
@@ -120,10 +127,47 @@ struct {
 	__type(value, struct ret_pending);
 } vigil_ret_pending SEC(".maps");
 
+/* Resolved arguments, where the pipeline reads them (8 bytes each, at the
+ * argument's index): written and read by one program run. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct call_args);
+} vigil_resolved SEC(".maps");
+
 #include "lib/selectors.bpf.h"
 #ifdef VIGIL_STRUCT_ARGS
+/* Argument `i`'s value `v` walked along its resolve: path into
+ * vigil_resolved; 0 or the errno of the load that failed. */
+__noinline int vigil_resolve(__u64 v, __u32 i)
+{
+	struct call_args *out;
+	__u32 zero = 0, d;
+	long err;
+
+	out = bpf_map_lookup_elem(&vigil_resolved, &zero);
+	if (!out || i >= VIGIL_GENERIC_ARGS_MAX)
+		return -VIGIL_ENOMEM;
+	for (d = 0; d < VIGIL_RESOLVE_MAX; d++) {
+		if (d >= arg_resolve_steps[i])
+			break;
+		v += arg_resolve_off[i][d];
+		if (arg_resolve_load[i] & (1U << d)) {
+			err = bpf_probe_read_kernel(&v, sizeof(v), (void *)v);
+			if (err)
+				return err;
+		}
+	}
+	out->a[i] = v;
+	return 0;
+}
+
 #include "lib/arg_path.bpf.h"
 #include "lib/arg_cred.bpf.h"
+#include "lib/arg_net.bpf.h"
+#include "lib/arg_kernel.bpf.h"
+#include "lib/arg_iov.bpf.h"
 
 /* A struct argument (a file's, a sock's) into this CPU's record at `used`:
  * one call site for the loop's unrolled copies. */
@@ -133,8 +177,28 @@ __noinline int vigil_read_struct_arg(__u32 used, __u64 ptr, __u32 kind)
 	struct vigil_generic_event *e;
 
 	switch (kind) {
+	case VIGIL_ARG_SOCKET:
+		/* The socket's sock, read as a sock is. */
+		if (!ptr)
+			return -VIGIL_EFAULT;
+		ptr = (__u64)BPF_CORE_READ((struct socket *)ptr, sk);
+		/* fallthrough */
 	case VIGIL_ARG_SOCK:
 		return vigil_read_sock_arg(used, ptr);
+	case VIGIL_ARG_SKB:
+		return vigil_read_skb_arg(used, ptr);
+	case VIGIL_ARG_IOV_ITER:
+		return vigil_read_iov_iter(used, ptr);
+	case VIGIL_ARG_SOCKADDR:
+		return vigil_read_sockaddr_arg(used, ptr);
+	case VIGIL_ARG_USER_NS:
+	case VIGIL_ARG_BPF_ATTR:
+	case VIGIL_ARG_BPF_PROG:
+	case VIGIL_ARG_BPF_MAP:
+	case VIGIL_ARG_PERF_EVENT:
+	case VIGIL_ARG_MODULE:
+	case VIGIL_ARG_LOAD_INFO:
+		return vigil_read_kernel_arg(used, ptr, kind);
 	case VIGIL_ARG_CRED:
 		return vigil_read_cred_arg(used, ptr);
 	case VIGIL_ARG_KERNEL_CAP:
@@ -161,6 +225,12 @@ __noinline int vigil_read_struct_arg(__u32 used, __u64 ptr, __u32 kind)
 		if (!ptr)
 			return -VIGIL_EFAULT;
 		ptr = (__u64)BPF_CORE_READ((struct linux_binprm *)ptr, file);
+		kind = VIGIL_ARG_FILE;
+		break;
+	case VIGIL_ARG_KIOCB:
+		if (!ptr)
+			return -VIGIL_EFAULT;
+		ptr = (__u64)BPF_CORE_READ((struct kiocb *)ptr, ki_filp);
 		kind = VIGIL_ARG_FILE;
 		break;
 	}
@@ -294,6 +364,18 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	case VIGIL_ARG_CRED:
 	case VIGIL_ARG_BINPRM:
 	case VIGIL_ARG_NET_DEV:
+	case VIGIL_ARG_SOCKET:
+	case VIGIL_ARG_SKB:
+	case VIGIL_ARG_SOCKADDR:
+	case VIGIL_ARG_USER_NS:
+	case VIGIL_ARG_BPF_ATTR:
+	case VIGIL_ARG_BPF_PROG:
+	case VIGIL_ARG_BPF_MAP:
+	case VIGIL_ARG_PERF_EVENT:
+	case VIGIL_ARG_MODULE:
+	case VIGIL_ARG_LOAD_INFO:
+	case VIGIL_ARG_IOV_ITER:
+	case VIGIL_ARG_KIOCB:
 	case VIGIL_ARG_FD:
 		/* A pointer, or a descriptor (zero first: a 4-byte one leaves the
 		 * high bytes zero, and -1 is then past any table). */
@@ -305,6 +387,16 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 		if (kind == VIGIL_ARG_FD && n == -VIGIL_EBADF)
 			return 0;
 		break;
+	case VIGIL_ARG_CHAR_IOVEC: {
+		__u64 cnt = 0;
+
+		n = bpf_probe_read_kernel(&ptr, sizeof(ptr), ctx + off);
+		if (!n)
+			n = bpf_probe_read_kernel(&cnt, meta_size & 0xF, ctx + meta_off);
+		if (!n)
+			n = vigil_read_char_iovec(used, ptr, cnt);
+		break;
+	}
 #endif
 	default:
 		n = 0;
@@ -353,9 +445,33 @@ static __always_inline int generic_hook(void *ctx)
 
 #pragma unroll
 	for (i = 0; i < VIGIL_GENERIC_ARGS_MAX; i++) {
+		void *base = ctx;
+		__u16 off = arg_offset[i];
+
 		if (i >= nargs)
 			break;
-		took = read_arg(ctx, e, used, arg_kind[i], arg_offset[i], arg_size[i],
+#ifdef VIGIL_STRUCT_ARGS
+		if (arg_resolve_steps[i]) {
+			__u64 v = 0;
+			long err = bpf_probe_read_kernel(&v, sizeof(v), ctx + off);
+
+			if (!err)
+				err = vigil_resolve(v, i);
+			if (err) {
+				/* A pointer on the path that could not be read:
+				 * the argument is an error, as Tetragon's. */
+				*(__s32 *)&e->data[used & VIGIL_GENERIC_OFF_MASK] = err;
+				zero_padding(e, used, 4);
+				used += 8;
+				continue;
+			}
+			base = bpf_map_lookup_elem(&vigil_resolved, &zero);
+			if (!base)
+				return 0;
+			off = 8 * i;
+		}
+#endif
+		took = read_arg(base, e, used, arg_kind[i], off, arg_size[i],
 				arg_meta_off[i], arg_meta_size[i]);
 		if (!took)
 			return 0;

@@ -10,6 +10,24 @@
 #include "lib/core_fixes.bpf.h"
 #include "lib/errno.bpf.h"
 
+/* The user namespace at `ns` into `out` (zeroed by the caller); returns 0
+ * or the errno of reading its level. */
+static __always_inline long read_user_ns(const struct user_namespace *ns,
+					 struct vigil_user_ns_arg *out)
+{
+	long err;
+
+	if (!ns)
+		return -VIGIL_EFAULT;
+	err = BPF_CORE_READ_INTO(&out->level, ns, level);
+	if (err)
+		return err;
+	BPF_CORE_READ_INTO(&out->uid, ns, owner.val);
+	BPF_CORE_READ_INTO(&out->gid, ns, group.val);
+	BPF_CORE_READ_INTO(&out->inum, ns, ns.inum);
+	return 0;
+}
+
 /* The cred at `ptr` into this CPU's record at data offset `used`, after the
  * slot's length word; returns the bytes written or a negative errno. */
 __noinline int vigil_read_cred_arg(__u32 used, __u64 ptr)
@@ -43,12 +61,7 @@ __noinline int vigil_read_cred_arg(__u32 used, __u64 ptr)
 	c->cap_effective = read_cap(&cred->cap_effective);
 	c->cap_inheritable = read_cap(&cred->cap_inheritable);
 	ns = BPF_CORE_READ(cred, user_ns);
-	if (ns) {
-		BPF_CORE_READ_INTO(&c->ns_level, ns, level);
-		BPF_CORE_READ_INTO(&c->ns_uid, ns, owner.val);
-		BPF_CORE_READ_INTO(&c->ns_gid, ns, group.val);
-		BPF_CORE_READ_INTO(&c->ns_inum, ns, ns.inum);
-	}
+	read_user_ns(ns, &c->user_ns);
 	return sizeof(*c);
 }
 

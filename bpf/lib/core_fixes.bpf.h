@@ -57,4 +57,17 @@ static __always_inline bool exit_is_group_dead(void *ctx, struct task_struct *ta
 	return BPF_CORE_READ(task, signal, live.counter) == 0;
 }
 
+/*
+ * struct load_info is the module loader's own (kernel/module/internal.h since
+ * Linux 5.19's split of kernel/module.c, kernel/module.c before): it is in a
+ * kernel's BTF only where modules are built in, and the reference kernel of
+ * vmlinux.h has none. The fields read, declared here for CO-RE to relocate;
+ * sig_ok exists with CONFIG_MODULE_SIG only (callers test it).
+ */
+struct load_info {
+	const char *name;
+	struct module *mod;
+	bool sig_ok;
+} __attribute__((preserve_access_index));
+
 #endif

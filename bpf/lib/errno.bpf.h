@@ -3,8 +3,10 @@
 #ifndef VIGIL_LIB_ERRNO_BPF_H
 #define VIGIL_LIB_ERRNO_BPF_H
 
+#define VIGIL_ENOENT 2
 #define VIGIL_EBADF 9
 #define VIGIL_ENOMEM 12
 #define VIGIL_EFAULT 14
+#define VIGIL_EINVAL 22
 
 #endif

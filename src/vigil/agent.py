@@ -12,6 +12,7 @@ import signal as signal_module
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from vigil.events.model import (
@@ -20,6 +21,7 @@ from vigil.events.model import (
     PROCESS_KPROBE,
     PROCESS_TRACEPOINT,
     Arg,
+    ArgValue,
     Event,
     FilePath,
     KprobeEvent,
@@ -30,7 +32,7 @@ from vigil.export.writers import Writer
 from vigil.kernel.syscalls import syscall_name
 from vigil.process.cache import ProcessCache
 from vigil.process.model import Process
-from vigil.sensors.plan import FILE_ARG_KEYS, ArgPlan, TracepointHookPlan
+from vigil.sensors.plan import BUFFER_KINDS, FILE_ARG_KEYS, ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import TETRAGON_ACTIONS
 from vigil.wire.cred_arg import decode_cred_arg
 from vigil.wire.decode import (
@@ -42,6 +44,14 @@ from vigil.wire.decode import (
     record_op,
 )
 from vigil.wire.generic import ArgError, GenericMsg, ReturnMsg, decode_generic, decode_return
+from vigil.wire.kernel_arg import (
+    decode_bpf_map_arg,
+    decode_bpf_prog_arg,
+    decode_module_arg,
+    decode_perf_event_arg,
+    decode_user_ns_arg,
+)
+from vigil.wire.net_arg import decode_skb_arg, decode_sockaddr_arg
 from vigil.wire.path_arg import decode_path_arg
 from vigil.wire.records import Action, ArgKind, Op
 from vigil.wire.sock_arg import decode_sock_arg
@@ -75,6 +85,20 @@ def _action_name(action: int) -> str:
     return _ACTION_NAMES.get(action, "KPROBE_ACTION_UNKNOWN")
 
 
+# Struct arguments decoded by their own module, each to its Tetragon message.
+_STRUCT_DECODERS: dict[ArgKind, Callable[[bytes], ArgValue]] = {
+    ArgKind.SKB: decode_skb_arg,
+    ArgKind.SOCKADDR: decode_sockaddr_arg,
+    ArgKind.USER_NS: decode_user_ns_arg,
+    ArgKind.BPF_ATTR: decode_bpf_prog_arg,
+    ArgKind.BPF_PROG: decode_bpf_prog_arg,
+    ArgKind.BPF_MAP: decode_bpf_map_arg,
+    ArgKind.PERF_EVENT: decode_perf_event_arg,
+    ArgKind.MODULE: partial(decode_module_arg, signature=False),
+    ArgKind.LOAD_INFO: partial(decode_module_arg, signature=True),
+}
+
+
 def arg_values(plan: ArgPlan, raw: bytes | ArgError) -> list[Arg]:
     """A raw argument as Tetragon shows it: one argument, or none (nop, an
     array Tetragon drops), or one uint64 per element of an array of longs."""
@@ -92,7 +116,7 @@ def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
         return Arg("error_arg", f"could not read argument: errno {raw.errno}", plan.label)
     if plan.kind is ArgKind.SYSCALL64:
         return Arg("syscall_id", syscall_name(int.from_bytes(raw[:8], "little")), plan.label)
-    if plan.kind is ArgKind.CHAR_BUF:
+    if plan.kind in BUFFER_KINDS:
         orig, data = int.from_bytes(raw[:4], "little"), raw[4:]
         if orig > len(data):
             return Arg("truncated_bytes_arg", TruncatedBytes(data, orig), plan.label)
@@ -102,8 +126,10 @@ def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
         return Arg(plan.json_key, value, plan.label)
     if plan.kind in FILE_ARG_KEYS:
         return Arg(plan.json_key, FilePath(*decode_path_arg(raw)), plan.label)
-    if plan.kind is ArgKind.SOCK:
+    if plan.kind in (ArgKind.SOCK, ArgKind.SOCKET):
         return Arg("sock_arg", decode_sock_arg(raw), plan.label)
+    if plan.kind in _STRUCT_DECODERS:
+        return Arg(plan.json_key, _STRUCT_DECODERS[plan.kind](raw), plan.label)
     if plan.kind is ArgKind.NET_DEV:
         return Arg("net_dev_arg", raw.decode("utf-8", "backslashreplace"), plan.label)
     if plan.kind is ArgKind.CRED:

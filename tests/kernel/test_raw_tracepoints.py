@@ -372,30 +372,44 @@ def test_a_raw_tracepoint_the_kernel_lacks_names_the_hook() -> None:
                                "that ftrace builds on raw_syscalls/sys_enter and sys_exit")
 
 
-def test_struct_pointers_that_need_issue_9_readers_are_refused() -> None:
-    """Tetragon's rawtp.yaml reads sched_process_exec's bprm as linux_binprm:
-    given, validation refuses the type; inferred, the plan refuses the field."""
-    with pytest.raises(PolicyError) as err:
-        load_text(policy("""
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("given", ["linux_binprm", "auto"])
+def test_tetragons_rawtp_example_reads_the_binprm(runtime: tuple[Runtime, Collect],
+                                                   tmp_path: Path, program: str,
+                                                   given: str) -> None:
+    """Tetragon's rawtp.yaml: sched_process_exec's struct linux_binprm *,
+    given as linux_binprm or inferred from BTF, read as the file executed."""
+    rt, sink = runtime
+    plan, = plans_of(f"""
         tracepoints:
         - subsystem: sched
           event: sched_process_exec
           raw: true
-          args: [{index: 2, type: linux_binprm}]
-        """), "raw.yaml")
-    assert [str(i).removeprefix("raw.yaml:") for i in err.value.issues] == [
-        "10:29: spec.tracepoints[0].args[0].type: linux_binprm is not supported yet (issue 9)"]
+          args: [{{index: 2, type: {given}}}]
+    """, program)
+    rt.add_tracepoint(plan)
+    binary = tmp_path / "raw-binprm-true"
+    shutil.copy("/bin/true", binary)
+    child = subprocess.Popen([str(binary)])
+    assert child.wait() == 0
+    ev, = events_of(rt, sink, child.pid, "sched_process_exec", 1)
+    assert [a.key for a in ev.args] == ["linux_binprm_arg"]
+    assert body(sink, ev)["args"] == [{"linux_binprm_arg": {
+        "path": str(binary), "permission": "-rwxr-xr-x"}}]
+
+
+def test_struct_types_need_a_raw_tracepoint() -> None:
+    """A tracefs record holds copies, not the kernel's pointers: the error
+    says to read the raw tracepoint instead."""
     assert plan_error("""
         tracepoints:
         - subsystem: sched
           event: sched_process_exec
-          raw: true
-          args: [{index: 2}]
+          args: [{index: 5, type: linux_binprm}]
     """) == [
-        "10:20: spec.tracepoints[0].args[0].index: raw tracepoint sched_process_exec argument "
-        "2 (bprm: struct linux_binprm *): Tetragon reads a struct linux_binprm pointer as its "
-        "linux_binprm type, which is not supported yet (issue 9); give type uint64 to read "
-        "the pointer's value, or leave the argument out"]
+        "9:20: spec.tracepoints[0].args[0].index: type linux_binprm reads a kernel struct "
+        "through a pointer, and a tracefs record's fields are copies, not the kernel's "
+        "pointers; set raw: true to read the tracepoint's own arguments (TP_PROTO)"]
 
 
 def test_argument_index_and_type_errors_name_the_argument() -> None:

@@ -21,13 +21,15 @@ from vigil.sensors.plan import CAP_TYPES, ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import ArgFilter, SelectorPlan, compile_selectors
 from vigil.wire.cred_arg import CredFields, decode_cred_arg
 from vigil.wire.decode import DecodeError
-from vigil.wire.records import ArgKind, CredArg, Selectors, SelOp
+from vigil.wire.records import ArgKind, CredArg, Selectors, SelOp, UserNsArg
 
 from .test_kprobe_encoders import kprobe
 
 
 def cred_bytes(**kw: int) -> bytes:
-    return bytes(CredArg(**kw))
+    """A cred's slot; ns_* keywords fill its user namespace."""
+    ns = {k[3:]: kw.pop(k) for k in list(kw) if k.startswith("ns_")}
+    return bytes(CredArg(**kw, user_ns=UserNsArg(**ns)))
 
 
 def test_decode() -> None:

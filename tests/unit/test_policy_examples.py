@@ -80,6 +80,20 @@ FULLY_SUPPORTED: set[str] = {
     # linux_binprm, net_device
     "tracingpolicy/dev_hard_start_xmit.yaml",
     "tracingpolicy/security_bprm_check.yaml",
+    # skb, sockaddr, socket, user_namespace, bpf_attr, bpf_map, perf_event, module
+    "policylibrary/bpf.yaml",
+    "tracingpolicy/bpf.yaml",
+    "tracingpolicy/datagram-with-selectors.yaml",
+    "tracingpolicy/datagram.yaml",
+    "tracingpolicy/dev_queue_xmit.yaml",
+    "tracingpolicy/dns-only-specified-servers.yaml",
+    "tracingpolicy/host-changes/monitor-kernel-modules.yaml",
+    "tracingpolicy/host-changes/monitor-signed-kernel-modules.yaml",
+    "tracingpolicy/process-credentials/creds-capability-usage.yaml",
+    "tracingpolicy/security-socket-connect-block-others.yaml",
+    "tracingpolicy/security-socket-connect.yaml",
+    # struct arguments of raw tracepoints
+    "tracingpolicy/rawtp.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.
@@ -141,9 +155,6 @@ def test_a_few_reports_exactly() -> None:
         return [str(i).removeprefix(f"{name}:") for i in issues(text, name,
                                                                 Severity.UNSUPPORTED)]
 
-    # raw: true is implemented; reading a struct linux_binprm is not.
-    assert report("tracingpolicy/rawtp.yaml") == [
-        "12:17: spec.tracepoints[0].args[0].type: linux_binprm is not supported yet (issue 9)"]
     # NotifyEnforcer (with its spec.enforcers and argError) is what it lacks; its
     # list, with an i386 name, and the InMap on syscall64 are implemented
     assert report("tracingpolicy/killer.yaml") == [

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from vigil.kernel.raw_tracepoint import MAX_RAW_INDEX, RawTracepoint, RawTracepointArg
 from vigil.kernel.report import Feature
 from vigil.policy.support import PLANNED
+from vigil.sensors.plan import STRUCT_TYPE_KINDS
 from vigil.sensors.raw_tracepoint_compile import (
     RAW_PROGRAM_RUNGS,
     STRUCT_TYPES,
@@ -92,7 +93,24 @@ def test_other_pointers_are_their_value_and_hold_no_string(pointee: str) -> None
         raw_arg_plan(tp(pointer(pointee, struct)), 0, "string")
 
 
-@pytest.mark.parametrize("struct", sorted(STRUCT_TYPES))
+@pytest.mark.parametrize("struct", sorted(s for s, t in STRUCT_TYPES.items()
+                                           if t in STRUCT_TYPE_KINDS))
+def test_a_pointer_tetragon_reads_with_its_own_type_is_read_so(struct: str) -> None:
+    """Inferred from BTF (auto) and given, as Tetragon reads it."""
+    reader = STRUCT_TYPES[struct]
+    c_type = "union bpf_attr" if reader == "bpf_attr" else f"struct {struct}"
+    for type_ in ("auto", reader):
+        p = raw_arg_plan(tp(pointer(c_type, struct)), 0, type_)
+        assert (p.kind, p.tetragon_type, p.size, p.offset) == (
+            STRUCT_TYPE_KINDS[reader], reader, 8, 0)
+    with pytest.raises(ValueError) as err:
+        raw_arg_plan(tp(pointer("struct other", "other")), 0, reader)
+    assert str(err.value) == (f"raw tracepoint ev argument 0 (p: struct other *): type "
+                              f"{reader} reads a {c_type} *")
+
+
+@pytest.mark.parametrize("struct", sorted(s for s, t in STRUCT_TYPES.items()
+                                           if t not in STRUCT_TYPE_KINDS))
 def test_a_pointer_tetragon_reads_with_its_own_type_needs_its_reader(struct: str) -> None:
     reader = STRUCT_TYPES[struct]
     with pytest.raises(ValueError) as err:
@@ -133,8 +151,8 @@ def test_types_that_do_not_fit_the_argument_say_why() -> None:
         raw_arg_plan(tp(integer("int", 4, True)), 0, "string")
     with pytest.raises(ValueError, match="data_loc is a tracefs record's string"):
         raw_arg_plan(tp(pointer("char")), 0, "data_loc")
-    with pytest.raises(ValueError, match=r"type file is not supported yet \(issue 9\)"):
-        raw_arg_plan(tp(pointer("struct file", "file")), 0, "file")
+    with pytest.raises(ValueError, match=r"type sockaddr_un is not supported yet \(issue 9\)"):
+        raw_arg_plan(tp(pointer("struct sockaddr_un", "sockaddr_un")), 0, "sockaddr_un")
     with pytest.raises(ValueError, match=r"type syscall64 is read from a tracefs record only, "
                                          r"not yet from a raw tracepoint \(use raw: false\)"):
         raw_arg_plan(tp(integer("long", 8, True)), 0, "syscall64")

@@ -153,8 +153,9 @@ def test_a_socket_operator_on_another_type() -> None:
     with pytest.raises(ValueError) as err:
         compile_selectors([SelectorPlan(args=(ArgFilter(0, "DAddr", ("::1",)),))],
                           (ArgPlan(0, ArgKind.INT, 0, 4, "int", signed=True),))
-    assert str(err.value) == ("selectors[0].matchArgs[0].operator: DAddr filters sock "
-                              "arguments; the argument at index 0 is int")
+    assert str(err.value) == ("selectors[0].matchArgs[0].operator: DAddr filters sock, "
+                              "socket, skb and sockaddr arguments; the argument at index 0 "
+                              "is int")
 
 
 @pytest.mark.parametrize("prefix", (0, 1, 31, 32))

@@ -14,17 +14,34 @@ from vigil.agent import arg_value
 from vigil.events.model import Arg
 from vigil.sensors.plan import ArgPlan
 from vigil.wire.decode import DecodeError
-from vigil.wire.records import ARG_STR_MAX, ArgKind, CredArg, SockArg
+from vigil.wire.records import (
+    ARG_STR_MAX,
+    ArgKind,
+    BpfMapArg,
+    BpfProgArg,
+    CredArg,
+    ModuleArg,
+    PerfEventArg,
+    SkbArg,
+    SockArg,
+    UserNsArg,
+)
 
 PLANS = [ArgPlan(0, ArgKind.FILE, 0, 8, "file"), ArgPlan(0, ArgKind.FD, 0, 4, "fd"),
          ArgPlan(0, ArgKind.PATH, 0, 8, "path"), ArgPlan(0, ArgKind.DENTRY, 0, 8, "dentry"),
          ArgPlan(0, ArgKind.BINPRM, 0, 8, "linux_binprm"),
          ArgPlan(0, ArgKind.SOCK, 0, 8, "sock"), ArgPlan(0, ArgKind.CRED, 0, 8, "cred"),
          ArgPlan(0, ArgKind.KERNEL_CAP, 0, 8, "cap_effective"),
-         ArgPlan(0, ArgKind.NET_DEV, 0, 8, "net_device")]
-SIZES = sorted({0, 7, 8, 9, ctypes.sizeof(SockArg) - 1, ctypes.sizeof(SockArg),
-                ctypes.sizeof(SockArg) + 1, ctypes.sizeof(CredArg) - 1,
-                ctypes.sizeof(CredArg), ctypes.sizeof(CredArg) + 1, ARG_STR_MAX})
+         ArgPlan(0, ArgKind.NET_DEV, 0, 8, "net_device"),
+         *(ArgPlan(0, kind, 0, 8, name) for kind, name in (
+             (ArgKind.SOCKET, "socket"), (ArgKind.SKB, "skb"), (ArgKind.SOCKADDR, "sockaddr"),
+             (ArgKind.USER_NS, "user_namespace"), (ArgKind.BPF_ATTR, "bpf_attr"),
+             (ArgKind.BPF_PROG, "bpf_prog"), (ArgKind.BPF_MAP, "bpf_map"),
+             (ArgKind.PERF_EVENT, "perf_event"), (ArgKind.MODULE, "module"),
+             (ArgKind.LOAD_INFO, "load_info")))]
+SIZES = sorted({0, 7, 8, 9, ARG_STR_MAX, *(ctypes.sizeof(s) + d for s in (
+    SockArg, CredArg, SkbArg, UserNsArg, BpfProgArg, BpfMapArg, PerfEventArg, ModuleArg)
+    for d in (-1, 0, 1))})
 
 
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: p.tetragon_type)

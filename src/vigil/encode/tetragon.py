@@ -29,6 +29,14 @@ from vigil.process.caps import CAP_NAMES, cap_names
 from vigil.process.clock import rfc3339
 from vigil.process.model import Process, flag_string
 from vigil.wire.cred_arg import CredFields
+from vigil.wire.kernel_arg import (
+    BpfMapFields,
+    BpfProgFields,
+    ModuleFields,
+    PerfEventFields,
+    UserNsFields,
+)
+from vigil.wire.net_arg import SkbFields, SockaddrFields
 from vigil.wire.sock_arg import SockFields
 
 __all__ = ["JsonEncoder", "RenderOptions", "process_json"]
@@ -141,11 +149,52 @@ def _cred_json(c: CredFields) -> dict[str, Any]:
     out["caps"] = {name: list(cap_names(mask)) for name, mask in (
         ("permitted", c.cap_permitted), ("effective", c.cap_effective),
         ("inheritable", c.cap_inheritable)) if mask}
-    ns: dict[str, Any] = {"inum": c.ns_inum} if c.ns_inum else {}
-    if c.ns_level == 0:
-        ns["is_host"] = True
-    out["user_ns"] = {"level": c.ns_level, "uid": c.ns_uid, "gid": c.ns_gid, "ns": ns}
+    out["user_ns"] = _user_ns_json(UserNsFields(c.ns_level, c.ns_uid, c.ns_gid, c.ns_inum))
     return out
+
+
+def _user_ns_json(u: UserNsFields) -> dict[str, Any]:
+    """UserNamespace: level, uid and gid wrapped (always written), the
+    namespace's inode and is_host (level 0) where set."""
+    ns: dict[str, Any] = {"inum": u.inum} if u.inum else {}
+    if u.level == 0:
+        ns["is_host"] = True
+    return {"level": u.level, "uid": u.uid, "gid": u.gid, "ns": ns}
+
+
+def _set(*pairs: tuple[str, Any]) -> dict[str, Any]:
+    """A message's fields in its proto's order, those at their default (0,
+    "") left out as protobuf's JSON leaves them."""
+    return {k: v for k, v in pairs if v}
+
+
+def _u64(n: int) -> str:
+    return str(n) if n else ""
+
+
+# Tetragon's messages for struct arguments, by the decoded value's type.
+_MESSAGES: dict[type, Callable[[Any], dict[str, Any]]] = {
+    SkbFields: lambda s: _set(
+        ("hash", s.hash), ("len", s.len), ("priority", s.priority), ("mark", s.mark),
+        ("saddr", s.saddr), ("daddr", s.daddr), ("sport", s.sport), ("dport", s.dport),
+        ("proto", s.proto), ("sec_path_len", s.sec_path_len),
+        ("sec_path_olen", s.sec_path_olen), ("protocol", s.protocol), ("family", s.family)),
+    SockaddrFields: lambda s: _set(("family", s.family), ("addr", s.addr), ("port", s.port)),
+    UserNsFields: _user_ns_json,
+    # KprobeBpfAttr and KprobeBpfProg name their fields in CamelCase
+    BpfProgFields: lambda p: _set(("ProgType", p.prog_type), ("InsnCnt", p.insn_cnt),
+                                  ("ProgName", p.prog_name)),
+    BpfMapFields: lambda m: _set(
+        ("MapType", m.map_type), ("KeySize", m.key_size), ("ValueSize", m.value_size),
+        ("MaxEntries", m.max_entries), ("MapName", m.map_name)),
+    PerfEventFields: lambda p: _set(
+        ("KprobeFunc", p.kprobe_func), ("Type", p.type), ("Config", _u64(p.config)),
+        ("ProbeOffset", _u64(p.probe_offset))),
+    # KernelModule: signature_ok wrapped (written, false too, where checked)
+    ModuleFields: lambda m: {**_set(("name", m.name)), **(
+        {} if m.signature_ok is None else {"signature_ok": m.signature_ok}),
+        **_set(("tainted", list(m.tainted)))},
+}
 
 
 def arg_json(arg: Arg) -> dict[str, Any]:
@@ -186,6 +235,8 @@ def arg_json(arg: Arg) -> dict[str, Any]:
             if v}
     elif isinstance(value, CredFields):
         value = _cred_json(value)
+    elif type(value) in _MESSAGES:
+        value = _MESSAGES[type(value)](value)
     out = {arg.key: value}
     if arg.label:
         out["label"] = arg.label

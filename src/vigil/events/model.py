@@ -7,9 +7,18 @@ from dataclasses import dataclass, field
 from vigil.kernel.syscalls import SyscallId
 from vigil.process.model import Process
 from vigil.wire.cred_arg import CredFields
+from vigil.wire.kernel_arg import (
+    BpfMapFields,
+    BpfProgFields,
+    ModuleFields,
+    PerfEventFields,
+    UserNsFields,
+)
+from vigil.wire.net_arg import SkbFields, SockaddrFields
 from vigil.wire.sock_arg import SockFields
 
 __all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "Arg",
+           "ArgValue",
            "Event", "FilePath", "KprobeEvent", "SyscallId", "TracepointEvent", "TruncatedBytes"]
 
 PROCESS_EXEC = "process_exec"
@@ -48,6 +57,13 @@ class FilePath:
     permission: str = ""
 
 
+# What an argument's value can be: a number, a string, bytes, or one of
+# Tetragon's messages (its fields decoded).
+ArgValue = (int | str | bytes | SyscallId | TruncatedBytes | FilePath | SockFields | CredFields
+            | SkbFields | SockaddrFields | UserNsFields | BpfProgFields | BpfMapFields
+            | PerfEventFields | ModuleFields)
+
+
 @dataclass(slots=True)
 class Arg:
     """One argument of a policy event, under Tetragon's key for its type
@@ -57,7 +73,7 @@ class Arg:
     to make (each field goes through object.__setattr__)."""
 
     key: str
-    value: int | str | bytes | SyscallId | TruncatedBytes | FilePath | SockFields | CredFields
+    value: ArgValue
     label: str = ""
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from vigil.sensors.plan import ArgPlan
 from vigil.sensors.selectors_decode import ACTION_NAMES, OP_NAMES, DecodedArg, DecodedSelectors
-from vigil.wire.records import ARG_STR_MAX, ArgKind, SelOp
+from vigil.wire.records import ARG_STR_MAX, CHAR_BUF_MAX, IOVEC_MAX, ArgKind, SelOp
 
 from .memory import MapCost
 from .model import BUDGET, Explanation, HookExplanation, PolicyExplanation
@@ -45,7 +45,41 @@ def read_text(a: ArgPlan) -> str:
         return f"char array in the record, <={min(a.size, limit)} B"
     if a.kind is ArgKind.STR_DATALOC:
         return f"__data_loc string in the record, <={limit} B"
-    return f"pointer to a string (user, else kernel), <={limit} B"
+    if a.kind is ArgKind.STR_PTR:
+        return f"pointer to a string (user, else kernel), <={limit} B"
+    if a.kind in (ArgKind.CHAR_BUF, ArgKind.CHAR_IOVEC):
+        what = "buffer" if a.kind is ArgKind.CHAR_BUF else f"first {IOVEC_MAX} iovecs"
+        return f"{what}, length at offset {a.meta_offset}, <={CHAR_BUF_MAX} B"
+    return _READS.get(a.kind, a.kind.name.lower())
+
+
+# How the struct and other argument kinds are read (a table cell each).
+_READS = {
+    ArgKind.NONE: "nothing (a placeholder)",
+    ArgKind.SYSCALL64: "syscall number, 8 B, 32-bit bit",
+    ArgKind.CONST_BUF: "bytes in the record",
+    ArgKind.FD: "descriptor -> its file's path",
+    ArgKind.FILE: "struct file * -> path and mode",
+    ArgKind.PATH: "struct path * -> path and mode",
+    ArgKind.DENTRY: "struct dentry * -> path to its fs root",
+    ArgKind.BINPRM: "struct linux_binprm * -> its file",
+    ArgKind.KIOCB: "struct kiocb * -> its file",
+    ArgKind.SOCK: "struct sock * -> addresses, ports, state",
+    ArgKind.SOCKET: "struct socket * -> its sock",
+    ArgKind.SKB: "struct sk_buff * -> IP and TCP/UDP headers",
+    ArgKind.SOCKADDR: "struct sockaddr * -> family, address, port",
+    ArgKind.KERNEL_CAP: "kernel_cap_t *, 8 B",
+    ArgKind.CRED: "struct cred * -> ids, caps, user ns",
+    ArgKind.NET_DEV: "struct net_device * -> its name",
+    ArgKind.USER_NS: "struct user_namespace * -> level, owner, inode",
+    ArgKind.BPF_ATTR: "union bpf_attr * -> program type, size, name",
+    ArgKind.BPF_PROG: "struct bpf_prog * -> type, size, name",
+    ArgKind.BPF_MAP: "struct bpf_map * -> type, sizes, name",
+    ArgKind.PERF_EVENT: "struct perf_event * -> type, config, kprobe",
+    ArgKind.MODULE: "struct module * -> name, taints",
+    ArgKind.LOAD_INFO: "struct load_info * -> name, taints, signature",
+    ArgKind.IOV_ITER: f"struct iov_iter * -> first buffer, <={CHAR_BUF_MAX} B",
+}
 
 
 def arg_rows(h: HookExplanation) -> list[list[str]]:

@@ -80,7 +80,8 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"{_KP}.{f}" for f in ("call", "syscall", "return", "message", "tags", "args",
                              "returnArg", "selectors", "ignore")),
     f"{_KP}.ignore.callNotFound",
-    *(f"{_KP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex", "returnCopy")),
+    *(f"{_KP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex", "returnCopy",
+                                    "resolve")),
     *(f"{_KP}.returnArg.{f}" for f in ("index", "type", "label")),
     *_selector_fields(_KSEL),
     f"{_KSEL}.matchActions[].argError",
@@ -94,13 +95,23 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"spec.lists[].{f}" for f in ("name", "type", "values")),
 })
 
+# spec.fentries: spec.kprobes' fields, attached as fentry (and fexit).
+_FE = "spec.fentries[]"
+SUPPORTED_FIELDS = SUPPORTED_FIELDS | {"spec.fentries"} | {
+    f.replace(_KP, _FE, 1) for f in SUPPORTED_FIELDS if f.startswith(_KP)}
+
 # Fields implemented for some of their values only: the values implemented.
 SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     # a namespaced policy applies to the pods of a Kubernetes namespace
     "kind": frozenset({"TracingPolicy"}),
     # auto: the type Tetragon infers, if it is one of these (the planner checks)
+    # (the struct types: raw tracepoints only; the planner says so of a tracefs one)
     f"{_TP}.args[].type": frozenset({"auto", *_INTEGERS, "string", "data_loc", "syscall64",
-                                     "char_buf", "nop"}),
+                                     "char_buf", "nop", "file", "path", "dentry", "sock",
+                                     "cred", "linux_binprm", "net_device", "socket", "skb",
+                                     "sockaddr", "user_namespace", "bpf_attr", "bpf_prog",
+                                     "bpf_map", "perf_event", "module", "load_info",
+                                     "iov_iter", "kiocb"}),
     f"{_SEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
@@ -110,7 +121,10 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf", "fd", "file", "path",
                                      "dentry", "sock", "nop", "cred", "kernel_cap_t",
                                      "cap_inheritable", "cap_permitted", "cap_effective",
-                                     "linux_binprm", "net_device", "capability"}),
+                                     "linux_binprm", "net_device", "capability", "socket",
+                                     "skb", "sockaddr", "user_namespace", "bpf_attr",
+                                     "bpf_prog", "bpf_map", "perf_event", "module",
+                                     "load_info", "char_iovec", "iov_iter", "kiocb"}),
     f"{_KP}.returnArg.type": frozenset(_INTEGERS),
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
@@ -135,6 +149,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     "spec.options[].name": frozenset({"policy-mode", "override-method",
                                       "disable-kprobe-multi"}),
 }
+SUPPORTED_VALUES = {**SUPPORTED_VALUES, **{
+    k.replace(_KP, _FE, 1): v for k, v in SUPPORTED_VALUES.items() if k.startswith(_KP)}}
 
 # Where the rest is planned: the longest matching schema path, or the value
 # ("path=value") wins. Anything not here is not planned in an issue yet.

@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from vigil.bpf_objects import object_path
-from vigil.libbpf import Link, Object, Program, open_object
+from vigil.libbpf import Link, Object, OpenObject, Program, open_object
 from vigil.libbpf.errors import BpfError, LoadError
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
 from vigil.sensors.plan import (
     HOOK_PROGRAMS,
     RETURN_PROGRAMS,
-    STRUCT_ARG_KEYS,
+    STRUCT_OBJECT_KINDS,
+    ArgPlan,
     TracepointHookPlan,
 )
-from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind, ArgMeta
+from vigil.wire.records import GENERIC_ARGS_MAX, RESOLVE_MAX, ArgMeta
 
 __all__ = ["OBJECT", "STRUCT_ARGS_OBJECT", "OverrideRefused", "TracepointSensor", "object_for"]
 
@@ -26,10 +27,24 @@ OBJECT = "generic/tracepoint.bpf.o"
 STRUCT_ARGS_OBJECT = "generic/struct_args.bpf.o"
 
 
+def _set_resolve(spec: OpenObject, args: Sequence[ArgPlan]) -> None:
+    """The knobs of each argument's resolve: path (tracepoint.bpf.c)."""
+    steps, offs, loads = bytearray(GENERIC_ARGS_MAX), bytearray(), bytearray()
+    for i in range(GENERIC_ARGS_MAX):
+        path = args[i].resolve if i < len(args) else ()
+        steps[i] = len(path)
+        offs += b"".join(off.to_bytes(4, "little") for off, _ in path)
+        offs += bytes(4 * (RESOLVE_MAX - len(path)))
+        loads += sum(1 << d for d, (_, load) in enumerate(path) if load).to_bytes(2, "little")
+    spec.set_rodata("arg_resolve_steps", bytes(steps))
+    spec.set_rodata("arg_resolve_off", bytes(offs))
+    spec.set_rodata("arg_resolve_load", bytes(loads))
+
+
 def object_for(plan: TracepointHookPlan) -> str:
     """The generic object a hook loads: the smaller one unless it reads a
     struct argument."""
-    structs = any(a.kind in STRUCT_ARG_KEYS or a.kind is ArgKind.KERNEL_CAP for a in plan.args)
+    structs = any(a.kind in STRUCT_OBJECT_KINDS or a.resolve for a in plan.args)
     return STRUCT_ARGS_OBJECT if structs else OBJECT
 # Keys (selector, scope, argument bytes) a rate-limited hook remembers; an
 # LRU map, so a key forgotten under pressure lets an event through early.
@@ -168,6 +183,8 @@ class TracepointSensor(Sensor):
                 spec.set_rodata("arg_meta_size", bytes(
                     [a.meta_size | (ArgMeta.SIGNED if a.meta_signed else 0) for a in args]
                     + [0] * pad))
+                if any(a.resolve for a in args):
+                    _set_resolve(spec, args)
                 if returns is not None:
                     spec.set_rodata("has_return", 1)
                     spec.set_rodata("ret_offset", returns.value.offset)

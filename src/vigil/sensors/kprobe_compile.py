@@ -35,6 +35,7 @@ from vigil.kernel.tracefs_format import (
 from vigil.kernel.tracepoint_args import field_read, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.policy.model.hooks import KProbeSpec
+from vigil.sensors.btf_resolve import Resolved, parse_resolve, resolve_path
 from vigil.sensors.hook_ladder import (
     KPROBE_LADDER,
     HookUnavailable,
@@ -45,17 +46,20 @@ from vigil.sensors.hook_ladder import (
 from vigil.sensors.lists import ListError
 from vigil.sensors.plan import (
     CAP_TYPES,
+    STRUCT_TYPE_KINDS,
     ArgPlan,
     CallView,
     ProgramChoice,
     ReturnPlan,
     TracepointHookPlan,
+    struct_c_type,
 )
 from vigil.sensors.tracepoint_compile import (
     INT_TYPES,
     TETRAGON_INT_NAMES,
     Lists,
     arg_plan,
+    buffer_plan,
     selector_plans,
 )
 from vigil.wire.records import GENERIC_ARGS_MAX, ArgKind
@@ -69,14 +73,12 @@ __all__ = ["SYSCALL_PREFIXES", "compile_kprobes", "syscall_function"]
 SYSCALL_PREFIXES = {"x86_64": "__x64_", "aarch64": "__arm64_"}
 _ALL_PREFIXES = ("__x64_", "__arm64_", "__ia32_")
 # The kprobe argument types the syscall fallback reads (Tetragon's names).
-_FALLBACK_TYPES = frozenset({*INT_TYPES, "string", "char_buf", "fd", "nop"})
-# Pointers to a file's kernel structs, named by the path walk.
-_FILE_TYPES = {"file": ArgKind.FILE, "path": ArgKind.PATH, "dentry": ArgKind.DENTRY}
-# Other kernel structs a pointer argument is read as.
-_STRUCT_TYPES = {**_FILE_TYPES, "sock": ArgKind.SOCK, "cred": ArgKind.CRED,
-                 "linux_binprm": ArgKind.BINPRM, "net_device": ArgKind.NET_DEV}
+_FALLBACK_TYPES = frozenset({*INT_TYPES, "string", "char_buf", "char_iovec", "fd", "nop"})
+# Kernel structs a pointer argument is read as.
+_STRUCT_TYPES = STRUCT_TYPE_KINDS
 # What the function rungs read.
-_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_STRUCT_TYPES, *CAP_TYPES, "capability"})
+_REGISTER_TYPES = frozenset({*_FALLBACK_TYPES, *_STRUCT_TYPES, *CAP_TYPES, "capability",
+                             "char_iovec"})
 # Syscalls that never return: a `return: true` on them would wait forever.
 _NO_RETURN = frozenset({"exit", "exit_group"})
 
@@ -228,8 +230,10 @@ class _KprobePlanner:
     def issue(self, at: Path, message: str, value: bool = True) -> None:
         self.issues.append(self.loaded.issue(at, message, value=value))
 
-    def plan(self, i: int, kp: KProbeSpec) -> list[TracepointHookPlan]:
-        at: Path = ("spec", "kprobes", i)
+    def plan(self, i: int, kp: KProbeSpec, field: str = "kprobes") -> list[TracepointHookPlan]:
+        """The hooks of spec.<field>[i]: spec.kprobes' on the ladder's best
+        rung, spec.fentries' on fentry (Tetragon attaches them so)."""
+        at: Path = ("spec", field, i)
         try:
             calls = _calls(self.loaded, kp, at)
         except ListError as err:
@@ -249,14 +253,19 @@ class _KprobePlanner:
             overrides = any(a.action.lower() == "override"
                             for sel in kp.selectors for a in sel.match_actions)
             try:
-                forced = self.forced or (self.override_rung if overrides else None)
+                forced = ("fentry" if field == "fentries"
+                          else self.forced or (self.override_rung if overrides else None))
                 choice = choose_rung(KPROBE_LADDER, syscall=kp.syscall, returns=kp.return_,
                                      feature=self.feature, forced=forced,
                                      fits=where.fits, overrides=overrides)
             except HookUnavailable as err:
                 if kp.ignore is not None and kp.ignore.call_not_found and where.nowhere():
                     continue  # as Tetragon's ignore.callNotFound: skipped, not an error
-                self.issue((*at, "call"), f"kprobe on {call}: {err}")
+                if field == "fentries":
+                    self.issue((*at, "call"), f"fentry on {call}: spec.fentries attach as "
+                               f"fentry only, and {str(err).split(': ', 1)[-1]}")
+                else:
+                    self.issue((*at, "call"), f"kprobe on {call}: {err}")
                 continue
             if choice.rung.name == "syscall_tracepoint":
                 plan = self._syscall_plan(at, kp, call, function, name, choice)
@@ -372,13 +381,79 @@ class _KprobePlanner:
                 ok = False
                 continue
             field, c_type = params[arg.index] if params is not None else ("", "")
-            plan = self._register_arg(where, name, arg.index, arg.type, arg.label,
-                                      arg.size_arg_index, types, params)
+            if arg.resolve:
+                resolved = self._resolved(where, name, arg.index, arg.resolve, arg.type, params)
+                if resolved is None:
+                    ok = False
+                    continue
+                plan = self._resolved_arg(where, arg.index, arg.type, arg.label, resolved)
+                field, c_type = f"{field}->{arg.resolve}", resolved.c_type
+            else:
+                plan = self._register_arg(where, name, arg.index, arg.type, arg.label,
+                                          arg.size_arg_index, types, params)
             if plan is None:
                 ok = False
                 continue
             args.append(replace(plan, field=field, c_type=c_type, field_size=8))
         return args if ok else None
+
+    def _resolved(self, where: Path, name: str, index: int, path: str, type_: str,
+                  params: list[tuple[str, str]] | None) -> Resolved | None:
+        if params is None or self.btf.params(name) is None:
+            self.issue((*where, "resolve"), f"resolve follows the BTF of a kernel function's "
+                       f"parameters, and the kernel's BTF has no function {name} (a "
+                       "syscall's arguments are not in BTF: hook a kernel function that "
+                       "takes the struct)")
+            return None
+        try:
+            return self.btf.resolve(name, index, path)
+        except ValueError as err:
+            self.issue((*where, "resolve"), f"{err} (from {name}'s argument {index}, "
+                       f"{params[index][1]})")
+            return None
+
+    def _resolved_arg(self, where: Path, index: int, type_: str, label: str,
+                      r: Resolved) -> ArgPlan | None:
+        """The argument's type read from where its resolve path ends (the
+        value the kernel leaves: see sensors/btf_resolve.py)."""
+        offset = 8 * index
+        got = f"the path ends at {r.c_type}"
+        ends_struct = (r.pointee.removeprefix("const ").removeprefix("volatile ")
+                       if r.ends in ("pointer", "struct") else "")
+        if type_ in INT_TYPES or type_ in ("fd", "capability"):
+            width, signed = INT_TYPES.get(type_, (4, type_ == "capability"))
+            if r.ends != "integer":
+                self.issue((*where, "type"), f"type {type_} reads an integer; {got}")
+                return None
+            if width > r.size:
+                self.issue((*where, "type"), f"type {type_} reads {width} bytes; {got}, "
+                           f"{r.size} bytes wide")
+                return None
+            kind = ArgKind.FD if type_ == "fd" else ArgKind.INT
+            return ArgPlan(index, kind, offset, width, TETRAGON_INT_NAMES.get(type_, type_),
+                           signed, label, resolve=r.steps)
+        if type_ == "string":
+            chars = ("char", "signed char", "unsigned char")
+            if r.pointee.removeprefix("const ") not in chars or r.ends not in ("pointer",
+                                                                               "array"):
+                self.issue((*where, "type"), f"type string reads a char array or char *; "
+                           f"{got}")
+                return None
+            return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label,
+                           resolve=r.steps)
+        if type_ in _STRUCT_TYPES or type_ in CAP_TYPES:
+            want = (struct_c_type(type_).removesuffix(" *")
+                    if type_ in _STRUCT_TYPES else "kernel_cap_t")
+            if ends_struct != want:
+                self.issue((*where, "type"), f"type {type_} reads a {want} (or a pointer to "
+                           f"one); {got}")
+                return None
+            kind = _STRUCT_TYPES.get(type_, ArgKind.KERNEL_CAP)
+            return ArgPlan(index, kind, offset, 8, type_, False, label, resolve=r.steps)
+        self.issue((*where, "resolve"), f"resolve is not supported with type {type_}; it "
+                   "works with the integers, string, fd, capability, the capability sets "
+                   "and the struct types")
+        return None
 
     def _register_arg(self, where: Path, name: str, index: int, type_: str, label: str,
                       size_index: int, types: dict[int, str],
@@ -392,11 +467,12 @@ class _KprobePlanner:
             return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
         if type_ in _STRUCT_TYPES:
             c_type = params[index][1] if params is not None else ""
-            if c_type and c_type.removeprefix("const ") != f"struct {type_} *":
+            want = struct_c_type(type_)
+            if c_type and c_type.removeprefix("const ") != want:
                 # Tetragon reads whatever the register holds; the walk would
                 # then name garbage (tty_54.yaml's tty_write took a struct
                 # file * until 5.11, a struct kiocb * since).
-                self.issue((*where, "type"), f"type {type_} reads a struct {type_} *; "
+                self.issue((*where, "type"), f"type {type_} reads a {want}; "
                            f"{name}'s argument {index} is {c_type} on this kernel")
                 return None
             return ArgPlan(index, _STRUCT_TYPES[type_], offset, 8, type_, False, label)
@@ -408,11 +484,12 @@ class _KprobePlanner:
             return ArgPlan(index, ArgKind.INT, offset, 4, "capability", True, label)
         if type_ in CAP_TYPES:  # a kernel_cap_t *: the 8 bytes it points at
             return ArgPlan(index, ArgKind.KERNEL_CAP, offset, 8, type_, False, label)
-        if type_ == "char_buf":
+        if type_ in ("char_buf", "char_iovec"):
             nparams = len(params) if params is not None else GENERIC_ARGS_MAX
             if not size_index:
-                self.issue((*where, "type"), "char_buf needs sizeArgIndex: the 1-based number "
-                           "of the argument holding its length")
+                holds = "its length" if type_ == "char_buf" else "how many iovecs it has"
+                self.issue((*where, "type"), f"{type_} needs sizeArgIndex: the 1-based number "
+                           f"of the argument holding {holds}")
                 return None
             if size_index > min(nparams, GENERIC_ARGS_MAX):
                 self.issue((*where, "sizeArgIndex"),
@@ -422,7 +499,8 @@ class _KprobePlanner:
             # The length's width and sign as the policy types that argument,
             # else a full register, unsigned.
             width, signed = INT_TYPES.get(types.get(size_index - 1, ""), (8, False))
-            return ArgPlan(index, ArgKind.CHAR_BUF, offset, 8, "char_buf", False, label,
+            kind = ArgKind.CHAR_BUF if type_ == "char_buf" else ArgKind.CHAR_IOVEC
+            return ArgPlan(index, kind, offset, 8, type_, False, label,
                            8 * (size_index - 1), width, signed)
         self.issue((*where, "type"), f"type {type_} is not read by vigil's kprobes yet; they "
                    f"read {', '.join(sorted(_REGISTER_TYPES))}")
@@ -438,6 +516,12 @@ class _KprobePlanner:
         for j, arg in enumerate(kp.args):
             where = (*at, "args", j)
             if not self._index_ok(where, arg.index, name, names[base:]):
+                ok = False
+                continue
+            if arg.resolve:
+                self.issue((*where, "resolve"), "resolve follows a kernel function's BTF; the "
+                           "syscall fallback reads the tracepoint's fields, which have none "
+                           "(hook the kernel function where kprobes or fentry work)")
                 ok = False
                 continue
             if arg.type in _STRUCT_TYPES:
@@ -463,11 +547,15 @@ class _KprobePlanner:
                     continue
                 # a 1-based argument number -> the 1-based field number
                 size_index = base + arg.size_arg_index
-            is_fd = arg.type == "fd"
+            is_fd, is_iovec = arg.type == "fd", arg.type == "char_iovec"
+            # An iovec array is located as a buffer is: a pointer and the
+            # field sizeArgIndex names (here, how many iovecs).
+            as_type = "int" if is_fd else "char_buf" if is_iovec else arg.type
             try:
-                resolved = resolve_arg(fmt, base + arg.index, "int" if is_fd else arg.type,
+                resolved = resolve_arg(fmt, base + arg.index, as_type,
                                        size_arg_index=size_index)
-                plan = arg_plan(resolved, arg.label, fmt)
+                plan = (buffer_plan(resolved, fmt, arg.label, ArgKind.CHAR_IOVEC) if is_iovec
+                        else arg_plan(resolved, arg.label, fmt))
             except ValueError as err:
                 self.issue((*where, "type"), str(err))
                 ok = False
@@ -563,6 +651,19 @@ class _BtfFunctions:
                 self._seen[function] = [(p.name, btf.type_text(p.type_id)) for p in proto.params]
         return self._seen[function]
 
+    def resolve(self, function: str, index: int, path: str) -> Resolved:
+        """Where `path` leads from parameter `index` of `function` (which
+        params() found); ValueError says why it leads nowhere."""
+        self.params(function)
+        btf = self._btf
+        assert btf is not None
+        from vigil.libbpf.btf_types import BtfKind
+
+        fid = btf.find(function, BtfKind.FUNC)
+        assert fid is not None
+        proto = btf.type(btf.type(fid).ref)
+        return resolve_path(btf, proto.params[index].type_id, parse_resolve(path))
+
     def close(self) -> None:
         if self._btf is not None:
             self._btf.close()
@@ -581,6 +682,8 @@ def compile_kprobes(loaded: LoadedPolicy, *, forced: str | None = None,
     try:
         for i, kp in enumerate(loaded.policy.spec.kprobes):
             plans += planner.plan(i, kp)
+        for i, kp in enumerate(loaded.policy.spec.fentries):
+            plans += planner.plan(i, kp, "fentries")
     finally:
         planner.btf.close()
     if planner.issues:

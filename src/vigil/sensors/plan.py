@@ -53,12 +53,41 @@ TETRAGON_INT_KEYS = {
 
 # File arguments -> their key in Tetragon's JSON (file and fd: file_arg,
 # path and dentry: path_arg, as pkg/grpc/tracing shows them).
-FILE_ARG_KEYS = {ArgKind.FILE: "file_arg", ArgKind.FD: "file_arg",
+FILE_ARG_KEYS = {ArgKind.FILE: "file_arg", ArgKind.FD: "file_arg", ArgKind.KIOCB: "file_arg",
                  ArgKind.PATH: "path_arg", ArgKind.DENTRY: "path_arg",
                  ArgKind.BINPRM: "linux_binprm_arg"}
 # Every argument read from a kernel struct -> its key.
-STRUCT_ARG_KEYS = {**FILE_ARG_KEYS, ArgKind.SOCK: "sock_arg",
-                   ArgKind.CRED: "process_credentials_arg", ArgKind.NET_DEV: "net_dev_arg"}
+STRUCT_ARG_KEYS = {**FILE_ARG_KEYS, ArgKind.SOCK: "sock_arg", ArgKind.SOCKET: "sock_arg",
+                   ArgKind.CRED: "process_credentials_arg", ArgKind.NET_DEV: "net_dev_arg",
+                   ArgKind.SKB: "skb_arg", ArgKind.SOCKADDR: "sockaddr_arg",
+                   ArgKind.USER_NS: "user_ns_arg", ArgKind.BPF_ATTR: "bpf_attr_arg",
+                   ArgKind.BPF_PROG: "bpf_prog_arg", ArgKind.BPF_MAP: "bpf_map_arg",
+                   ArgKind.PERF_EVENT: "perf_event_arg", ArgKind.MODULE: "module_arg",
+                   ArgKind.LOAD_INFO: "module_arg"}
+# Tetragon's types that read a kernel struct through a pointer -> the kind.
+STRUCT_TYPE_KINDS = {
+    "file": ArgKind.FILE, "path": ArgKind.PATH, "dentry": ArgKind.DENTRY,
+    "sock": ArgKind.SOCK, "cred": ArgKind.CRED, "linux_binprm": ArgKind.BINPRM,
+    "net_device": ArgKind.NET_DEV, "socket": ArgKind.SOCKET, "skb": ArgKind.SKB,
+    "sockaddr": ArgKind.SOCKADDR, "user_namespace": ArgKind.USER_NS,
+    "bpf_attr": ArgKind.BPF_ATTR, "bpf_prog": ArgKind.BPF_PROG, "bpf_map": ArgKind.BPF_MAP,
+    "perf_event": ArgKind.PERF_EVENT, "module": ArgKind.MODULE,
+    "load_info": ArgKind.LOAD_INFO, "iov_iter": ArgKind.IOV_ITER, "kiocb": ArgKind.KIOCB,
+}
+# The C type each reads, where it is not `struct <type> *`.
+STRUCT_C_TYPES = {"skb": "struct sk_buff *", "bpf_attr": "union bpf_attr *"}
+
+
+def struct_c_type(type_: str) -> str:
+    """The pointer a struct type reads ("struct file *")."""
+    return STRUCT_C_TYPES.get(type_, f"struct {type_} *")
+
+
+# Buffers sent as a char_buf is (bytes_arg, or truncated_bytes_arg when cut).
+BUFFER_KINDS = frozenset({ArgKind.CHAR_BUF, ArgKind.CHAR_IOVEC, ArgKind.IOV_ITER})
+# What only generic/struct_args.bpf.o reads (generic_tracepoint.object_for).
+STRUCT_OBJECT_KINDS = frozenset({*STRUCT_ARG_KEYS, ArgKind.KERNEL_CAP, ArgKind.CHAR_IOVEC,
+                                 ArgKind.IOV_ITER})
 # kernel_cap_t, cap_inheritable, cap_permitted, cap_effective: each its key.
 CAP_TYPES = ("kernel_cap_t", "cap_inheritable", "cap_permitted", "cap_effective")
 
@@ -104,6 +133,9 @@ class ArgPlan:
     # const_buf: how many uint64 arguments its bytes show as (Tetragon shows
     # an array of longs element by element, any other array not at all)
     elements: int = 0
+    # resolve: the steps from the register to the value read (each an offset
+    # added, then whether the 8 bytes there are loaded: sensors/btf_resolve.py)
+    resolve: tuple[tuple[int, bool], ...] = ()
     # Where the layout came from, for `vigil policy explain`: the field's
     # name, its C type and its own size (an `int` of a syscall tracepoint
     # has an 8-byte slot of which `size` bytes are read).
@@ -121,7 +153,7 @@ class ArgPlan:
         if (self.kind in (ArgKind.INT, ArgKind.SYSCALL64, ArgKind.FD)
                 and self.size not in INT_SIZES):
             raise ValueError(f"argument {self.index}: an integer of {self.size} bytes")
-        if self.kind is ArgKind.CHAR_BUF and self.meta_size not in INT_SIZES:
+        if self.kind in (ArgKind.CHAR_BUF, ArgKind.CHAR_IOVEC) and self.meta_size not in INT_SIZES:
             raise ValueError(f"argument {self.index}: a length of {self.meta_size} bytes")
         if self.kind is ArgKind.CONST_BUF and not 0 < self.size <= CONST_BUF_MASK:
             raise ValueError(f"argument {self.index}: an array of {self.size} bytes; "
@@ -130,6 +162,8 @@ class ArgPlan:
             raise ValueError(f"argument {self.index}: offset {self.offset} size {self.size}")
         if self.kind is ArgKind.KERNEL_CAP or self.tetragon_type == "capability":
             key = f"{self.tetragon_type}_arg"
+        elif self.kind in BUFFER_KINDS:  # truncated_bytes_arg where it was cut
+            key = "bytes_arg"
         elif self.kind is ArgKind.INT:
             key = TETRAGON_INT_KEYS.get(self.tetragon_type,
                                         "long_arg" if self.signed else "size_arg")

@@ -44,7 +44,13 @@ from vigil.libbpf import BpfError
 from vigil.policy import Issue, LoadedPolicy
 from vigil.policy.model.hooks import TracepointSpec
 from vigil.policy.support import PLANNED
-from vigil.sensors.plan import ArgPlan, ProgramChoice, TracepointHookPlan
+from vigil.sensors.plan import (
+    STRUCT_TYPE_KINDS,
+    ArgPlan,
+    ProgramChoice,
+    TracepointHookPlan,
+    struct_c_type,
+)
 from vigil.sensors.tracepoint_compile import INT_TYPES, TETRAGON_INT_NAMES, selector_plans
 from vigil.wire.records import ArgKind
 
@@ -122,6 +128,9 @@ def raw_arg_plan(rt: RawTracepoint, index: int, type_: str, label: str = "") -> 
             return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
         if a.is_pointer:
             reader = STRUCT_TYPES.get(a.struct_name or "")
+            if reader in STRUCT_TYPE_KINDS:
+                return ArgPlan(index, STRUCT_TYPE_KINDS[reader], offset, 8, reader, False,
+                               label)
             if reader is not None:
                 raise ValueError(
                     f"{where}: Tetragon reads a struct {a.struct_name} pointer as its "
@@ -148,6 +157,11 @@ def raw_arg_plan(rt: RawTracepoint, index: int, type_: str, label: str = "") -> 
         if not _is_char_pointer(a):
             raise ValueError(f"{where} holds no string; type string reads a char *")
         return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
+    if type_ in STRUCT_TYPE_KINDS:
+        want = struct_c_type(type_)
+        if a.type_text.removeprefix("const ") != want:
+            raise ValueError(f"{where}: type {type_} reads a {want}")
+        return ArgPlan(index, STRUCT_TYPE_KINDS[type_], offset, 8, type_, False, label)
     if type_ == "data_loc":
         raise ValueError(f"{where}: data_loc is a tracefs record's string; a raw tracepoint "
                          "has none (type string reads a char *)")

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from vigil.sensors.plan import ArgPlan
 
 __all__ = [
+    "SOCK_KINDS",
     "TETRAGON_ACTIONS",
     "ActionPlan",
     "ArgFilter",
@@ -137,9 +138,16 @@ _LATER_ACTIONS = frozenset({
     "untracksock", "notifyenforcer", "cleanupenforcernotification", "set",
 })
 _INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64, ArgKind.KERNEL_CAP})
-_BUF_KINDS = frozenset({ArgKind.CONST_BUF, ArgKind.CHAR_BUF, ArgKind.NONE, ArgKind.CRED})
+# Arguments in a sock's layout (struct vigil_sock_arg first), which the
+# socket operators read.
+SOCK_KINDS = frozenset({ArgKind.SOCK, ArgKind.SOCKET, ArgKind.SKB, ArgKind.SOCKADDR})
+# Arguments no filter reads (a struct with no string or number to compare).
+_BUF_KINDS = frozenset({ArgKind.CONST_BUF, ArgKind.CHAR_BUF, ArgKind.NONE, ArgKind.CRED,
+                        ArgKind.CHAR_IOVEC, ArgKind.IOV_ITER,
+                        ArgKind.USER_NS, ArgKind.BPF_ATTR, ArgKind.BPF_PROG, ArgKind.BPF_MAP,
+                        ArgKind.PERF_EVENT, ArgKind.MODULE, ArgKind.LOAD_INFO})
 _FILE_KINDS = frozenset({ArgKind.FILE, ArgKind.PATH, ArgKind.DENTRY, ArgKind.FD,
-                         ArgKind.BINPRM})
+                         ArgKind.BINPRM, ArgKind.KIOCB})
 SIGNAL_MAX = 64  # SIGRTMAX: bpf_send_signal refuses what valid_signal() refuses
 _GO_OCTAL = re.compile(r"[+-]?0[0-7_]+")
 
@@ -358,14 +366,26 @@ def addr_keys(where: str, values: Sequence[str], set_id: int) -> list[bytes]:
 def _compile_arg(where: str, f: ArgFilter, args: Sequence[ArgPlan], pool: _Pool,
                  out: SelArg, set_id: int) -> None:
     pos, arg = _filtered(where, f, args)
-    if (arg.kind is ArgKind.SOCK) != (f.operator in _SOCK_OPS):
-        if arg.kind is ArgKind.SOCK:
-            raise ValueError(f"{where}.operator: {f.operator} does not apply to a sock; use "
-                             "the socket operators (SAddr, DAddr, SPort, DPort, Protocol, "
-                             "Family, State, ...)")
-        raise ValueError(f"{where}.operator: {f.operator} filters sock arguments; the "
-                         f"argument at index {arg.index} is {arg.tetragon_type}")
-    if arg.kind is ArgKind.SOCK:
+    is_sock = arg.kind in SOCK_KINDS
+    if is_sock != (f.operator in _SOCK_OPS):
+        if is_sock:
+            raise ValueError(f"{where}.operator: {f.operator} does not apply to a "
+                             f"{arg.tetragon_type}; use the socket operators (SAddr, DAddr, "
+                             "SPort, DPort, Protocol, Family, State, ...)")
+        raise ValueError(f"{where}.operator: {f.operator} filters sock, socket, skb and "
+                         f"sockaddr arguments; the argument at index {arg.index} is "
+                         f"{arg.tetragon_type}")
+    if is_sock:
+        if f.operator == "State" and arg.kind not in (ArgKind.SOCK, ArgKind.SOCKET):
+            # Tetragon accepts it and never matches: a packet or an address
+            # has no TCP state.
+            raise ValueError(f"{where}.operator: State filters sock and socket arguments; "
+                             f"a {arg.tetragon_type} has no TCP state")
+        if (f.operator in ("DAddr", "NotDAddr", "DPort", "NotDPort", "DPortPriv",
+                           "NotDPortPriv") and arg.kind is ArgKind.SOCKADDR):
+            # A sockaddr holds one address: Tetragon filters it as the source.
+            raise ValueError(f"{where}.operator: a sockaddr holds one address and port, "
+                             f"which {f.operator.replace('D', 'S', 1)} filters")
         _compile_sock(where, pos, f, out, set_id)
         return
     if f.operator in _FILE_TYPE_OPS:
@@ -672,7 +692,7 @@ def selector_strings(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan])
                 continue
             where = f"selectors[{s}].matchArgs[{i}]"
             _, arg = _filtered(where, af, args)
-            if arg.kind in _INT_KINDS or arg.kind in _BUF_KINDS or arg.kind is ArgKind.SOCK:
+            if arg.kind in _INT_KINDS or arg.kind in _BUF_KINDS or arg.kind in SOCK_KINDS:
                 continue  # not a string filter: compile_selectors says why
             keys.update(trie_keys(where, af.operator, af.values, _set_id(s, i)))
             if len(keys) > SEL_MAP_VALUES_MAX:

@@ -21,7 +21,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vigil.process.caps import cap_names
-from vigil.sensors.selectors import ActionPlan, ArgFilter, PidFilter, SelectorPlan
+from vigil.sensors.selectors import (
+    SOCK_KINDS,
+    ActionPlan,
+    ArgFilter,
+    PidFilter,
+    SelectorPlan,
+)
 from vigil.wire.records import (
     NAMESPACE_NAMES,
     SEL_ACTIONS_MAX,
@@ -243,7 +249,7 @@ def _arg(where: str, a: SelArg, args: Sequence[ArgPlan], pool: bytes,
         raise ValueError(f"{where}.index: {a.index}, but the hook has {len(args)} arguments")
     plan = args[a.index]
     sets = sets or {}
-    is_sock = plan.kind is ArgKind.SOCK
+    is_sock = plan.kind in SOCK_KINDS
     is_str = plan.kind not in _INT_KINDS and not is_sock
     op = _op(f"{where}.op", a.op, _SOCK_OPS if is_sock else _STR_OPS if is_str else _INT_OPS)
     signed = bool(a.flags & SelFlag.SIGNED)

@@ -25,7 +25,12 @@ from vigil.policy.model.hooks import KProbeSpec, TracepointSpec
 from vigil.policy.model.selectors import CapabilitiesSelector, KProbeSelector
 from vigil.policy.suggest import closest
 from vigil.sensors.lists import ListError, SyscallLists, resolve_lists
-from vigil.sensors.plan import TRACEFS_TRACEPOINT, ArgPlan, TracepointHookPlan
+from vigil.sensors.plan import (
+    STRUCT_TYPE_KINDS,
+    TRACEFS_TRACEPOINT,
+    ArgPlan,
+    TracepointHookPlan,
+)
 from vigil.sensors.selectors import (
     ActionPlan,
     ArgFilter,
@@ -38,8 +43,9 @@ from vigil.sensors.selectors import (
 )
 from vigil.wire.records import CONST_BUF_MASK, ArgKind
 
-__all__ = ["INT_TYPES", "TETRAGON_INT_NAMES", "Lists", "arg_plan", "compile_tracepoints",
-           "selector_plans"]
+__all__ = ["INT_TYPES", "TETRAGON_INT_NAMES", "Lists", "arg_plan", "buffer_plan",
+           "compile_tracepoints", "selector_plans"]
+
 
 # Tetragon's integer types -> (bytes read, signed). The width is the type's,
 # not the field's: a syscall tracepoint gives `int dfd` an 8-byte slot, and
@@ -69,17 +75,21 @@ def _is_int_field(read: FieldRead) -> bool:
                                             and read.element_size is not None)
 
 
-def _char_buf(r: ResolvedArg, fmt: TracepointFormat, label: str) -> ArgPlan:
-    """A char pointer whose length is the field sizeArgIndex names. vigil
-    reads up to CHAR_BUF_MAX bytes and says when it cut (truncated_bytes_arg,
-    as Tetragon's kprobes do); Tetragon's tracepoints read up to 4095 and show
+def buffer_plan(r: ResolvedArg, fmt: TracepointFormat, label: str,
+                kind: ArgKind = ArgKind.CHAR_BUF) -> ArgPlan:
+    """A char pointer whose length is the field sizeArgIndex names (or, for
+    a char_iovec, an iovec array and their number). vigil reads up to
+    CHAR_BUF_MAX bytes and says when it cut (truncated_bytes_arg, as
+    Tetragon's kprobes do); Tetragon's tracepoints read up to 4095 and show
     what they read as a plain bytes_arg (generictracepoint.go drops OrigSize)."""
     read, field = r.read, r.field
-    if read.kind is not ReadKind.POINTER or "char" not in field.type_text:
-        raise ValueError(f"field {field.name} ({field.type_text}) is not a char pointer; "
-                         "char_buf reads the buffer a char * points to")
+    name, pointee = ("char_buf", "char") if kind is ArgKind.CHAR_BUF else ("char_iovec", "iovec")
+    if read.kind is not ReadKind.POINTER or pointee not in field.type_text:
+        raise ValueError(f"field {field.name} ({field.type_text}) is not a {pointee} pointer; "
+                         f"{name} reads the buffer{'s' if name == 'char_iovec' else ''} a "
+                         f"{pointee} * points to")
     if r.size_field is None:
-        raise ValueError(f"char_buf field {field.name} needs sizeArgIndex: the 1-based "
+        raise ValueError(f"{name} field {field.name} needs sizeArgIndex: the 1-based "
                          "index of the field holding its length (common_* fields counted)")
     size_field = fmt.fields[r.size_field]
     meta = field_read(size_field)
@@ -90,8 +100,9 @@ def _char_buf(r: ResolvedArg, fmt: TracepointFormat, label: str) -> ArgPlan:
     # `int len` an 8-byte unsigned slot, in which -1 would be 2^64 - 1.
     width, signed = _C_INTS.get(size_field.type_text.removeprefix("const "),
                                 (meta.size, meta.signed))
-    return ArgPlan(r.index, ArgKind.CHAR_BUF, read.offset, read.size, "char_buf", False,
-                   label, meta.offset, min(width, meta.size), signed)
+    return ArgPlan(r.index, kind, read.offset, read.size, name, False,
+                   label, meta.offset, min(width, meta.size), signed, field=field.name,
+                   c_type=field.type_text, field_size=field.size)
 
 
 def _const_buf(r: ResolvedArg, label: str) -> ArgPlan:
@@ -121,7 +132,7 @@ def _arg_read(r: ResolvedArg, label: str, fmt: TracepointFormat) -> ArgPlan:
         return ArgPlan(r.index, ArgKind.SYSCALL64, read.offset, min(8, read.size),
                        "syscall64", False, label)
     if r.type == "char_buf":
-        return _char_buf(r, fmt, label)
+        return buffer_plan(r, fmt, label)
     if r.type == "const_buf":
         return _const_buf(r, label)
     if r.type == "nop":  # read nothing, show nothing (Tetragon ignores it in events)
@@ -139,6 +150,10 @@ def _arg_read(r: ResolvedArg, label: str, fmt: TracepointFormat) -> ArgPlan:
         if kind is None or (kind is ArgKind.STR_PTR and "char" not in field.type_text):
             raise ValueError(f"field {field.name} ({field.type_text}) holds no string")
         return ArgPlan(r.index, kind, read.offset, read.size, "string", False, label)
+    if r.type in STRUCT_TYPE_KINDS:
+        raise ValueError(f"type {r.type} reads a kernel struct through a pointer, and a "
+                         "tracefs record's fields are copies, not the kernel's pointers; "
+                         "set raw: true to read the tracepoint's own arguments (TP_PROTO)")
     raise ValueError(f"type {r.type} is not supported yet (issue 8)")
 
 

@@ -46,5 +46,5 @@ def decode_cred_arg(raw: bytes) -> CredFields:
     c = CredArg.from_buffer_copy(raw)
     return CredFields(c.uid, c.gid, c.euid, c.egid, c.suid, c.sgid, c.fsuid, c.fsgid,
                       tuple(name for bit, name in SECUREBITS if c.securebits & bit),
-                      c.cap_permitted, c.cap_effective, c.cap_inheritable, c.ns_level,
-                      c.ns_uid, c.ns_gid, c.ns_inum)
+                      c.cap_permitted, c.cap_effective, c.cap_inheritable, c.user_ns.level,
+                      c.user_ns.uid, c.user_ns.gid, c.user_ns.inum)

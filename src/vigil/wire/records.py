@@ -25,6 +25,8 @@ __all__ = [
     "ArgMeta",
     "Baseline",
     "BinKey",
+    "BpfMapArg",
+    "BpfProgArg",
     "CloneRecord",
     "CredArg",
     "Creds",
@@ -34,11 +36,13 @@ __all__ = [
     "GenericReturn",
     "MatchBits",
     "MatchConfig",
+    "ModuleArg",
     "MsgHeader",
     "Namespaces",
     "Op",
     "PathArg",
     "PathFlag",
+    "PerfEventArg",
     "PidKey",
     "ProcFlag",
     "ProcKey",
@@ -59,8 +63,10 @@ __all__ = [
     "SelValueKey",
     "Selector",
     "Selectors",
+    "SkbArg",
     "SockArg",
     "Stat",
+    "UserNsArg",
 ]
 
 # Sizes of an exec record's variable parts (events.h explains the layout;
@@ -90,6 +96,9 @@ SEL_NS_MAX = 10
 SEL_CAPS_MAX = 3
 # A char_buf's bytes after its 4-byte original length; a const_buf's mask.
 CHAR_BUF_MAX = ARG_STR_MAX - 4
+IOVEC_MAX = 8  # a char_iovec's buffers read (VIGIL_IOVEC_MAX)
+IOVEC_LEN_MAX = 64  # ... and whose lengths are summed; past it the length is 0xFFFFFFFF
+RESOLVE_MAX = 10  # steps of a resolve: path
 CONST_BUF_MASK = 0x3FF
 # A return record's arguments: the return value, and a returnCopy argument.
 RETURN_ARGS_MAX = 2
@@ -170,6 +179,19 @@ class ArgKind(enum.IntEnum):
     CRED = 14
     BINPRM = 15
     NET_DEV = 16
+    SOCKET = 17
+    SKB = 18
+    SOCKADDR = 19
+    USER_NS = 20
+    BPF_ATTR = 21
+    BPF_PROG = 22
+    BPF_MAP = 23
+    PERF_EVENT = 24
+    MODULE = 25
+    LOAD_INFO = 26
+    CHAR_IOVEC = 27
+    IOV_ITER = 28
+    KIOCB = 29
 
 
 class PathFlag(enum.IntFlag):
@@ -567,14 +589,61 @@ class SockArg(ctypes.Structure):
                 ("daddr", c_uint8 * 16)]
 
 
+class UserNsArg(ctypes.Structure):
+    """struct vigil_user_ns_arg: a user namespace's level, owner and inode."""
+
+    _fields_ = [("level", ctypes.c_int32), ("uid", c_uint32), ("gid", c_uint32),
+                ("inum", c_uint32)]
+
+
 class CredArg(ctypes.Structure):
     """struct vigil_cred_arg: a cred argument's slot."""
 
     _fields_ = [*((n, c_uint32) for n in ("uid", "gid", "suid", "sgid", "euid", "egid",
                                           "fsuid", "fsgid", "securebits", "pad")),
                 ("cap_permitted", c_uint64), ("cap_effective", c_uint64),
-                ("cap_inheritable", c_uint64), ("ns_level", ctypes.c_int32),
-                ("ns_uid", c_uint32), ("ns_gid", c_uint32), ("ns_inum", c_uint32)]
+                ("cap_inheritable", c_uint64), ("user_ns", UserNsArg)]
+
+
+class SkbArg(ctypes.Structure):
+    """struct vigil_skb_arg: a packet's headers in a sock's layout, then its
+    hash, length and IPsec security path."""
+
+    _fields_ = [("tuple", SockArg), ("hash", c_uint32), ("len", c_uint32),
+                ("secpath_len", c_uint32), ("secpath_olen", c_uint32)]
+
+
+BPF_OBJ_NAME_LEN = 16
+KSYM_NAME_LEN = 128
+MODULE_NAME_LEN = 64
+
+
+class BpfProgArg(ctypes.Structure):
+    """struct vigil_bpf_prog_arg: a program being loaded (bpf_attr) or loaded."""
+
+    _fields_ = [("prog_type", c_uint32), ("insn_cnt", c_uint32),
+                ("name", ctypes.c_char * BPF_OBJ_NAME_LEN)]
+
+
+class BpfMapArg(ctypes.Structure):
+    """struct vigil_bpf_map_arg."""
+
+    _fields_ = [("map_type", c_uint32), ("key_size", c_uint32), ("value_size", c_uint32),
+                ("max_entries", c_uint32), ("name", ctypes.c_char * BPF_OBJ_NAME_LEN)]
+
+
+class PerfEventArg(ctypes.Structure):
+    """struct vigil_perf_event_arg."""
+
+    _fields_ = [("type", c_uint32), ("pad", c_uint32), ("config", c_uint64),
+                ("probe_offset", c_uint64), ("kprobe_func", ctypes.c_char * KSYM_NAME_LEN)]
+
+
+class ModuleArg(ctypes.Structure):
+    """struct vigil_module_arg: a kernel module's name, taints, signature."""
+
+    _fields_ = [("taints", c_uint64), ("sig_ok", c_uint32), ("pad", c_uint32),
+                ("name", ctypes.c_char * MODULE_NAME_LEN)]
 
 
 class PathArg(ctypes.Structure):
@@ -615,6 +684,12 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_sel_str_key": SelStrKey,
     "vigil_sock_arg": SockArg,
     "vigil_cred_arg": CredArg,
+    "vigil_user_ns_arg": UserNsArg,
+    "vigil_skb_arg": SkbArg,
+    "vigil_bpf_prog_arg": BpfProgArg,
+    "vigil_bpf_map_arg": BpfMapArg,
+    "vigil_perf_event_arg": PerfEventArg,
+    "vigil_module_arg": ModuleArg,
 }
 
 
@@ -656,6 +731,9 @@ ABI_SIZES = {
     "VIGIL_ABI_SEL_NS_MAX": SEL_NS_MAX,
     "VIGIL_ABI_SEL_CAPS_MAX": SEL_CAPS_MAX,
     "VIGIL_ABI_CHAR_BUF_MAX": CHAR_BUF_MAX,
+    "VIGIL_ABI_IOVEC_MAX": IOVEC_MAX,
+    "VIGIL_ABI_IOVEC_LEN_MAX": IOVEC_LEN_MAX,
+    "VIGIL_ABI_RESOLVE_MAX": RESOLVE_MAX,
     "VIGIL_ABI_CONST_BUF_MASK": CONST_BUF_MASK,
     "VIGIL_ABI_RETURN_ARGS_MAX": RETURN_ARGS_MAX,
     "VIGIL_ABI_PATH_ARG_MAX": PATH_ARG_MAX,

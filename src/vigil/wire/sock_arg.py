@@ -11,7 +11,7 @@ from vigil.wire.decode import DecodeError
 from vigil.wire.records import SockArg
 
 __all__ = ["AF_INET", "AF_INET6", "FAMILIES", "PROTOCOLS", "TCP_STATES", "TYPES",
-           "SockFields", "decode_sock_arg"]
+           "SockFields", "decode_sock_arg", "ip_string", "name_of"]
 
 AF_INET, AF_INET6 = 2, 10
 # Tetragon's inet_family_linux.go, inet.go
@@ -58,11 +58,11 @@ class SockFields:
     state: str
 
 
-def _name(names: dict[int, str], n: int) -> str:
+def name_of(names: dict[int, str], n: int) -> str:
     return names.get(n, str(n))
 
 
-def _addr(raw: bytes, family: int) -> str:
+def ip_string(raw: bytes, family: int) -> str:
     """network.GetIP(...).String(): "" (an invalid netip.Addr prints
     "invalid IP") for a family with no address."""
     if family == AF_INET:
@@ -77,6 +77,7 @@ def decode_sock_arg(raw: bytes) -> SockFields:
         raise DecodeError("generic_lengths", f"a sock argument of {len(raw)} bytes, not {_SIZE}")
     s = SockArg.from_buffer_copy(raw)
     return SockFields(
-        _name(FAMILIES, s.family), _name(TYPES, s.type), _name(PROTOCOLS, s.protocol),
-        s.mark, s.priority, _addr(bytes(s.saddr), s.family), _addr(bytes(s.daddr), s.family),
-        s.sport, s.dport, s.cookie, _name(TCP_STATES, s.state))
+        name_of(FAMILIES, s.family), name_of(TYPES, s.type), name_of(PROTOCOLS, s.protocol),
+        s.mark, s.priority, ip_string(bytes(s.saddr), s.family),
+        ip_string(bytes(s.daddr), s.family),
+        s.sport, s.dport, s.cookie, name_of(TCP_STATES, s.state))

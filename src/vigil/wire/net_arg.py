@@ -1,0 +1,66 @@
+"""skb and sockaddr arguments' bytes (struct vigil_skb_arg, and struct
+vigil_sock_arg for a sockaddr) -> the fields of Tetragon's KprobeSkb and
+KprobeSockaddr, named as pkg/reader/network names them."""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+from vigil.wire.decode import DecodeError
+from vigil.wire.records import SkbArg, SockArg
+from vigil.wire.sock_arg import FAMILIES, PROTOCOLS, ip_string, name_of
+
+__all__ = ["SkbFields", "SockaddrFields", "decode_skb_arg", "decode_sockaddr_arg"]
+
+_SKB_SIZE = ctypes.sizeof(SkbArg)
+_SOCKADDR_SIZE = ctypes.sizeof(SockArg)
+
+
+@dataclass(slots=True, frozen=True)
+class SkbFields:
+    """KprobeSkb's fields, as Tetragon fills them."""
+
+    hash: int
+    len: int
+    priority: int
+    mark: int
+    saddr: str
+    daddr: str
+    sport: int
+    dport: int
+    proto: int
+    sec_path_len: int
+    sec_path_olen: int
+    protocol: str
+    family: str
+
+
+@dataclass(slots=True, frozen=True)
+class SockaddrFields:
+    """KprobeSockaddr's fields."""
+
+    family: str
+    addr: str
+    port: int
+
+
+def decode_skb_arg(raw: bytes) -> SkbFields:
+    if len(raw) != _SKB_SIZE:
+        raise DecodeError("generic_lengths",
+                          f"an skb argument of {len(raw)} bytes, not {_SKB_SIZE}")
+    s = SkbArg.from_buffer_copy(raw)
+    t = s.tuple
+    return SkbFields(s.hash, s.len, t.priority, t.mark, ip_string(bytes(t.saddr), t.family),
+                     ip_string(bytes(t.daddr), t.family), t.sport, t.dport, t.protocol,
+                     s.secpath_len, s.secpath_olen, name_of(PROTOCOLS, t.protocol),
+                     name_of(FAMILIES, t.family))
+
+
+def decode_sockaddr_arg(raw: bytes) -> SockaddrFields:
+    if len(raw) != _SOCKADDR_SIZE:
+        raise DecodeError("generic_lengths",
+                          f"a sockaddr argument of {len(raw)} bytes, not {_SOCKADDR_SIZE}")
+    s = SockArg.from_buffer_copy(raw)
+    return SockaddrFields(name_of(FAMILIES, s.family), ip_string(bytes(s.saddr), s.family),
+                          s.sport)
