@@ -115,18 +115,21 @@ struct ret_pending {
 	__u32 pad;
 };
 
-/* Calls in flight, by thread: the entry program writes, the return program
- * reads and deletes. Not preallocated, so an idle hook costs no memory; user
+/* Calls in flight, by thread and hook id (one kprobe.multi program is many
+ * hooks, which a thread can be inside of at once): the entry program writes,
+ * the return program reads and deletes. Not preallocated, so an idle hook costs no memory; user
  * space sets max_entries (1 when the hook has no return). A thread that never
  * returns (killed in the call) leaves its entry until its tid is reused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
+	__type(key, __u64);		/* hook id << 32 | tid */
 	__type(value, struct ret_pending);
 } vigil_ret_pending SEC(".maps");
 
+#include "lib/selectors.bpf.h"
+#ifdef VIGIL_STRUCT_ARGS
 /* Resolved arguments, where the pipeline reads them (8 bytes each, at the
  * argument's index): written and read by one program run. */
 struct {
@@ -136,8 +139,6 @@ struct {
 	__type(value, struct call_args);
 } vigil_resolved SEC(".maps");
 
-#include "lib/selectors.bpf.h"
-#ifdef VIGIL_STRUCT_ARGS
 /* Argument `i`'s value `v` walked along its resolve: path into
  * vigil_resolved; 0 or the errno of the load that failed. */
 __noinline int vigil_resolve(__u64 v, __u32 i)
@@ -410,9 +411,10 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	return (4 + (__u32)n + 7) & ~7U;
 }
 
-/* The pipeline; returns whether an Override chose the call's return value
+/* The pipeline, for the hook `hid` (the knob hook_id, or a kprobe.multi
+ * link's cookie); returns whether an Override chose the call's return value
  * (in vigil_override): only the entry points that can override ask. */
-static __always_inline int generic_hook(void *ctx)
+static __always_inline int generic_hook(void *ctx, __u32 hid)
 {
 	int override = 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -440,7 +442,7 @@ static __always_inline int generic_hook(void *ctx)
 	e->hdr.op = VIGIL_OP_GENERIC_TRACEPOINT;
 	e->hdr.ktime = bpf_ktime_get_ns();
 	e->tid = (__u32)pid_tgid;
-	e->hook_id = hook_id;
+	e->hook_id = hid;
 	e->action = VIGIL_ACTION_POST;
 
 #pragma unroll
@@ -503,19 +505,19 @@ static __always_inline int generic_hook(void *ctx)
 	e->hdr.size = size;
 	if (has_return) {
 		struct ret_pending p = { .enter_ktime = e->hdr.ktime, .sel = chosen };
-		__u32 tid = (__u32)pid_tgid;
+		__u64 key = (__u64)hid << 32 | (__u32)pid_tgid;
 
 		if (ret_copy < VIGIL_GENERIC_ARGS_MAX)
 			bpf_probe_read_kernel(&p.copy_ptr, sizeof(p.copy_ptr),
 					      ctx + arg_offset[ret_copy & 7]);
 		/* Noted before the entry is sent: a return is never sent
 		 * without its entry, nor an entry whose return cannot come. */
-		if (bpf_map_update_elem(&vigil_ret_pending, &tid, &p, BPF_ANY)) {
+		if (bpf_map_update_elem(&vigil_ret_pending, &key, &p, BPF_ANY)) {
 			stat_inc(VIGIL_STAT_RETURN_PENDING_FULL);
 			return override;
 		}
 		if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags(size, false))) {
-			bpf_map_delete_elem(&vigil_ret_pending, &tid);
+			bpf_map_delete_elem(&vigil_ret_pending, &key);
 			stat_inc(VIGIL_STAT_RINGBUF_FULL_GENERIC);
 		}
 		return override;
@@ -550,21 +552,22 @@ static __always_inline __u32 read_return_copy(char *slot, __u64 ptr, __s64 ret)
 	return (4 + n + 7) & ~7U;
 }
 
-static __always_inline int generic_return(void *ctx)
+static __always_inline int generic_return(void *ctx, __u32 hid)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32, zero = 0, used;
+	__u64 key = (__u64)hid << 32 | tid;
 	struct vigil_exec_identity *id;
 	struct vigil_generic_return *r;
 	struct ret_pending *pending, p;
 	__s64 ret = 0;
 	long n;
 
-	pending = bpf_map_lookup_elem(&vigil_ret_pending, &tid);
+	pending = bpf_map_lookup_elem(&vigil_ret_pending, &key);
 	if (!pending)
 		return 0;	/* its entry was filtered out, or not seen */
 	p = *pending;
-	bpf_map_delete_elem(&vigil_ret_pending, &tid);
+	bpf_map_delete_elem(&vigil_ret_pending, &key);
 
 	r = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
 	if (!r) {
@@ -575,7 +578,7 @@ static __always_inline int generic_return(void *ctx)
 	r->hdr.op = VIGIL_OP_GENERIC_RETURN;
 	r->hdr.ktime = bpf_ktime_get_ns();
 	r->tid = tid;
-	r->hook_id = hook_id;
+	r->hook_id = hid;
 	r->action = VIGIL_ACTION_POST;
 	r->enter_ktime = p.enter_ktime;
 
@@ -617,14 +620,14 @@ static __always_inline int generic_return(void *ctx)
 SEC("tp")
 int vigil_generic_tp(void *ctx)
 {
-	generic_hook(ctx);
+	generic_hook(ctx, hook_id);
 	return 0;
 }
 
 SEC("tp")
 int vigil_generic_tp_ret(void *ctx)
 {
-	return generic_return(ctx);
+	return generic_return(ctx, hook_id);
 }
 
 /* The caller's arguments out of a syscall function's struct pt_regs *. */
@@ -643,8 +646,7 @@ static __always_inline struct call_args *syscall_args(struct pt_regs *regs)
 	return a;
 }
 
-SEC("kprobe")
-int vigil_generic_kprobe(struct pt_regs *ctx)
+static __always_inline int kprobe_entry(struct pt_regs *ctx, __u32 id)
 {
 	struct call_args *a;
 	__u32 zero = 0;
@@ -661,7 +663,7 @@ int vigil_generic_kprobe(struct pt_regs *ctx)
 			a->a[4] = PT_REGS_PARM5(ctx);
 		}
 	}
-	if (a && generic_hook(a) && can_override) {
+	if (a && generic_hook(a, id) && can_override) {
 		__s64 *ret = bpf_map_lookup_elem(&vigil_override, &zero);
 
 		if (ret)
@@ -670,8 +672,7 @@ int vigil_generic_kprobe(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("kretprobe")
-int vigil_generic_kretprobe(struct pt_regs *ctx)
+static __always_inline int kretprobe_return(struct pt_regs *ctx, __u32 id)
 {
 	__u32 zero = 0;
 	struct call_args *a = bpf_map_lookup_elem(&vigil_call_args, &zero);
@@ -679,7 +680,33 @@ int vigil_generic_kretprobe(struct pt_regs *ctx)
 	if (!a)
 		return 0;
 	a->a[0] = PT_REGS_RC(ctx);
-	return generic_return(a);
+	return generic_return(a, id);
+}
+
+SEC("kprobe")
+int vigil_generic_kprobe(struct pt_regs *ctx)
+{
+	return kprobe_entry(ctx, hook_id);
+}
+
+SEC("kretprobe")
+int vigil_generic_kretprobe(struct pt_regs *ctx)
+{
+	return kretprobe_return(ctx, hook_id);
+}
+
+/* One program for many functions (a kprobe's list of calls): each
+ * function's link cookie is its hook id, so its events name it. */
+SEC("kprobe.multi")
+int vigil_generic_kprobe_multi(struct pt_regs *ctx)
+{
+	return kprobe_entry(ctx, (__u32)bpf_get_attach_cookie(ctx));
+}
+
+SEC("kretprobe.multi")
+int vigil_generic_kretprobe_multi(struct pt_regs *ctx)
+{
+	return kretprobe_return(ctx, (__u32)bpf_get_attach_cookie(ctx));
 }
 
 SEC("fentry")
@@ -689,12 +716,12 @@ int vigil_generic_fentry(__u64 *ctx)
 
 	/* An fentry program returns 0: the verifier accepts nothing else. */
 	if (!syscall_regs) {
-		generic_hook(ctx);
+		generic_hook(ctx, hook_id);
 		return 0;
 	}
 	a = syscall_args((struct pt_regs *)ctx[0]);
 	if (a)
-		generic_hook(a);
+		generic_hook(a, hook_id);
 	return 0;
 }
 
@@ -711,9 +738,9 @@ int vigil_generic_fmod_ret(__u64 *ctx)
 
 	if (syscall_regs) {
 		a = syscall_args((struct pt_regs *)ctx[0]);
-		if (!a || !generic_hook(a))
+		if (!a || !generic_hook(a, hook_id))
 			return 0;
-	} else if (!generic_hook(ctx)) {
+	} else if (!generic_hook(ctx, hook_id)) {
 		return 0;
 	}
 	ret = bpf_map_lookup_elem(&vigil_override, &zero);
@@ -723,19 +750,19 @@ int vigil_generic_fmod_ret(__u64 *ctx)
 SEC("fexit")
 int vigil_generic_fexit(__u64 *ctx)
 {
-	return generic_return(ctx);
+	return generic_return(ctx, hook_id);
 }
 
 SEC("raw_tp")
 int vigil_generic_raw_tp(void *ctx)
 {
-	generic_hook(ctx);
+	generic_hook(ctx, hook_id);
 	return 0;
 }
 
 SEC("tp_btf")
 int vigil_generic_tp_btf(void *ctx)
 {
-	generic_hook(ctx);
+	generic_hook(ctx, hook_id);
 	return 0;
 }

@@ -81,6 +81,15 @@ int kretprobe(struct pt_regs *ctx)
 	return 0;
 }
 
+/* attached by hand (kprobe.multi and kretprobe.multi), with cookie 7 */
+SEC("kprobe.multi")
+int kprobe_multi(struct pt_regs *ctx)
+{
+	if (mine() && bpf_get_attach_cookie(ctx) == 7)
+		hit();
+	return 0;
+}
+
 SEC("fentry/security_file_open")
 int fentry(__u64 *ctx)
 {

@@ -144,7 +144,7 @@ class Runtime(Closable):
         if self._match is None or self._baselines is None:
             raise RuntimeError("add_tracepoint() before start()")
         hook_id = self._next_hook
-        self._next_hook += 1
+        self._next_hook += plan.hook_count
         wants = plan.match_wants()
         # Between telling the kernel (the binary maps, keeping baselines) and
         # seeding the processes running now, the cache takes in every record
@@ -157,11 +157,13 @@ class Runtime(Closable):
             self._match.remove(bits)
             raise
         sensor = TracepointSensor(plan, hook_id, bits)
-        self.agent.add_hook(hook_id, plan)
+        for k, one in enumerate(plan.per_hook()):
+            self.agent.add_hook(hook_id + k, one)
         try:
             self.add_sensor(sensor, {})
         except BaseException:
-            self.agent.remove_hook(hook_id)
+            for k in range(plan.hook_count):
+                self.agent.remove_hook(hook_id + k)
             self._match.remove(bits)
             if plan.needs_baselines:
                 self._baselines.release()
@@ -173,7 +175,8 @@ class Runtime(Closable):
         try:
             self.remove_sensor(sensor.name)
         finally:
-            self.agent.remove_hook(sensor.hook_id)
+            for k in range(sensor.plan.hook_count):
+                self.agent.remove_hook(sensor.hook_id + k)
             if self._match is not None:
                 self._match.remove(sensor.match_bits)
             if self._baselines is not None and sensor.plan.needs_baselines:

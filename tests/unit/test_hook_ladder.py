@@ -26,19 +26,22 @@ def test_a_host_without_kprobes_or_trampolines_takes_the_syscall_tracepoints() -
                          feature=features("tracepoint"))
     assert choice.rung.name == "syscall_tracepoint"
     assert choice.passed_over == (
-        "kprobe_multi needs kprobe, which this kernel lacks (no kprobe here)",
-        "kprobe needs kprobe too",
+        "kprobe_multi needs kprobe_multi, which this kernel lacks (no kprobe_multi here)",
+        "kprobe needs kprobe, which this kernel lacks (no kprobe here)",
         "fentry needs fentry, which this kernel lacks (no fentry here)")
     assert choice.reason.startswith("syscall_tracepoint: the syscall's syscalls/sys_enter_NAME")
 
 
 def test_kprobes_are_preferred_where_they_work() -> None:
-    every = features("kprobe", "kretprobe", "fentry", "fexit", "tracepoint")
+    every = features("kprobe_multi", "kprobe", "kretprobe", "fentry", "fexit", "tracepoint")
     choice = choose_rung(KPROBE_LADDER, syscall=True, returns=True, feature=every)
+    assert (choice.rung.name, choice.passed_over) == ("kprobe_multi", ())
+    # a kernel without fprobe (kprobe.multi) takes kprobes
+    choice = choose_rung(KPROBE_LADDER, syscall=True, returns=True,
+                         feature=features("kprobe", "kretprobe", "fentry", "fexit"))
     assert choice.rung.name == "kprobe"
-    # kprobe.multi has no sensor in vigil yet, and says so
     assert choice.passed_over == (
-        "kprobe_multi: vigil's kprobe.multi sensor is not built yet (issue 9)",)
+        "kprobe_multi needs kprobe_multi, which this kernel lacks (no kprobe_multi here)",)
     choice = choose_rung(KPROBE_LADDER, syscall=False, returns=True,
                          feature=features("fentry", "fexit", "tracepoint"))
     assert choice.rung.name == "fentry"
@@ -56,10 +59,10 @@ def test_a_kernel_function_has_no_syscall_fallback() -> None:
     with pytest.raises(HookUnavailable) as err:
         choose_rung(KPROBE_LADDER, syscall=False, returns=False, feature=features("tracepoint"))
     assert str(err.value) == (
-        "no way to attach it on this kernel: kprobe_multi needs kprobe, which this kernel "
-        "lacks (no kprobe here); kprobe needs kprobe too; fentry needs fentry, which this "
-        "kernel lacks (no fentry here); syscall_tracepoint hooks syscalls only (this call has "
-        "syscall: false)")
+        "no way to attach it on this kernel: kprobe_multi needs kprobe_multi, which this "
+        "kernel lacks (no kprobe_multi here); kprobe needs kprobe, which this kernel lacks "
+        "(no kprobe here); fentry needs fentry, which this kernel lacks (no fentry here); "
+        "syscall_tracepoint hooks syscalls only (this call has syscall: false)")
 
 
 def test_forcing_a_rung() -> None:

@@ -94,6 +94,8 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/security-socket-connect.yaml",
     # struct arguments of raw tracepoints
     "tracingpolicy/rawtp.yaml",
+    # lists of kernel functions
+    "tracingpolicy/list-generated-ftrace.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.

@@ -43,6 +43,7 @@ MAP_ROLES = {
     "vigil_generic_heap": "per-CPU heap the hook's record is built in",
     "vigil_override": "per-CPU scratch: the value an Override chose for the call",
     "vigil_call_args": "per-CPU scratch a kprobe copies the function's arguments into",
+    "vigil_resolved": "per-CPU scratch for the values resolve: paths lead to",
     "vigil_ret_pending": "calls in flight awaiting their return (not preallocated: the "
                          "kernel charges it full, it holds only calls in flight; 1 entry "
                          "if unused)",

@@ -72,8 +72,10 @@ class HookExplanation:
             return where
         kind = self.plan.program.kind
         if kind in FUNCTION_PROGRAMS:
-            ret = {"kprobe": "kretprobe", "fentry": "fexit", "fmod_ret": "fexit"}[kind]
-            return f"{call.function_name} ({kind}{f' + {ret}' if call.returns else ''})"
+            ret = {"kprobe": "kretprobe", "kprobe_multi": "kretprobe_multi", "fentry": "fexit",
+                   "fmod_ret": "fexit"}[kind]
+            names = ", ".join(call.functions) if call.functions else call.function_name
+            return f"{names} ({kind}{f' + {ret}' if call.returns else ''})"
         if call.returns is not None:
             where += f" + {call.returns.subsys}/{call.returns.event}"
         return f"{call.function_name} (on {where})"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from vigil.kernel import mounts
@@ -245,6 +245,28 @@ def _hook(
         return _ok(f"loaded, attached, fired on {_TRIGGER_TEXT[trigger]}")
 
     return check
+
+
+def _multi_facts() -> str:
+    return ("kprobe.multi needs Linux 5.18+ built with CONFIG_FPROBE (it attaches through "
+            "ftrace, not kprobes)")
+
+
+def _probe_kprobe_multi(env: _Env) -> tuple[str, str]:
+    with _loaded("features", ("kprobe_multi",), "kprobe_multi", env) as obj:
+        prog = obj.programs["kprobe_multi"]
+        for retprobe in (False, True):
+            before = _hits(obj)
+            link = _attach("kprobe_multi", partial(prog.attach_kprobe_multi,
+                                                   ["security_file_open"], [7],
+                                                   retprobe=retprobe), _multi_facts)
+            with link:
+                _trigger_open()
+            if _hits(obj) == before:
+                kind = "kretprobe.multi" if retprobe else "kprobe.multi"
+                raise _No(f"{kind} attached, but did not fire on open(2) with its cookie")
+    return _ok("kprobe.multi and kretprobe.multi attached and fired on open(2), "
+               "each with its cookie")
 
 
 def _probe_btf(env: _Env) -> tuple[str, str]:
@@ -531,6 +553,7 @@ _CHECKS: dict[str, Callable[[_Env], tuple[str, str]]] = {
     "tp_btf": _hook("tp_btf", "tp_btf", _trigger_getpid),
     "kprobe": _hook("kprobe", "kprobe", _trigger_open, _kprobe_facts),
     "kretprobe": _hook("kretprobe", "kretprobe", _trigger_open, _kprobe_facts),
+    "kprobe_multi": _probe_kprobe_multi,
     "fentry": _hook("fentry", "fentry", _trigger_open),
     "fexit": _hook("fexit", "fexit", _trigger_open),
     "fmod_ret": _hook("fmod_ret", "fmod_ret", _trigger_open),

@@ -26,6 +26,7 @@ FEATURE_NAMES: dict[str, str] = {
     "tp_btf": "BTF-typed raw tracepoints (tp_btf/sys_enter)",
     "kprobe": "kprobes (kprobe/security_file_open)",
     "kretprobe": "kretprobes (kretprobe/security_file_open)",
+    "kprobe_multi": "kprobe.multi and kretprobe.multi links (security_file_open, with a cookie)",
     "fentry": "fentry trampolines (fentry/security_file_open)",
     "fexit": "fexit trampolines (fexit/security_file_open)",
     "fmod_ret": "fmod_ret trampolines (fmod_ret/security_file_open)",

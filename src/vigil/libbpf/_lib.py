@@ -76,6 +76,7 @@ _PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "bpf_program__attach_raw_tracepoint": (_P, (_P, c_char_p)),
     "bpf_program__attach_kprobe": (_P, (_P, c_bool, c_char_p)),
     "bpf_program__attach_perf_event": (_P, (_P, c_int)),
+    "bpf_program__attach_kprobe_multi_opts": (_P, (_P, c_char_p, _P)),
     "bpf_program__attach_uprobe_opts": (_P, (_P, c_int, c_char_p, c_size_t, _P)),
     "bpf_program__attach_usdt": (_P, (_P, c_int, c_char_p, c_char_p, c_char_p, _P)),
     # links

@@ -66,6 +66,19 @@ class _UprobeOpts(ctypes.Structure):
     )
 
 
+class _KprobeMultiOpts(ctypes.Structure):
+    """struct bpf_kprobe_multi_opts (libbpf 1.1): sz, syms, addrs, cookies, cnt, retprobe."""
+
+    _fields_ = (
+        ("sz", c_size_t),
+        ("syms", ctypes.POINTER(c_char_p)),
+        ("addrs", ctypes.c_void_p),
+        ("cookies", ctypes.POINTER(c_uint64)),
+        ("cnt", c_size_t),
+        ("retprobe", c_bool),
+    )
+
+
 class Program:
     """A loaded program. Every attach_* returns a Link the Object also tracks."""
 
@@ -119,6 +132,25 @@ class Program:
         return self._attach(
             f"{kind} {function}", kind,
             lambda: lib().bpf_program__attach_kprobe(self._ptr, retprobe, function.encode()),
+        )
+
+    def attach_kprobe_multi(self, functions: list[str], cookies: list[int], *,
+                            retprobe: bool = False) -> Link:
+        """One kprobe.multi (or kretprobe.multi) link on every function;
+        bpf_get_attach_cookie() gives the program each function's cookie."""
+        if len(functions) != len(cookies) or not functions:
+            raise ValueError(f"{len(functions)} functions and {len(cookies)} cookies")
+        syms = (c_char_p * len(functions))(*(f.encode() for f in functions))
+        values = (c_uint64 * len(cookies))(*cookies)
+        opts = _KprobeMultiOpts(sz=ctypes.sizeof(_KprobeMultiOpts), syms=syms,
+                                cookies=values, cnt=len(functions), retprobe=retprobe)
+        kind = "kretprobe.multi" if retprobe else "kprobe.multi"
+        shown = ", ".join(functions[:3]) + (f" and {len(functions) - 3} more"
+                                             if len(functions) > 3 else "")
+        return self._attach(
+            f"{kind} {shown}", "kprobe",
+            lambda: lib().bpf_program__attach_kprobe_multi_opts(self._ptr, None,
+                                                                ctypes.byref(opts)),
         )
 
     def _attach_kretprobe_event(self, function: str, maxactive: int) -> Link:

@@ -92,7 +92,7 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "spec.options",
     *(f"spec.options[].{f}" for f in ("name", "value")),
     "spec.lists",
-    *(f"spec.lists[].{f}" for f in ("name", "type", "values")),
+    *(f"spec.lists[].{f}" for f in ("name", "type", "values", "pattern")),
 })
 
 # spec.fentries: spec.kprobes' fields, attached as fentry (and fexit).
@@ -115,8 +115,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     f"{_SEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
-    # lists of kprobe calls (no type, generated_ftrace) come with kprobes (issue 9)
-    "spec.lists[].type": frozenset({"syscalls", "generated_syscalls"}),
+    # (no type: kernel functions, as generated_ftrace's; both for kprobe calls)
+    "spec.lists[].type": frozenset({"syscalls", "generated_syscalls", "generated_ftrace"}),
     f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
     f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf", "fd", "file", "path",
                                      "dentry", "sock", "nop", "cred", "kernel_cap_t",
@@ -182,8 +182,6 @@ PLANNED: Mapping[str, str] = {
     f"{_SEL}.matchActions[].action=Set": "issue 10",
     f"{_SEL}.matchReturnArgs": "issue 9",
     f"{_SEL}.matchReturnActions": "issue 9",
-    "spec.lists[].type=generated_ftrace": "issue 9",
-    "spec.lists[].pattern": "issue 9",
     "spec.options[].name=disable-uprobe-multi": "issue 10",
     **{f"{_SEL}.matchArgs[].operator={op}": "issue 9" for op in (
         "SPort", "NotSPort", "SPortPriv", "NotSportPriv", "DPort", "NotDPort", "DPortPriv",

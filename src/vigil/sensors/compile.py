@@ -14,6 +14,8 @@ __all__ = ["OVERRIDE_METHODS", "compile_policy"]
 
 # spec.options override-method -> the rung of the hook ladder that does it
 OVERRIDE_METHODS = {"fmod-ret": "fentry", "override-return": "kprobe"}
+# What Go's strconv.ParseBool takes as true (Tetragon parses the option so).
+_TRUE = frozenset({"1", "t", "true"})
 
 
 def compile_policy(loaded: LoadedPolicy, *, hook_rung: str | None = None
@@ -27,9 +29,11 @@ def compile_policy(loaded: LoadedPolicy, *, hook_rung: str | None = None
     override_rung = OVERRIDE_METHODS.get(options.get("override-method", ""))
     plans: list[TracepointHookPlan] = []
     issues: list[Issue] = []
+    no_multi = options.get("disable-kprobe-multi", "").lower() in _TRUE
     for compile_kind in (compile_tracepoints,
                          lambda p: compile_kprobes(p, forced=hook_rung,
-                                                   override_rung=override_rung)):
+                                                   override_rung=override_rung,
+                                                   no_multi=no_multi)):
         try:
             plans += compile_kind(loaded)
         except PolicyError as err:

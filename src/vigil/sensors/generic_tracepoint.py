@@ -114,12 +114,18 @@ class TracepointSensor(Sensor):
         kind = self.plan.program.kind
         prog = self.obj.programs[HOOK_PROGRAMS[kind]]
         returns = self.plan.call.returns if self.plan.call is not None else None
+        # kprobe.multi: each function's hook id is its link cookie
+        functions = [p.event for p in self.plan.per_hook()]
+        cookies = [self.hook_id + k for k in range(len(functions))]
         try:
             # The return first: an entry seen before it attached would wait
             # for a return that never comes.
             if returns is not None:
                 ret = self.obj.programs[RETURN_PROGRAMS[kind]]
-                if kind == "tracepoint":
+                if kind == "kprobe_multi":
+                    self._links.append(ret.attach_kprobe_multi(functions, cookies,
+                                                               retprobe=True))
+                elif kind == "tracepoint":
                     self._links.append(ret.attach_tracepoint(returns.subsys, returns.event))
                 elif kind == "kprobe":
                     self._links.append(ret.attach_kprobe(returns.event, retprobe=True,
@@ -132,6 +138,8 @@ class TracepointSensor(Sensor):
                 self._links.append(prog.attach_raw_tracepoint(self.plan.event))
             elif kind == "kprobe":
                 self._links.append(prog.attach_kprobe(self.plan.event))
+            elif kind == "kprobe_multi":
+                self._links.append(prog.attach_kprobe_multi(functions, cookies))
             else:  # tp_btf, fentry, fmod_ret: their targets were fixed at load
                 self._links.append(prog.attach())
         except BaseException:
@@ -162,7 +170,7 @@ class TracepointSensor(Sensor):
                     spec.programs[program].set_attach_target(self.plan.event)
                 if kind in ("fentry", "fmod_ret") and ret_program is not None and returns:
                     spec.programs[ret_program].set_attach_target(returns.event)
-                if kind == "kprobe" and self.plan.overrides:
+                if kind in ("kprobe", "kprobe_multi") and self.plan.overrides:
                     spec.set_rodata("can_override", 1)
                 if self.plan.monitor:
                     spec.set_rodata("monitor_mode", 1)

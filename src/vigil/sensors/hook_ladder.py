@@ -43,9 +43,10 @@ class Rung:
 
 # spec.kprobes: a kernel function, or a syscall by its function name.
 KPROBE_LADDER: tuple[Rung, ...] = (
-    Rung("kprobe_multi", "one kprobe.multi link for all of a policy's functions",
-         ("kprobe",), ("kretprobe",), override_features=("override_return",),
-         not_built="vigil's kprobe.multi sensor is not built yet (issue 9)"),
+    Rung("kprobe_multi", "one kprobe.multi program and link for all the functions a kprobe "
+         "names (a list's), each function's hook id its cookie (and kretprobe.multi for "
+         "their returns); Override through bpf_override_return",
+         ("kprobe_multi",), (), override_features=("override_return",)),
     Rung("kprobe", "a kprobe on the function (and a kretprobe for its return); Override "
          "through bpf_override_return",
          ("kprobe",), ("kretprobe",), override_features=("override_return",)),

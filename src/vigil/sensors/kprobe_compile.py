@@ -151,9 +151,37 @@ def _calls(loaded: LoadedPolicy, kp: KProbeSpec, at: Path) -> list[str]:
         return sorted(f for f in kernel_functions(syscall_function_names(None))
                       if (tracepoint_dir("syscalls", "sys_enter_" + f.split("sys_", 1)[1])
                           / "format").exists())
-    raise ListError((*at, "call"), f"list '{name}' has type {lst.type or 'none'}; a kprobe "
-                    "call takes lists of type syscalls or generated_syscalls here (lists of "
-                    "kernel functions need the kprobe sensor, issue 9)")
+    if kind == "":  # kernel functions, by name
+        return list(lst.values)
+    if kind == "generated_ftrace":
+        import re
+
+        from vigil.sensors.lists import ftrace_functions
+
+        index = loaded.policy.spec.lists.index(lst)
+        if not lst.pattern:
+            raise ListError(("spec", "lists", index, "type"), f"generated_ftrace list '{name}' "
+                            "needs a pattern: a regular expression of the functions to take")
+        try:
+            found = ftrace_functions(lst.pattern)
+        except re.error as err:
+            raise ListError(("spec", "lists", index, "pattern"),
+                            f"pattern {lst.pattern!r} is not a regular expression: {err}") from None
+        except OSError as err:
+            why = ("this kernel has no function tracer (CONFIG_FUNCTION_TRACER)"
+                   if isinstance(err, FileNotFoundError) else "it cannot be read here")
+            raise ListError(("spec", "lists", index, "type"),
+                            "generated_ftrace reads the functions ftrace can attach to "
+                            f"(tracefs available_filter_functions): {err.strerror or err}; "
+                            f"{why}") from None
+        if not found:
+            raise ListError(("spec", "lists", index, "pattern"),
+                            f"pattern {lst.pattern!r} matches none of the functions ftrace "
+                            "can attach to here")
+        return found
+    raise ListError((*at, "call"), f"list '{name}' has type {lst.type}; a kprobe call takes "
+                    "lists of kernel functions (no type, or generated_ftrace) or of syscalls "
+                    "(syscalls, generated_syscalls)")
 
 
 class _Symbols:
@@ -178,6 +206,27 @@ class _Symbols:
         return name in self._names
 
 
+class _FtraceFunctions:
+    """The functions ftrace can attach to (tracefs available_filter_functions,
+    which kprobe.multi attaches through), read once when first asked; None
+    where tracefs has no such file (then nothing is checked here)."""
+
+    def __init__(self) -> None:
+        self._names: frozenset[str] | None = None
+        self._read = False
+
+    def knows(self) -> frozenset[str] | None:
+        if not self._read:
+            from vigil.sensors.lists import ftrace_functions
+
+            self._read = True
+            try:
+                self._names = frozenset(ftrace_functions(""))
+            except OSError:
+                self._names = None
+        return self._names
+
+
 @dataclass
 class _Where:
     """Where each rung would find one call: why it cannot, or None."""
@@ -186,6 +235,7 @@ class _Where:
     syscall: str | None  # the syscall's name, for a syscall's function
     symbols: _Symbols
     btf: _BtfFunctions
+    ftrace: _FtraceFunctions
     missing: dict[str, str] = field(default_factory=dict)
 
     def fits(self, rung: Rung) -> str | None:
@@ -198,6 +248,11 @@ class _Where:
         if rung in ("kprobe", "kprobe_multi"):
             if self.function not in self.symbols:
                 return f"{self.function} is not a kernel function here (not in /proc/kallsyms)"
+            traceable = self.ftrace.knows() if rung == "kprobe_multi" else None
+            if traceable is not None and self.function not in traceable:
+                return (f"ftrace cannot attach to {self.function} (it is not in tracefs "
+                        "available_filter_functions: notrace, or not traceable), and "
+                        "kprobe.multi attaches through ftrace")
         elif rung == "fentry":
             if self.btf.params(self.function) is None:
                 return (f"{self.function} is not in the kernel's BTF (/sys/kernel/btf/vmlinux), "
@@ -221,6 +276,7 @@ class _KprobePlanner:
         self.forced = forced
         self.symbols = _Symbols()
         self.btf = _BtfFunctions()
+        self.ftrace = _FtraceFunctions()
         # the rung a hook with an Override takes (override-method), if no
         # rung is forced
         self.override_rung: str | None = None
@@ -232,14 +288,16 @@ class _KprobePlanner:
 
     def plan(self, i: int, kp: KProbeSpec, field: str = "kprobes") -> list[TracepointHookPlan]:
         """The hooks of spec.<field>[i]: spec.kprobes' on the ladder's best
-        rung, spec.fentries' on fentry (Tetragon attaches them so)."""
+        rung, spec.fentries' on fentry (Tetragon attaches them so). The calls
+        that take kprobe_multi are one hook: one program, one link."""
         at: Path = ("spec", field, i)
         try:
-            calls = _calls(self.loaded, kp, at)
+            calls = list(dict.fromkeys(_calls(self.loaded, kp, at)))  # each once
         except ListError as err:
             self.issue(err.path, err.message)
             return []
-        plans = []
+        plans: list[TracepointHookPlan] = []
+        multi: list[TracepointHookPlan] = []
         for call in calls:
             if kp.syscall:
                 try:
@@ -249,7 +307,8 @@ class _KprobePlanner:
                     continue
             else:
                 function, name = call, call
-            where = _Where(function, name if kp.syscall else None, self.symbols, self.btf)
+            where = _Where(function, name if kp.syscall else None, self.symbols, self.btf,
+                           self.ftrace)
             overrides = any(a.action.lower() == "override"
                             for sel in kp.selectors for a in sel.match_actions)
             try:
@@ -272,7 +331,13 @@ class _KprobePlanner:
             else:
                 plan = self._function_plan(at, kp, function, name, choice)
             if plan is not None:
-                plans.append(plan)
+                (multi if plan.program.kind == "kprobe_multi" else plans).append(plan)
+        if multi:
+            first = multi[0]
+            assert first.call is not None
+            view = replace(first.call, functions=tuple(
+                p.call.function_name for p in multi if p.call is not None))
+            plans.insert(0, replace(first, call=view))
         return plans
 
     def _finish(self, at: Path, kp: KProbeSpec, args: list[ArgPlan], choice: RungChoice,
@@ -672,11 +737,19 @@ class _BtfFunctions:
 
 def compile_kprobes(loaded: LoadedPolicy, *, forced: str | None = None,
                     feature: Feature | None = None,
-                    override_rung: str | None = None) -> list[TracepointHookPlan]:
+                    override_rung: str | None = None,
+                    no_multi: bool = False) -> list[TracepointHookPlan]:
     """Every kprobe hook of a policy, planned on this kernel's rung; raises
     PolicyError with all problems at once. `forced` names the rung to take
-    (--hook-rung); `feature` answers for kernel features (the probe's)."""
-    planner = _KprobePlanner(loaded, _Features(feature or _probe_feature, {}), forced)
+    (--hook-rung); `feature` answers for kernel features (the probe's);
+    `no_multi`: the policy's disable-kprobe-multi option."""
+    probe = feature or _probe_feature
+    if no_multi:
+        def probe(name: str, _inner: Feature = probe) -> tuple[bool, str]:
+            if name == "kprobe_multi":
+                return False, "the policy's disable-kprobe-multi option turns it off"
+            return _inner(name)
+    planner = _KprobePlanner(loaded, _Features(probe, {}), forced)
     planner.override_rung = override_rung
     plans: list[TracepointHookPlan] = []
     try:

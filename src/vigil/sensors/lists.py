@@ -66,6 +66,26 @@ def kernel_functions(names: Sequence[str]) -> set[str]:
         btf.close()
 
 
+def ftrace_functions(pattern: str, path: str | None = None) -> list[str]:
+    """The functions ftrace can attach to (tracefs available_filter_functions)
+    whose name the regular expression `pattern` matches anywhere, as
+    Tetragon's generated_ftrace lists take them; OSError when tracefs has no
+    such file, re.error for a bad pattern."""
+    import re
+
+    from vigil.kernel.mounts import TRACEFS
+
+    wanted = re.compile(pattern)
+    file = path or f"{TRACEFS.path}/available_filter_functions"
+    found: dict[str, None] = {}
+    with open(file) as f:
+        for line in f:
+            name = line.split(None, 1)[0] if line.strip() else ""
+            if name and wanted.search(name):
+                found.setdefault(name)
+    return sorted(found)
+
+
 def syscall_function_names(machine: str | None) -> list[str]:
     """Every syscall function this machine's ABI could have (__x64_sys_NAME)."""
     abi = default_abi(machine)

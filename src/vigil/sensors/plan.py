@@ -9,7 +9,7 @@ agent turns the hook's records back into events with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 
 from vigil.sensors.match_bits import Wanted
@@ -100,6 +100,7 @@ HOOK_PROGRAMS = {
     "tp_btf": "vigil_generic_tp_btf",
     # spec.kprobes on the hook ladder's function rungs (sensors/hook_ladder.py)
     "kprobe": "vigil_generic_kprobe",
+    "kprobe_multi": "vigil_generic_kprobe_multi",
     "fentry": "vigil_generic_fentry",
     "fmod_ret": "vigil_generic_fmod_ret",  # fentry's rung for a hook with Override
 }
@@ -107,11 +108,12 @@ HOOK_PROGRAMS = {
 RETURN_PROGRAMS = {
     "tracepoint": "vigil_generic_tp_ret",
     "kprobe": "vigil_generic_kretprobe",
+    "kprobe_multi": "vigil_generic_kretprobe_multi",
     "fentry": "vigil_generic_fexit",
     "fmod_ret": "vigil_generic_fexit",
 }
 # Program types attached to a kernel function (the plan's `event` names it).
-FUNCTION_PROGRAMS = frozenset({"kprobe", "fentry", "fmod_ret"})
+FUNCTION_PROGRAMS = frozenset({"kprobe", "kprobe_multi", "fentry", "fmod_ret"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +223,16 @@ class CallView:
     # A syscall's function on a function rung: its arguments are read from
     # the caller's struct pt_regs it takes (the syscall_regs knob).
     syscall_regs: bool = False
+    # kprobe_multi: every function the one program's link attaches to (a
+    # kprobe's list of calls), function_name the first. Each has its own hook
+    # id, the hook's own plus its position here, given it as the link's cookie.
+    functions: tuple[str, ...] = ()
+
+    def each(self) -> list[CallView]:
+        """One view per function the hook attaches to."""
+        if not self.functions:
+            return [self]
+        return [replace(self, function_name=f, functions=()) for f in self.functions]
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +282,18 @@ class TracepointHookPlan:
     @property
     def rate_limited(self) -> bool:
         return any(sel.rate_limited for sel in self.selectors)
+
+    @property
+    def hook_count(self) -> int:
+        """Hook ids the hook takes: one per function of a kprobe.multi link."""
+        return len(self.call.functions) if self.call is not None and self.call.functions else 1
+
+    def per_hook(self) -> list[TracepointHookPlan]:
+        """The plan of each of the hook's ids, in order: a kprobe.multi hook's
+        per function (its events name that function), else itself."""
+        if self.call is None or not self.call.functions:
+            return [self]
+        return [replace(self, event=c.function_name, call=c) for c in self.call.each()]
 
     @property
     def overrides(self) -> bool:
