@@ -46,6 +46,7 @@ struct vigil_bpf_prog_arg *abi_bpf_prog_arg;
 struct vigil_bpf_map_arg *abi_bpf_map_arg;
 struct vigil_perf_event_arg *abi_perf_event_arg;
 struct vigil_module_arg *abi_module_arg;
+struct vigil_generic_data *abi_generic_data;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -84,6 +85,8 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_IOVEC_MAX = VIGIL_IOVEC_MAX,
 	VIGIL_ABI_IOVEC_LEN_MAX = VIGIL_IOVEC_LEN_MAX,
 	VIGIL_ABI_RESOLVE_MAX = VIGIL_RESOLVE_MAX,
+	VIGIL_ABI_MAX_DATA = VIGIL_MAX_DATA,
+	VIGIL_ABI_DATA_CHUNK = VIGIL_DATA_CHUNK,
 	VIGIL_ABI_CONST_BUF_MASK = VIGIL_CONST_BUF_MASK,
 	VIGIL_ABI_RETURN_ARGS_MAX = VIGIL_RETURN_ARGS_MAX,
 	VIGIL_ABI_PATH_ARG_MAX = VIGIL_PATH_ARG_MAX,

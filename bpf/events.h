@@ -18,6 +18,7 @@ enum vigil_op {
 	VIGIL_OP_EXIT = 3,
 	VIGIL_OP_GENERIC_TRACEPOINT = 4,
 	VIGIL_OP_GENERIC_RETURN = 5,
+	VIGIL_OP_GENERIC_DATA = 6,
 	/* Ops from here up belong to test objects (bpf/selftest/), never to a
 	 * sensor vigil ships. */
 	VIGIL_OP_TEST_FIRST = 0x7F00,
@@ -61,6 +62,9 @@ enum vigil_stat {
 	/* A call that must report its return found its hook's table of calls
 	 * in flight full: neither its entry nor its return is sent. */
 	VIGIL_STAT_RETURN_PENDING_FULL,
+	/* A maxData buffer's chunk found the ring buffer full: it and the
+	 * chunks after it are not sent (the event shows what came). */
+	VIGIL_STAT_RINGBUF_FULL_DATA,
 	VIGIL_STAT_MAX,
 };
 
@@ -524,5 +528,28 @@ struct vigil_generic_return {
 
 _Static_assert(sizeof(struct vigil_generic_return) <= sizeof(struct vigil_generic_event),
 	       "a return record is built in the generic heap");
+
+/*
+ * OP_GENERIC_DATA: the bytes of a maxData buffer argument (char_buf,
+ * iov_iter) past the VIGIL_CHAR_BUF_MAX its slot holds, in chunks sent just
+ * before the record they belong to, which user space joins them to on
+ * (hook_id, tid, enter_ktime, arg). At most VIGIL_MAX_DATA bytes are sent in
+ * all (Tetragon's maxData limit); a chunk the ring buffer had no room for
+ * ends the buffer there (VIGIL_STAT_RINGBUF_FULL_DATA).
+ */
+#define VIGIL_MAX_DATA 327360
+#define VIGIL_DATA_CHUNK 4032
+struct vigil_generic_data {
+	struct vigil_msg_header hdr;
+	__u32 hook_id;
+	__u32 tid;
+	__u64 enter_ktime;		/* the record's hdr.ktime */
+	__u16 arg;			/* the argument's position in the record */
+	__u16 pad;
+	__u32 offset;			/* of data[0] in the buffer */
+	__u32 len;			/* bytes of data[] that are the buffer's */
+	__u32 pad2;
+	char data[VIGIL_DATA_CHUNK];
+};
 
 #endif /* VIGIL_EVENTS_H */

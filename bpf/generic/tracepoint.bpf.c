@@ -78,6 +78,9 @@ const volatile __u32 ret_copy = VIGIL_GENERIC_ARGS_MAX;	/* none */
 const volatile __u8 arg_resolve_steps[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile __u32 arg_resolve_off[VIGIL_GENERIC_ARGS_MAX][VIGIL_RESOLVE_MAX] = {};
 const volatile __u16 arg_resolve_load[VIGIL_GENERIC_ARGS_MAX] = {};
+/* maxData: the arguments (bit i: position i) whose whole buffer is sent,
+ * past their slot in OP_GENERIC_DATA chunks. */
+const volatile __u8 arg_max_data = 0;
 /* A syscall's function: its one argument is the caller's struct pt_regs *. */
 const volatile bool syscall_regs = false;
 /* The hook has an Override action and runs as a kprobe on a kernel with
@@ -127,6 +130,116 @@ struct {
 	__type(key, __u64);		/* hook id << 32 | tid */
 	__type(value, struct ret_pending);
 } vigil_ret_pending SEC(".maps");
+
+#ifdef VIGIL_STRUCT_ARGS
+/* (maxData, like the struct arguments, is built into generic/struct_args.bpf.o
+ * only: a hook without it carries none of its code or maps.)
+ *
+ * The buffer (user, else kernel memory) and length of each maxData
+ * argument, noted as it is read and sent once the selectors post: one
+ * program run writes and reads it. `last` is the buffer the last buffer
+ * argument read. */
+struct data_bufs {
+	__u64 ptr[VIGIL_GENERIC_ARGS_MAX];
+	__u64 len[VIGIL_GENERIC_ARGS_MAX];
+	__u64 last_ptr;
+	__u64 last_len;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct data_bufs);
+} vigil_data_bufs SEC(".maps");
+
+static __always_inline void note_buffer(__u64 ptr, __u64 len)
+{
+	struct data_bufs *b;
+	__u32 zero = 0;
+
+	if (!arg_max_data)
+		return;
+	b = bpf_map_lookup_elem(&vigil_data_bufs, &zero);
+	if (b) {
+		b->last_ptr = ptr;
+		b->last_len = len;
+	}
+}
+
+/* The buffer the last buffer argument read is argument `i`'s. */
+static __always_inline void keep_buffer(__u32 i)
+{
+	struct data_bufs *b;
+	__u32 zero = 0;
+
+	b = bpf_map_lookup_elem(&vigil_data_bufs, &zero);
+	if (b && i < VIGIL_GENERIC_ARGS_MAX) {
+		b->ptr[i] = b->last_ptr;
+		b->len[i] = b->last_len;
+	}
+}
+
+/* Argument `i`'s buffer past its slot, VIGIL_DATA_CHUNK bytes a record, up
+ * to VIGIL_MAX_DATA bytes in all, for the record of hook `hid` at `ktime`.
+ * Each chunk is built in the path heap's buffer (free between arguments)
+ * and sent with only its own bytes. */
+__noinline int vigil_send_data(__u32 i, __u32 hid, __u32 tid, __u64 ktime)
+{
+	struct vigil_generic_data *d;
+	struct vigil_path_buf *pb;
+	struct data_bufs *b;
+	__u32 zero = 0, c, n;
+	__u64 off, len;
+	long err;
+
+	b = bpf_map_lookup_elem(&vigil_data_bufs, &zero);
+	pb = bpf_map_lookup_elem(&vigil_path_heap, &zero);
+	if (!b || !pb || i >= VIGIL_GENERIC_ARGS_MAX)
+		return 0;
+	d = (struct vigil_generic_data *)pb->buf;
+	len = b->len[i] < VIGIL_MAX_DATA ? b->len[i] : VIGIL_MAX_DATA;
+#pragma clang loop unroll(disable)
+	for (c = 0; c < (VIGIL_MAX_DATA - VIGIL_CHAR_BUF_MAX) / VIGIL_DATA_CHUNK + 1; c++) {
+		off = VIGIL_CHAR_BUF_MAX + (__u64)c * VIGIL_DATA_CHUNK;
+		if (off >= len)
+			break;
+		n = len - off < VIGIL_DATA_CHUNK ? len - off : VIGIL_DATA_CHUNK;
+		__builtin_memset(d, 0, offsetof(struct vigil_generic_data, data));
+		d->hdr.op = VIGIL_OP_GENERIC_DATA;
+		d->hdr.ktime = bpf_ktime_get_ns();
+		d->hook_id = hid;
+		d->tid = tid;
+		d->enter_ktime = ktime;
+		d->arg = i;
+		d->offset = off;
+		barrier_var(n);
+		n &= 0xFFF;
+		if (n > VIGIL_DATA_CHUNK)
+			n = VIGIL_DATA_CHUNK;
+		err = bpf_probe_read_user(d->data, n, (void *)(b->ptr[i] + off));
+		if (err)
+			err = bpf_probe_read_kernel(d->data, n, (void *)(b->ptr[i] + off));
+		if (err)
+			return 0;	/* unreadable from here on: the event ends the buffer */
+		d->len = n;
+		d->hdr.size = offsetof(struct vigil_generic_data, data) + n;
+		if (bpf_ringbuf_output(&vigil_events, d, offsetof(struct vigil_generic_data, data) + n,
+				       0)) {
+			stat_inc(VIGIL_STAT_RINGBUF_FULL_DATA);
+			return 0;
+		}
+	}
+	return 0;
+}
+#else
+static __always_inline void note_buffer(__u64 ptr, __u64 len) {}
+static __always_inline void keep_buffer(__u32 i) {}
+static __always_inline int vigil_send_data(__u32 i, __u32 hid, __u32 tid, __u64 ktime)
+{
+	return 0;
+}
+#endif
 
 #include "lib/selectors.bpf.h"
 #ifdef VIGIL_STRUCT_ARGS
@@ -275,6 +388,7 @@ static __always_inline long read_char_buf(void *ctx, char *val, __u16 off, __u16
 	if ((meta_size & VIGIL_ARG_META_SIGNED) && (__s64)want < 0)
 		want = 0;
 	*(__u32 *)val = want < 0xFFFFFFFFULL ? want : 0xFFFFFFFFU;
+	note_buffer(ptr, want);
 	rd = want < VIGIL_CHAR_BUF_MAX ? want : VIGIL_CHAR_BUF_MAX;
 	rd = VIGIL_MASK(rd, VIGIL_CONST_BUF_MASK);
 	/* A kernel buffer where the user read fails; if both fail, the user
@@ -478,6 +592,8 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 		if (!took)
 			return 0;
 		used += took;
+		if (arg_max_data & (1U << i))
+			keep_buffer(i);
 	}
 	e->nargs = nargs;
 	e->data_len = used;
@@ -492,6 +608,14 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 		override = done & VIGIL_SEL_DO_OVERRIDE;
 		if (!(done & VIGIL_SEL_DO_POST))
 			return override;
+	}
+
+	/* maxData buffers' chunks, before the record they belong to */
+	if (arg_max_data) {
+#pragma unroll
+		for (i = 0; i < VIGIL_GENERIC_ARGS_MAX; i++)
+			if (arg_max_data & (1U << i))
+				vigil_send_data(i, hid, (__u32)pid_tgid, e->hdr.ktime);
 	}
 
 	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);

@@ -127,6 +127,7 @@ __noinline int vigil_read_iov_iter(__u32 used, __u64 ptr)
 		BPF_CORE_READ_INTO(&len, it, count);
 	}
 	*(__u32 *)val = len < 0xFFFFFFFFULL ? len : 0xFFFFFFFFU;
+	note_buffer(base, len);
 	rd = len < VIGIL_CHAR_BUF_MAX ? len : VIGIL_CHAR_BUF_MAX;
 	barrier_var(rd);
 	rd &= VIGIL_CONST_BUF_MASK;

@@ -43,7 +43,15 @@ from vigil.wire.decode import (
     ExitMsg,
     record_op,
 )
-from vigil.wire.generic import ArgError, GenericMsg, ReturnMsg, decode_generic, decode_return
+from vigil.wire.generic import (
+    ArgError,
+    DataMsg,
+    GenericMsg,
+    ReturnMsg,
+    decode_data,
+    decode_generic,
+    decode_return,
+)
 from vigil.wire.kernel_arg import (
     decode_bpf_map_arg,
     decode_bpf_prog_arg,
@@ -64,6 +72,9 @@ EVENT_TYPES = (PROCESS_EXEC, PROCESS_EXIT, PROCESS_KPROBE, PROCESS_TRACEPOINT)
 # the oldest is dropped (and counted) past this. Each hook's kernel table
 # holds at most RET_PENDING_ENTRIES calls in flight.
 PENDING_RETURNS_MAX = 65536
+# Records whose maxData chunks came and that are awaited (their records follow
+# their chunks in the ring buffer, so only one whose record was lost waits).
+DATA_RECORDS_MAX = 64
 
 
 def exit_status(code: int) -> tuple[int, str]:
@@ -178,6 +189,10 @@ class Agent:
         default_factory=dict)
     # (hook id, tid, entry ktime) -> the event of a call awaiting its return
     pending: dict[tuple[int, int, int], KprobeEvent] = field(default_factory=dict)
+    # (hook id, tid, record ktime) -> argument position -> maxData chunks
+    # (offset, bytes) that came before their record
+    data_chunks: dict[tuple[int, int, int], dict[int, list[tuple[int, bytes]]]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         self.register(Op.EXEC, PROCESS_DECODERS[Op.EXEC], self._on_exec)
@@ -185,6 +200,7 @@ class Agent:
         self.register(Op.CLONE, PROCESS_DECODERS[Op.CLONE], self._on_clone)
         self.register(Op.GENERIC_TRACEPOINT, decode_generic, self._on_generic_tracepoint)
         self.register(Op.GENERIC_RETURN, decode_return, self._on_generic_return)
+        self.register(Op.GENERIC_DATA, decode_data, self._on_generic_data)
 
     def register(self, op: int, decode: Callable[[bytes], Any],
                  handle: Callable[[Any], None]) -> None:
@@ -234,6 +250,33 @@ class Agent:
         for key in [k for k in self.pending if k[0] == hook_id]:
             del self.pending[key]
 
+    def _on_generic_data(self, msg: DataMsg) -> None:
+        key = (msg.hook_id, msg.tid, msg.enter_ktime)
+        chunks = self.data_chunks.get(key)
+        if chunks is None:
+            if len(self.data_chunks) >= DATA_RECORDS_MAX:
+                # Chunks whose record never came (the ring buffer had no room
+                # for it): the oldest go.
+                self.data_chunks.pop(next(iter(self.data_chunks)))
+                self.decode_errors["data_without_record"] += 1
+            chunks = self.data_chunks[key] = {}
+        chunks.setdefault(msg.arg, []).append((msg.offset, msg.data))
+
+    def _join_data(self, msg: GenericMsg, positions: tuple[int, ...]) -> None:
+        """The maxData arguments' chunks appended to their slots' bytes, as far
+        as they follow each other (a chunk lost ends the buffer there)."""
+        chunks = self.data_chunks.pop((msg.hook_id, msg.tid, msg.ktime), {})
+        for i in positions:
+            raw = msg.args[i]
+            if isinstance(raw, ArgError):
+                continue
+            body = bytearray(raw)
+            for offset, data in sorted(chunks.get(i, ())):
+                if offset != len(body) - 4:  # the slot's 4-byte length first
+                    break
+                body += data
+            msg.args[i] = bytes(body)
+
     def _on_generic_tracepoint(self, msg: GenericMsg) -> None:
         plan = self.hooks.get(msg.hook_id)
         if plan is None:  # its sensor is gone: a record still in flight
@@ -242,6 +285,8 @@ class Agent:
         if len(msg.args) != len(plan.args):
             self.decode_errors["generic_args_mismatch"] += 1
             return
+        if plan.max_data_positions:
+            self._join_data(msg, plan.max_data_positions)
         if plan.call is not None:
             self._on_call(msg, plan)
             return

@@ -126,6 +126,7 @@ def _ringbuf_bytes(args: argparse.Namespace) -> int:
 
 
 def _hooks_text(n: int) -> str:
+    """The hooks watched: one per function a kprobe.multi link attaches to."""
     return f" and {n} policy hook{'s' if n != 1 else ''}" if n else ""
 
 
@@ -318,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
             runtime.add_tracepoint(plan)
         print(
             f"vigil: watching processes on {node_name} ({runtime.procfs_entries} already "
-            f"running){_hooks_text(len(plans))}; Ctrl-C to stop",
+            f"running){_hooks_text(sum(p.hook_count for p in plans))}; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )

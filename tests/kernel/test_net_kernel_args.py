@@ -235,7 +235,9 @@ lic = ctypes.create_string_buffer(b"GPL")
 attr = ctypes.create_string_buffer(struct.pack("=IIQQIIQII16s", 1, 2,
     ctypes.addressof(insns), ctypes.addressof(lic), 0, 0, 0, 0, 0, b"vigil_prog"), 128)
 sys(321, 5, attr, 128)
-pattr = ctypes.create_string_buffer(struct.pack("=IIQQQQ", 1, 64, 0, 0, 0, 1), 64)
+# context switches: the software PMU's own (cpu-clock has a PMU of its own,
+# with a dynamic type, since 6.5)
+pattr = ctypes.create_string_buffer(struct.pack("=IIQQQQ", 1, 64, 3, 0, 0, 1), 64)
 sys(298, pattr, 0, -1, -1, 0)
 """
 
@@ -274,8 +276,9 @@ def test_bpf_objects_and_perf_events(runtime: tuple[Runtime, Collect], rung: str
         map_fn: BpfMapFields("BPF_MAP_TYPE_HASH", 4, 8, 16, "vigil_map"),
         "bpf_check": BpfProgFields("BPF_PROG_TYPE_SOCKET_FILTER", 2, "vigil_prog"),
         "security_bpf_prog": BpfProgFields("BPF_PROG_TYPE_SOCKET_FILTER", 2, "vigil_prog"),
-        "security_perf_event_alloc": PerfEventFields("", "PERF_TYPE_SOFTWARE", 0, 0)}
+        "security_perf_event_alloc": PerfEventFields("", "PERF_TYPE_SOFTWARE", 3, 0)}
     assert [e.args[0].key for e in evs if e.function_name == "bpf_check"] == ["bpf_attr_arg"]
     for ev in evs:
         check_schema(sink, ev)
+
 

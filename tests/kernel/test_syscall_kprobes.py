@@ -438,12 +438,15 @@ def test_explain_shows_the_rung_and_the_return_hook(tmp_path: Path) -> None:
     assert sorted(p["name"] for p in hook["programs"]) == ["vigil_generic_tp",
                                                            "vigil_generic_tp_ret"]
     # Unforced: the best rung this kernel has.
-    best = next((r for r, need in (("kprobe", ("kprobe", "kretprobe")),
+    best = next((r for r, need in (("kprobe_multi", ("kprobe_multi",)),
+                                   ("kprobe", ("kprobe", "kretprobe")),
                                    ("fentry", ("fentry", "fexit")))
                  if all(probe_feature(n).available for n in need)), "tracepoint")
     (hook,) = to_json(explain([str(f)]))["policies"][0]["hooks"]
     assert hook["program"]["kind"] == best
-    want_programs = {"kprobe": ["vigil_generic_kprobe", "vigil_generic_kretprobe"],
+    want_programs = {"kprobe_multi": ["vigil_generic_kprobe_multi",
+                                      "vigil_generic_kretprobe_multi"],
+                     "kprobe": ["vigil_generic_kprobe", "vigil_generic_kretprobe"],
                      "fentry": ["vigil_generic_fentry", "vigil_generic_fexit"],
                      "tracepoint": ["vigil_generic_tp", "vigil_generic_tp_ret"]}[best]
     assert sorted(p["name"] for p in hook["programs"]) == want_programs

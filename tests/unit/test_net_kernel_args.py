@@ -167,3 +167,15 @@ def test_operators_that_do_not_apply(kind: ArgKind, name: str, op: str, message:
     with pytest.raises(ValueError) as err:
         compile_selectors([SelectorPlan(args=(ArgFilter(0, op, ("1",)),))], [plan(kind, name)])
     assert str(err.value).split(": ", 1)[1] == message
+
+
+@pytest.mark.parametrize(("value", "shown"), [(0, "BPF_MAP_CREATE"), (5, "BPF_PROG_LOAD"),
+                                              (36, "BPF_TOKEN_CREATE"), (37, 37), (-1, -1)])
+def test_bpf_cmd_is_shown_by_name(value: int, shown: object) -> None:
+    """Tetragon's BpfCmd enum: a name where it has one, else (as protobuf's
+    JSON writes an unknown enum value) the number."""
+    arg = arg_value(ArgPlan(0, ArgKind.INT, 0, 4, "bpf_cmd", signed=True),
+                    value.to_bytes(8, "little", signed=True))
+    args, msg = json_of(arg)
+    assert args == [{"bpf_cmd_arg": shown}]
+    assert msg.process_kprobe.args[0].bpf_cmd_arg == value

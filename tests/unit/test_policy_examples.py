@@ -96,6 +96,8 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/rawtp.yaml",
     # lists of kernel functions
     "tracingpolicy/list-generated-ftrace.yaml",
+    # kiocb, iov_iter with maxData
+    "tracingpolicy/tty.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.

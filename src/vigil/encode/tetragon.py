@@ -30,6 +30,7 @@ from vigil.process.clock import rfc3339
 from vigil.process.model import Process, flag_string
 from vigil.wire.cred_arg import CredFields
 from vigil.wire.kernel_arg import (
+    BPF_CMDS,
     BpfMapFields,
     BpfProgFields,
     ModuleFields,
@@ -201,6 +202,9 @@ def arg_json(arg: Arg) -> dict[str, Any]:
     value: Any = arg.value
     if arg.key in _STRING_INTS:
         value = str(value)
+    elif arg.key == "bpf_cmd_arg" and isinstance(value, int):
+        # a BpfCmd enum: its name, or (as protobuf's JSON) its number
+        value = BPF_CMDS.get(value, value)
     elif arg.key == "net_dev_arg":  # KprobeNetDev
         value = {"name": value} if value else {}
     elif arg.key == "capability_arg" and isinstance(value, int):

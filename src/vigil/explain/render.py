@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from vigil.sensors.plan import ArgPlan
 from vigil.sensors.selectors_decode import ACTION_NAMES, OP_NAMES, DecodedArg, DecodedSelectors
-from vigil.wire.records import ARG_STR_MAX, CHAR_BUF_MAX, IOVEC_MAX, ArgKind, SelOp
+from vigil.wire.records import ARG_STR_MAX, CHAR_BUF_MAX, IOVEC_MAX, MAX_DATA, ArgKind, SelOp
 
 from .memory import MapCost
 from .model import BUDGET, Explanation, HookExplanation, PolicyExplanation
@@ -36,6 +36,15 @@ def size_text(n: int) -> str:
 def read_text(a: ArgPlan) -> str:
     """How the hook's program gets the argument out of the record (short: a
     table cell)."""
+    how = _read_text(a)
+    if a.resolve:
+        how = f"resolve: {len(a.resolve)} steps, then {how}"
+    if a.max_data:
+        how += f"; maxData: all of it, <={MAX_DATA} B"
+    return how
+
+
+def _read_text(a: ArgPlan) -> str:
     if a.kind is ArgKind.INT:
         sign = "signed" if a.signed else "unsigned"
         of = f" of {a.field_size}" if a.field_size not in (0, a.size) else ""

@@ -33,7 +33,7 @@ _SEL = f"{_TP}.selectors[]"
 _KP = "spec.kprobes[]"
 _KSEL = f"{_KP}.selectors[]"
 _INTEGERS = ("int", "sint8", "int8", "uint8", "sint16", "int16", "uint16", "uint32", "sint32",
-             "int32", "ulong", "uint64", "size_t", "long", "sint64", "int64")
+             "int32", "ulong", "uint64", "size_t", "long", "sint64", "int64", "bpf_cmd")
 
 # Fields under which everything is implemented (metadata: vigil reads name and namespace).
 WHOLE: frozenset[str] = frozenset({"apiVersion", "metadata"})
@@ -69,7 +69,7 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     "spec",
     "spec.tracepoints",
     *(f"{_TP}.{f}" for f in ("subsystem", "event", "message", "tags", "args", "raw")),
-    *(f"{_TP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex")),
+    *(f"{_TP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex", "maxData")),
     f"{_TP}.selectors",
     *_selector_fields(_SEL),
     # spec.kprobes (issue 9) on the hook ladder's rungs (kprobe, fentry, the
@@ -81,7 +81,7 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
                              "returnArg", "selectors", "ignore")),
     f"{_KP}.ignore.callNotFound",
     *(f"{_KP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex", "returnCopy",
-                                    "resolve")),
+                                    "resolve", "maxData")),
     *(f"{_KP}.returnArg.{f}" for f in ("index", "type", "label")),
     *_selector_fields(_KSEL),
     f"{_KSEL}.matchActions[].argError",
@@ -172,7 +172,6 @@ PLANNED: Mapping[str, str] = {
     "spec.podSelector": "issue 10",
     "spec.containerSelector": "issue 10",
     f"{_TP}.args[].resolve": "issue 9",
-    f"{_TP}.args[].maxData": "issue 9",
     f"{_TP}.args[].btfType": "issue 10",
     f"{_SEL}.matchActions[].argError": "issue 9",
     f"{_SEL}.matchActions[].imaHash": "issue 10",

@@ -44,7 +44,7 @@ def _set_resolve(spec: OpenObject, args: Sequence[ArgPlan]) -> None:
 def object_for(plan: TracepointHookPlan) -> str:
     """The generic object a hook loads: the smaller one unless it reads a
     struct argument."""
-    structs = any(a.kind in STRUCT_OBJECT_KINDS or a.resolve for a in plan.args)
+    structs = any(a.kind in STRUCT_OBJECT_KINDS or a.resolve or a.max_data for a in plan.args)
     return STRUCT_ARGS_OBJECT if structs else OBJECT
 # Keys (selector, scope, argument bytes) a rate-limited hook remembers; an
 # LRU map, so a key forgotten under pressure lets an event through early.
@@ -193,6 +193,9 @@ class TracepointSensor(Sensor):
                     + [0] * pad))
                 if any(a.resolve for a in args):
                     _set_resolve(spec, args)
+                if self.plan.max_data_positions:
+                    spec.set_rodata("arg_max_data",
+                                    sum(1 << i for i in self.plan.max_data_positions))
                 if returns is not None:
                     spec.set_rodata("has_return", 1)
                     spec.set_rodata("ret_offset", returns.value.offset)

@@ -53,6 +53,7 @@ from vigil.sensors.plan import (
     ReturnPlan,
     TracepointHookPlan,
     struct_c_type,
+    with_max_data,
 )
 from vigil.sensors.tracepoint_compile import (
     INT_TYPES,
@@ -411,7 +412,10 @@ class _KprobePlanner:
         if kp.return_:
             # kretprobe's value is copied to offset 0; fexit's is the slot
             # after the function's own arguments in its ctx.
-            offset = 0 if choice.rung.name == "kprobe" else 8 * len(proto or ())
+            # kretprobe(.multi)'s value is copied to offset 0; fexit's follows
+            # the function's own arguments in its ctx
+            offset = (0 if choice.rung.name in ("kprobe", "kprobe_multi")
+                      else 8 * len(proto or ()))
             returns = self._return_value(at, kp, args, "", function, offset)
             if returns is None:
                 return None
@@ -459,6 +463,13 @@ class _KprobePlanner:
             if plan is None:
                 ok = False
                 continue
+            if arg.max_data:
+                try:
+                    plan = with_max_data(plan, arg.return_copy)
+                except ValueError as err:
+                    self.issue((*where, "maxData"), str(err))
+                    ok = False
+                    continue
             args.append(replace(plan, field=field, c_type=c_type, field_size=8))
         return args if ok else None
 
@@ -627,6 +638,13 @@ class _KprobePlanner:
                 continue
             if is_fd:  # read as an int, then resolved in the kernel
                 plan = replace(plan, kind=ArgKind.FD, tetragon_type="fd")
+            if arg.max_data:
+                try:
+                    plan = with_max_data(plan, arg.return_copy)
+                except ValueError as err:
+                    self.issue((*where, "maxData"), str(err))
+                    ok = False
+                    continue
             args.append(replace(plan, index=arg.index))
         return args if ok else None
 

@@ -49,6 +49,7 @@ TETRAGON_INT_KEYS = {
     "int64": "long_arg", "long": "long_arg",
     "uint32": "uint_arg", "uint16": "uint_arg", "uint8": "uint_arg",
     "int": "int_arg", "int32": "int_arg", "int16": "int_arg", "int8": "int_arg",
+    "bpf_cmd": "bpf_cmd_arg",
 }
 
 # File arguments -> their key in Tetragon's JSON (file and fd: file_arg,
@@ -76,6 +77,17 @@ STRUCT_TYPE_KINDS = {
 }
 # The C type each reads, where it is not `struct <type> *`.
 STRUCT_C_TYPES = {"skb": "struct sk_buff *", "bpf_attr": "union bpf_attr *"}
+
+
+def with_max_data(plan: ArgPlan, return_copy: bool = False) -> ArgPlan:
+    """The argument with maxData; ValueError says why it cannot have it."""
+    if plan.kind not in (ArgKind.CHAR_BUF, ArgKind.IOV_ITER):
+        raise ValueError(f"maxData sends a char_buf's or an iov_iter's whole buffer; this "
+                         f"argument is {plan.tetragon_type}")
+    if return_copy:
+        raise ValueError("maxData and returnCopy together are not supported: the buffer is "
+                         "sent at entry, returnCopy reads it again at return")
+    return replace(plan, max_data=True)
 
 
 def struct_c_type(type_: str) -> str:
@@ -138,6 +150,9 @@ class ArgPlan:
     # resolve: the steps from the register to the value read (each an offset
     # added, then whether the 8 bytes there are loaded: sensors/btf_resolve.py)
     resolve: tuple[tuple[int, bool], ...] = ()
+    # maxData: the whole buffer (up to MAX_DATA bytes) is sent, past the
+    # slot in OP_GENERIC_DATA chunks
+    max_data: bool = False
     # Where the layout came from, for `vigil policy explain`: the field's
     # name, its C type and its own size (an `int` of a syscall tracepoint
     # has an 8-byte slot of which `size` bytes are read).
@@ -287,6 +302,11 @@ class TracepointHookPlan:
     def hook_count(self) -> int:
         """Hook ids the hook takes: one per function of a kprobe.multi link."""
         return len(self.call.functions) if self.call is not None and self.call.functions else 1
+
+    @property
+    def max_data_positions(self) -> tuple[int, ...]:
+        """The positions of the arguments whose whole buffer is sent (maxData)."""
+        return tuple(i for i, a in enumerate(self.args) if a.max_data)
 
     def per_hook(self) -> list[TracepointHookPlan]:
         """The plan of each of the hook's ids, in order: a kprobe.multi hook's

@@ -30,6 +30,7 @@ from vigil.sensors.plan import (
     TRACEFS_TRACEPOINT,
     ArgPlan,
     TracepointHookPlan,
+    with_max_data,
 )
 from vigil.sensors.selectors import (
     ActionPlan,
@@ -56,6 +57,8 @@ INT_TYPES: dict[str, tuple[int, bool]] = {
     "int": (4, True), "int32": (4, True), "sint32": (4, True), "uint32": (4, False),
     "long": (8, True), "int64": (8, True), "sint64": (8, True),
     "ulong": (8, False), "uint64": (8, False), "size_t": (8, False),
+    # an int, shown by its name in Tetragon's BpfCmd (bpf_cmd_arg)
+    "bpf_cmd": (4, True),
 }
 # The key of each in the event: what pkg/sensors/tracing emits for it.
 TETRAGON_INT_NAMES = {"sint8": "int8", "sint16": "int16", "sint32": "int32",
@@ -295,9 +298,14 @@ def compile_tracepoints(loaded: LoadedPolicy) -> list[TracepointHookPlan]:
         for j, arg in enumerate(tp.args):
             try:
                 resolved = resolve_arg(fmt, arg.index, arg.type, size_arg_index=arg.size_arg_index)
-                args.append(arg_plan(resolved, arg.label, fmt))
+                plan = arg_plan(resolved, arg.label, fmt)
             except ValueError as err:
                 issues.append(loaded.issue((*at, "args", j, "index"), str(err), value=True))
+                continue
+            try:
+                args.append(with_max_data(plan) if arg.max_data else plan)
+            except ValueError as err:
+                issues.append(loaded.issue((*at, "args", j, "maxData"), str(err), value=True))
         if len(args) != len(tp.args):
             continue
         try:

@@ -13,17 +13,21 @@ from dataclasses import dataclass
 from vigil.wire.decode import DecodeError
 from vigil.wire.records import (
     ARG_STR_MAX,
+    DATA_CHUNK,
+    DATA_FIXED_SIZE,
     GENERIC_ARGS_MAX,
     GENERIC_FIXED_SIZE,
     RETURN_ARGS_MAX,
     RETURN_FIXED_SIZE,
+    GenericData,
     GenericReturn,
     MsgHeader,
     ProcKey,
     _GenericFixed,
 )
 
-__all__ = ["ArgError", "GenericMsg", "ReturnMsg", "decode_generic", "decode_return"]
+__all__ = ["ArgError", "DataMsg", "GenericMsg", "ReturnMsg", "decode_data", "decode_generic",
+           "decode_return"]
 
 _LEN = struct.Struct("=i")
 # The fixed part in one unpack, without a ctypes object per record (the hot
@@ -75,6 +79,38 @@ class ReturnMsg:
     action: int
     enter_ktime: int  # its entry record's ktime: the join key with tid and hook_id
     args: list[bytes | ArgError]
+
+
+@dataclass(slots=True, frozen=True)
+class DataMsg:
+    """A chunk of a maxData buffer: which record and argument, where in it."""
+
+    hook_id: int
+    tid: int
+    enter_ktime: int  # the record's ktime
+    arg: int  # the argument's position in the record
+    offset: int
+    data: bytes
+
+
+# hook_id, tid, enter_ktime, arg, offset, len (after the 16-byte header)
+_DATA_FIXED = struct.Struct("=16xIIQH2xII4x")
+assert _DATA_FIXED.size == DATA_FIXED_SIZE
+assert [GenericData.hook_id.offset, GenericData.tid.offset, GenericData.enter_ktime.offset,
+        GenericData.arg.offset, GenericData.offset.offset, GenericData.len.offset] == [
+            16, 20, 24, 32, 36, 40]
+
+
+def decode_data(rec: bytes) -> DataMsg:
+    size = len(rec)
+    if size < DATA_FIXED_SIZE:
+        raise DecodeError("data_short", f"{size} bytes, fixed part is {DATA_FIXED_SIZE}")
+    hook_id, tid, enter_ktime, arg, offset, n = _DATA_FIXED.unpack_from(rec)
+    if n > DATA_CHUNK or DATA_FIXED_SIZE + n != size:
+        raise DecodeError("data_lengths", f"len {n} disagrees with {size} bytes")
+    if arg >= GENERIC_ARGS_MAX:
+        raise DecodeError("data_lengths", f"argument {arg}, at most {GENERIC_ARGS_MAX - 1}")
+    return DataMsg(hook_id, tid, enter_ktime, arg, offset, rec[DATA_FIXED_SIZE:])
 
 
 def decode_return(rec: bytes) -> ReturnMsg:

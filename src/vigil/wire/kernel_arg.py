@@ -12,8 +12,8 @@ from typing import TypeVar
 from vigil.wire.decode import DecodeError
 from vigil.wire.records import BpfMapArg, BpfProgArg, ModuleArg, PerfEventArg, UserNsArg
 
-__all__ = ["MAP_TYPES", "PERF_TYPES", "PROG_TYPES", "TAINTS", "BpfMapFields", "BpfProgFields",
-           "ModuleFields", "PerfEventFields", "UserNsFields", "decode_bpf_map_arg",
+__all__ = ["BPF_CMDS", "MAP_TYPES", "PERF_TYPES", "PROG_TYPES", "TAINTS", "BpfMapFields",
+           "BpfProgFields", "ModuleFields", "PerfEventFields", "UserNsFields", "decode_bpf_map_arg",
            "decode_bpf_prog_arg", "decode_module_arg", "decode_perf_event_arg",
            "decode_user_ns_arg", "type_name"]
 
@@ -33,6 +33,16 @@ MAP_TYPES = dict(enumerate(f"BPF_MAP_TYPE_{n}" for n in (
     "CGROUP_STORAGE", "REUSEPORT_SOCKARRAY", "PERCPU_CGROUP_STORAGE", "QUEUE", "STACK",
     "SK_STORAGE", "DEVMAP_HASH", "STRUCT_OPS", "RINGBUF", "INODE_STORAGE", "TASK_STORAGE",
     "BLOOM_FILTER")))
+# uapi/linux/bpf.h's enum bpf_cmd, as Tetragon's BpfCmd enum names it.
+BPF_CMDS = dict(enumerate(f"BPF_{n}" for n in (
+    "MAP_CREATE", "MAP_LOOKUP_ELEM", "MAP_UPDATE_ELEM", "MAP_DELETE_ELEM", "MAP_GET_NEXT_KEY",
+    "PROG_LOAD", "OBJ_PIN", "OBJ_GET", "PROG_ATTACH", "PROG_DETACH", "PROG_TEST_RUN",
+    "PROG_GET_NEXT_ID", "MAP_GET_NEXT_ID", "PROG_GET_FD_BY_ID", "MAP_GET_FD_BY_ID",
+    "OBJ_GET_INFO_BY_FD", "PROG_QUERY", "RAW_TRACEPOINT_OPEN", "BTF_LOAD", "BTF_GET_FD_BY_ID",
+    "TASK_FD_QUERY", "MAP_LOOKUP_AND_DELETE_ELEM", "MAP_FREEZE", "BTF_GET_NEXT_ID",
+    "MAP_LOOKUP_BATCH", "MAP_LOOKUP_AND_DELETE_BATCH", "MAP_UPDATE_BATCH", "MAP_DELETE_BATCH",
+    "LINK_CREATE", "LINK_UPDATE", "LINK_GET_FD_BY_ID", "LINK_GET_NEXT_ID", "ENABLE_STATS",
+    "ITER_CREATE", "LINK_DETACH", "PROG_BIND_MAP", "TOKEN_CREATE")))
 # uapi/linux/perf_event.h's enum perf_type_id
 PERF_TYPES = dict(enumerate(f"PERF_TYPE_{n}" for n in (
     "HARDWARE", "SOFTWARE", "TRACEPOINT", "HW_CACHE", "RAW", "BREAKPOINT", "MAX")))

@@ -33,6 +33,7 @@ __all__ = [
     "ExecIdentity",
     "ExecRecord",
     "ExitRecord",
+    "GenericData",
     "GenericReturn",
     "MatchBits",
     "MatchConfig",
@@ -118,6 +119,7 @@ class Op(enum.IntEnum):
     EXIT = 3
     GENERIC_TRACEPOINT = 4
     GENERIC_RETURN = 5
+    GENERIC_DATA = 6
     TEST_FIRST = 0x7F00  # ops from here up belong to test objects (bpf/selftest/)
 
 
@@ -154,6 +156,7 @@ class Stat(enum.IntEnum):
     TAIL_CALL_FAILED = 9
     RINGBUF_FULL_GENERIC = 10
     RETURN_PENDING_FULL = 11
+    RINGBUF_FULL_DATA = 12
 
 
 STAT_MAX = len(Stat)
@@ -491,6 +494,21 @@ class GenericReturn(ctypes.Structure):
 
 RETURN_FIXED_SIZE = GenericReturn.data.offset
 
+MAX_DATA = 327360  # a maxData buffer's bytes sent at most (Tetragon's limit)
+DATA_CHUNK = 4032  # of them in one OP_GENERIC_DATA record
+
+
+class GenericData(ctypes.Structure):
+    """struct vigil_generic_data: a chunk of a maxData buffer argument."""
+
+    _fields_ = [("hdr", MsgHeader), ("hook_id", c_uint32), ("tid", c_uint32),
+                ("enter_ktime", c_uint64), ("arg", c_uint16), ("pad", c_uint16),
+                ("offset", c_uint32), ("len", c_uint32), ("pad2", c_uint32),
+                ("data", c_char * DATA_CHUNK)]
+
+
+DATA_FIXED_SIZE = GenericData.data.offset
+
 
 class SelPids(ctypes.Structure):
     """struct vigil_sel_pids { __u8 op, nvalues, flags, bit; __u32 values[4]; };"""
@@ -690,6 +708,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_bpf_map_arg": BpfMapArg,
     "vigil_perf_event_arg": PerfEventArg,
     "vigil_module_arg": ModuleArg,
+    "vigil_generic_data": GenericData,
 }
 
 
@@ -734,6 +753,8 @@ ABI_SIZES = {
     "VIGIL_ABI_IOVEC_MAX": IOVEC_MAX,
     "VIGIL_ABI_IOVEC_LEN_MAX": IOVEC_LEN_MAX,
     "VIGIL_ABI_RESOLVE_MAX": RESOLVE_MAX,
+    "VIGIL_ABI_MAX_DATA": MAX_DATA,
+    "VIGIL_ABI_DATA_CHUNK": DATA_CHUNK,
     "VIGIL_ABI_CONST_BUF_MASK": CONST_BUF_MASK,
     "VIGIL_ABI_RETURN_ARGS_MAX": RETURN_ARGS_MAX,
     "VIGIL_ABI_PATH_ARG_MAX": PATH_ARG_MAX,
