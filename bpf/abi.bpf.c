@@ -47,6 +47,7 @@ struct vigil_bpf_map_arg *abi_bpf_map_arg;
 struct vigil_perf_event_arg *abi_perf_event_arg;
 struct vigil_module_arg *abi_module_arg;
 struct vigil_generic_data *abi_generic_data;
+struct vigil_sockaddr_un_arg *abi_sockaddr_un_arg;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -54,6 +55,7 @@ enum vigil_stat abi_stat;
 enum vigil_arg_kind abi_arg_kind;
 enum vigil_arg_meta abi_arg_meta;
 enum vigil_path_flag abi_path_flag;
+enum vigil_sockaddr_un_flag abi_sockaddr_un_flag;
 enum vigil_action abi_action;
 enum vigil_sel_op abi_sel_op;
 enum vigil_sel_flag abi_sel_flag;

@@ -337,7 +337,23 @@ enum vigil_arg_kind {
 	VIGIL_ARG_IOV_ITER = 28,
 	/* a struct kiocb *: its file, as VIGIL_ARG_FILE */
 	VIGIL_ARG_KIOCB = 29,
+	/* a struct sockaddr * of AF_UNIX: struct vigil_sockaddr_un_arg, then
+	 * the path (an abstract name without its leading NUL) */
+	VIGIL_ARG_SOCKADDR_UN = 30,
 };
+
+/* What precedes a unix address's path: laid out as struct vigil_path_arg,
+ * so the string filters read the path after it as they read a file's. */
+struct vigil_sockaddr_un_arg {
+	__u32 flags;			/* enum vigil_sockaddr_un_flag */
+	__u16 family;
+	__u16 pad;
+};
+
+enum vigil_sockaddr_un_flag {
+	VIGIL_SOCKADDR_UN_F_ABSTRACT = 0x1,	/* sun_path[0] is NUL: an abstract name */
+};
+#define VIGIL_UNIX_PATH_MAX 108		/* sizeof(sun_path) */
 
 /* A user namespace, as Tetragon's msg_user_namespace reads it. */
 struct vigil_user_ns_arg {
@@ -483,6 +499,8 @@ _Static_assert(VIGIL_CONST_BUF_MASK < VIGIL_ARG_STR_MAX && VIGIL_CHAR_BUF_MAX + 
 /* A file argument's path shares its slot with struct vigil_path_arg. */
 #define VIGIL_PATH_ARG_MAX (VIGIL_ARG_STR_MAX - 8)
 _Static_assert(sizeof(struct vigil_path_arg) == 8, "a path argument's header is 8 bytes");
+_Static_assert(sizeof(struct vigil_sockaddr_un_arg) == sizeof(struct vigil_path_arg),
+	       "a unix address's path sits where a file's does");
 _Static_assert(sizeof(struct vigil_sock_arg) <= VIGIL_ARG_STR_MAX, "a sock fits a slot");
 _Static_assert(sizeof(struct vigil_cred_arg) <= VIGIL_ARG_STR_MAX, "a cred fits a slot");
 _Static_assert(sizeof(struct vigil_skb_arg) <= VIGIL_ARG_STR_MAX &&

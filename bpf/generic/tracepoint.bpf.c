@@ -305,6 +305,8 @@ __noinline int vigil_read_struct_arg(__u32 used, __u64 ptr, __u32 kind)
 		return vigil_read_iov_iter(used, ptr);
 	case VIGIL_ARG_SOCKADDR:
 		return vigil_read_sockaddr_arg(used, ptr);
+	case VIGIL_ARG_SOCKADDR_UN:
+		return vigil_read_sockaddr_un_arg(used, ptr);
 	case VIGIL_ARG_USER_NS:
 	case VIGIL_ARG_BPF_ATTR:
 	case VIGIL_ARG_BPF_PROG:
@@ -491,6 +493,7 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	case VIGIL_ARG_LOAD_INFO:
 	case VIGIL_ARG_IOV_ITER:
 	case VIGIL_ARG_KIOCB:
+	case VIGIL_ARG_SOCKADDR_UN:
 	case VIGIL_ARG_FD:
 		/* A pointer, or a descriptor (zero first: a 4-byte one leaves the
 		 * high bytes zero, and -1 is then past any table). */

@@ -169,4 +169,42 @@ __noinline int vigil_read_sockaddr_arg(__u32 used, __u64 ptr)
 	return sizeof(*s);
 }
 
+#define VIGIL_AF_UNIX 1
+
+/* A unix address at `ptr`: its family, and for AF_UNIX the path (a
+ * filesystem socket's, up to its NUL) or the abstract name (after its
+ * leading NUL, up to the next: the bytes past the address's length are not
+ * its own, and a kernel copy leaves them uninitialised). */
+__noinline int vigil_read_sockaddr_un_arg(__u32 used, __u64 ptr)
+{
+	struct vigil_generic_event *e;
+	struct vigil_sockaddr_un_arg *u;
+	__u32 zero = 0;
+	char first = 0;
+	long n, err;
+	char *path;
+
+	e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+	if (!e)
+		return -VIGIL_ENOMEM;
+	u = (struct vigil_sockaddr_un_arg *)&e->data[VIGIL_MASK(used, VIGIL_GENERIC_OFF_MASK) + 4];
+	__builtin_memset(u, 0, sizeof(*u));
+	if (!ptr)
+		return -VIGIL_EFAULT;
+	err = read_user_or_kernel(&u->family, 2, (void *)ptr);
+	if (err)
+		return err;
+	if (u->family != VIGIL_AF_UNIX || read_user_or_kernel(&first, 1, (void *)ptr + 2))
+		return sizeof(*u);
+	path = (char *)(u + 1);
+	if (!first)
+		u->flags = VIGIL_SOCKADDR_UN_F_ABSTRACT;
+	/* sun_path starts at 2; an abstract name one byte on */
+	n = bpf_probe_read_user_str(path, VIGIL_UNIX_PATH_MAX - !first, (void *)ptr + 2 + !first);
+	if (n < 0)
+		n = bpf_probe_read_kernel_str(path, VIGIL_UNIX_PATH_MAX - !first,
+					      (void *)ptr + 2 + !first);
+	return sizeof(*u) + (n > 0 ? n - 1 : 0);
+}
+
 #endif /* VIGIL_LIB_ARG_NET_BPF_H */

@@ -59,7 +59,7 @@ from vigil.wire.kernel_arg import (
     decode_perf_event_arg,
     decode_user_ns_arg,
 )
-from vigil.wire.net_arg import decode_skb_arg, decode_sockaddr_arg
+from vigil.wire.net_arg import decode_skb_arg, decode_sockaddr_arg, decode_sockaddr_un_arg
 from vigil.wire.path_arg import decode_path_arg
 from vigil.wire.records import Action, ArgKind, Op
 from vigil.wire.sock_arg import decode_sock_arg
@@ -100,6 +100,7 @@ def _action_name(action: int) -> str:
 _STRUCT_DECODERS: dict[ArgKind, Callable[[bytes], ArgValue]] = {
     ArgKind.SKB: decode_skb_arg,
     ArgKind.SOCKADDR: decode_sockaddr_arg,
+    ArgKind.SOCKADDR_UN: decode_sockaddr_un_arg,
     ArgKind.USER_NS: decode_user_ns_arg,
     ArgKind.BPF_ATTR: decode_bpf_prog_arg,
     ArgKind.BPF_PROG: decode_bpf_prog_arg,

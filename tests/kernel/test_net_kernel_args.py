@@ -24,7 +24,7 @@ from vigil.encode.tetragon import arg_json
 from vigil.events.model import KprobeEvent
 from vigil.runtime import Runtime
 from vigil.wire.kernel_arg import BpfMapFields, BpfProgFields, PerfEventFields
-from vigil.wire.net_arg import SkbFields, SockaddrFields
+from vigil.wire.net_arg import SkbFields, SockaddrFields, SockaddrUnFields
 from vigil.wire.sock_arg import SockFields
 
 from .runtime_sink import Collect
@@ -115,6 +115,60 @@ def test_socket_operators_on_sockaddr_and_socket(runtime: tuple[Runtime, Collect
     evs = kprobe_events(rt, sink, pid, len(kept) + 1)
     ports = [e.args[1].value.port for e in evs if isinstance(e.args[1].value, SockaddrFields)]
     assert ports == [*kept, 5309]
+
+
+UNIX_CHILD = """
+import socket
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); srv.bind({path!r})
+abst = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); abst.bind("\\0vigil-abstract-test")
+for where in ({path!r}, "\\0vigil-abstract-test"):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.connect(where)
+v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v4.connect(("127.0.0.1", 5307))
+"""
+
+
+@pytest.mark.parametrize("rung", RUNGS)
+def test_sockaddr_un_of_unix_connects(runtime: tuple[Runtime, Collect], rung: str,
+                                      tmp_path: Path) -> None:
+    """A filesystem socket's path, an abstract name as "@name", an AF_INET
+    address as its family only; a Prefix filter reads the path."""
+    rt, sink = runtime
+    hook(rt, rung, """
+    kprobes:
+    - call: security_socket_connect
+      syscall: false
+      args: [{index: 1, type: sockaddr_un}]
+    """)
+    path = str(tmp_path / "un")
+    pid, _ = child(UNIX_CHILD.format(path=path))
+    evs = kprobe_events(rt, sink, pid, 3)
+    assert [arg_json(e.args[0]) for e in evs] == [
+        {"sockaddrun_arg": {"family": "AF_UNIX", "path": path}},
+        {"sockaddrun_arg": {"family": "AF_UNIX", "path": "@vigil-abstract-test"}},
+        {"sockaddrun_arg": {"family": "AF_INET"}}]
+    check_schema(sink, evs[0])
+
+
+@pytest.mark.parametrize("rung", RUNGS)
+def test_a_prefix_filter_on_a_unix_path(runtime: tuple[Runtime, Collect], rung: str,
+                                        tmp_path: Path) -> None:
+    rt, sink = runtime
+    hook(rt, rung, f"""
+    kprobes:
+    - call: security_socket_connect
+      syscall: false
+      args: [{{index: 1, type: sockaddr_un}}]
+      selectors:
+      - matchArgs: [{{index: 1, operator: Prefix, values: ["{tmp_path}/"]}}]
+      # an abstract name is filtered without the "@" the event shows (the
+      # kernel's bytes, as Tetragon's filter compares them)
+      - matchArgs: [{{index: 1, operator: Equal, values: ["vigil-abstract-test"]}}]
+    """)
+    path = str(tmp_path / "un")
+    pid, _ = child(UNIX_CHILD.format(path=path))
+    evs = kprobe_events(rt, sink, pid, 2)
+    assert [e.args[0].value.path for e in evs  # type: ignore[union-attr]
+            if isinstance(e.args[0].value, SockaddrUnFields)] == [path, "@vigil-abstract-test"]
 
 
 SKB = """

@@ -24,8 +24,11 @@ from vigil.wire.records import (
     ModuleArg,
     PerfEventArg,
     Selectors,
+    SelFlag,
     SelOp,
     SkbArg,
+    SockaddrUnArg,
+    SockaddrUnFlag,
     SockArg,
     UserNsArg,
 )
@@ -179,3 +182,29 @@ def test_bpf_cmd_is_shown_by_name(value: int, shown: object) -> None:
     args, msg = json_of(arg)
     assert args == [{"bpf_cmd_arg": shown}]
     assert msg.process_kprobe.args[0].bpf_cmd_arg == value
+
+
+def un_bytes(family: int, path: bytes, abstract: bool = False) -> bytes:
+    return bytes(SockaddrUnArg(flags=SockaddrUnFlag.ABSTRACT if abstract else 0,
+                               family=family)) + path
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    (un_bytes(1, b"/run/x.sock"), {"family": "AF_UNIX", "path": "/run/x.sock"}),
+    (un_bytes(1, b"dbus-abc", abstract=True), {"family": "AF_UNIX", "path": "@dbus-abc"}),
+    (un_bytes(1, b"", abstract=True), {"family": "AF_UNIX"}),  # an unnamed address
+    (un_bytes(2, b""), {"family": "AF_INET"}),
+    (un_bytes(16, b""), {}),  # Tetragon names only AF_INET, AF_INET6 and AF_UNIX here
+    (un_bytes(1, b"/r\xffx"), {"family": "AF_UNIX", "path": "/r\\xffx"}),
+])
+def test_sockaddr_un(raw: bytes, shown: dict[str, str]) -> None:
+    args, msg = json_of(arg_value(plan(ArgKind.SOCKADDR_UN, "sockaddr_un"), raw))
+    assert args == [{"sockaddrun_arg": shown}]
+    assert msg.process_kprobe.args[0].sockaddrun_arg.path == shown.get("path", "")
+
+
+def test_sockaddr_un_path_filters_read_the_path() -> None:
+    out = Selectors.from_buffer_copy(compile_selectors(
+        [SelectorPlan(args=(ArgFilter(0, "Prefix", ("/run/",)),))],
+        [plan(ArgKind.SOCKADDR_UN, "sockaddr_un")]))
+    assert (out.sel[0].args[0].op, out.sel[0].args[0].flags) == (SelOp.PREFIX, SelFlag.PATH)

@@ -38,7 +38,7 @@ PLANS = [ArgPlan(0, ArgKind.FILE, 0, 8, "file"), ArgPlan(0, ArgKind.FD, 0, 4, "f
              (ArgKind.USER_NS, "user_namespace"), (ArgKind.BPF_ATTR, "bpf_attr"),
              (ArgKind.BPF_PROG, "bpf_prog"), (ArgKind.BPF_MAP, "bpf_map"),
              (ArgKind.PERF_EVENT, "perf_event"), (ArgKind.MODULE, "module"),
-             (ArgKind.LOAD_INFO, "load_info")))]
+             (ArgKind.LOAD_INFO, "load_info"), (ArgKind.SOCKADDR_UN, "sockaddr_un")))]
 SIZES = sorted({0, 7, 8, 9, ARG_STR_MAX, *(ctypes.sizeof(s) + d for s in (
     SockArg, CredArg, SkbArg, UserNsArg, BpfProgArg, BpfMapArg, PerfEventArg, ModuleArg)
     for d in (-1, 0, 1))})

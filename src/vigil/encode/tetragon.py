@@ -37,7 +37,7 @@ from vigil.wire.kernel_arg import (
     PerfEventFields,
     UserNsFields,
 )
-from vigil.wire.net_arg import SkbFields, SockaddrFields
+from vigil.wire.net_arg import SkbFields, SockaddrFields, SockaddrUnFields
 from vigil.wire.sock_arg import SockFields
 
 __all__ = ["JsonEncoder", "RenderOptions", "process_json"]
@@ -181,6 +181,7 @@ _MESSAGES: dict[type, Callable[[Any], dict[str, Any]]] = {
         ("proto", s.proto), ("sec_path_len", s.sec_path_len),
         ("sec_path_olen", s.sec_path_olen), ("protocol", s.protocol), ("family", s.family)),
     SockaddrFields: lambda s: _set(("family", s.family), ("addr", s.addr), ("port", s.port)),
+    SockaddrUnFields: lambda s: _set(("family", s.family), ("path", s.path)),
     UserNsFields: _user_ns_json,
     # KprobeBpfAttr and KprobeBpfProg name their fields in CamelCase
     BpfProgFields: lambda p: _set(("ProgType", p.prog_type), ("InsnCnt", p.insn_cnt),

@@ -14,7 +14,7 @@ from vigil.wire.kernel_arg import (
     PerfEventFields,
     UserNsFields,
 )
-from vigil.wire.net_arg import SkbFields, SockaddrFields
+from vigil.wire.net_arg import SkbFields, SockaddrFields, SockaddrUnFields
 from vigil.wire.sock_arg import SockFields
 
 __all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "Arg",
@@ -61,7 +61,7 @@ class FilePath:
 # Tetragon's messages (its fields decoded).
 ArgValue = (int | str | bytes | SyscallId | TruncatedBytes | FilePath | SockFields | CredFields
             | SkbFields | SockaddrFields | UserNsFields | BpfProgFields | BpfMapFields
-            | PerfEventFields | ModuleFields)
+            | PerfEventFields | ModuleFields | SockaddrUnFields)
 
 
 @dataclass(slots=True)

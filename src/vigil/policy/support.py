@@ -111,7 +111,7 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
                                      "cred", "linux_binprm", "net_device", "socket", "skb",
                                      "sockaddr", "user_namespace", "bpf_attr", "bpf_prog",
                                      "bpf_map", "perf_event", "module", "load_info",
-                                     "iov_iter", "kiocb"}),
+                                     "iov_iter", "kiocb", "sockaddr_un"}),
     f"{_SEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
@@ -124,7 +124,8 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
                                      "linux_binprm", "net_device", "capability", "socket",
                                      "skb", "sockaddr", "user_namespace", "bpf_attr",
                                      "bpf_prog", "bpf_map", "perf_event", "module",
-                                     "load_info", "char_iovec", "iov_iter", "kiocb"}),
+                                     "load_info", "char_iovec", "iov_iter", "kiocb",
+                                     "sockaddr_un"}),
     f"{_KP}.returnArg.type": frozenset(_INTEGERS),
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",

@@ -52,6 +52,7 @@ from vigil.sensors.plan import (
     ProgramChoice,
     ReturnPlan,
     TracepointHookPlan,
+    reads_struct,
     struct_c_type,
     with_max_data,
 )
@@ -544,7 +545,7 @@ class _KprobePlanner:
         if type_ in _STRUCT_TYPES:
             c_type = params[index][1] if params is not None else ""
             want = struct_c_type(type_)
-            if c_type and c_type.removeprefix("const ") != want:
+            if c_type and not reads_struct(type_, c_type):
                 # Tetragon reads whatever the register holds; the walk would
                 # then name garbage (tty_54.yaml's tty_write took a struct
                 # file * until 5.11, a struct kiocb * since).

@@ -64,7 +64,7 @@ STRUCT_ARG_KEYS = {**FILE_ARG_KEYS, ArgKind.SOCK: "sock_arg", ArgKind.SOCKET: "s
                    ArgKind.USER_NS: "user_ns_arg", ArgKind.BPF_ATTR: "bpf_attr_arg",
                    ArgKind.BPF_PROG: "bpf_prog_arg", ArgKind.BPF_MAP: "bpf_map_arg",
                    ArgKind.PERF_EVENT: "perf_event_arg", ArgKind.MODULE: "module_arg",
-                   ArgKind.LOAD_INFO: "module_arg"}
+                   ArgKind.LOAD_INFO: "module_arg", ArgKind.SOCKADDR_UN: "sockaddrun_arg"}
 # Tetragon's types that read a kernel struct through a pointer -> the kind.
 STRUCT_TYPE_KINDS = {
     "file": ArgKind.FILE, "path": ArgKind.PATH, "dentry": ArgKind.DENTRY,
@@ -74,9 +74,11 @@ STRUCT_TYPE_KINDS = {
     "bpf_attr": ArgKind.BPF_ATTR, "bpf_prog": ArgKind.BPF_PROG, "bpf_map": ArgKind.BPF_MAP,
     "perf_event": ArgKind.PERF_EVENT, "module": ArgKind.MODULE,
     "load_info": ArgKind.LOAD_INFO, "iov_iter": ArgKind.IOV_ITER, "kiocb": ArgKind.KIOCB,
+    "sockaddr_un": ArgKind.SOCKADDR_UN,
 }
 # The C type each reads, where it is not `struct <type> *`.
-STRUCT_C_TYPES = {"skb": "struct sk_buff *", "bpf_attr": "union bpf_attr *"}
+STRUCT_C_TYPES = {"skb": "struct sk_buff *", "bpf_attr": "union bpf_attr *",
+                  "sockaddr_un": "struct sockaddr *"}
 
 
 def with_max_data(plan: ArgPlan, return_copy: bool = False) -> ArgPlan:
@@ -90,9 +92,19 @@ def with_max_data(plan: ArgPlan, return_copy: bool = False) -> ArgPlan:
     return replace(plan, max_data=True)
 
 
+# ... and what it reads too
+_STRUCT_C_TYPES_TOO = {"sockaddr_un": ("struct sockaddr_un *",)}
+
+
 def struct_c_type(type_: str) -> str:
     """The pointer a struct type reads ("struct file *")."""
     return STRUCT_C_TYPES.get(type_, f"struct {type_} *")
+
+
+def reads_struct(type_: str, c_type: str) -> bool:
+    """Whether a struct type reads a parameter of C type `c_type`."""
+    c_type = c_type.removeprefix("const ")
+    return c_type == struct_c_type(type_) or c_type in _STRUCT_C_TYPES_TOO.get(type_, ())
 
 
 # Buffers sent as a char_buf is (bytes_arg, or truncated_bytes_arg when cut).

@@ -49,6 +49,7 @@ from vigil.sensors.plan import (
     ArgPlan,
     ProgramChoice,
     TracepointHookPlan,
+    reads_struct,
     struct_c_type,
 )
 from vigil.sensors.tracepoint_compile import INT_TYPES, TETRAGON_INT_NAMES, selector_plans
@@ -159,7 +160,7 @@ def raw_arg_plan(rt: RawTracepoint, index: int, type_: str, label: str = "") -> 
         return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
     if type_ in STRUCT_TYPE_KINDS:
         want = struct_c_type(type_)
-        if a.type_text.removeprefix("const ") != want:
+        if not reads_struct(type_, a.type_text):
             raise ValueError(f"{where}: type {type_} reads a {want}")
         return ArgPlan(index, STRUCT_TYPE_KINDS[type_], offset, 8, type_, False, label)
     if type_ == "data_loc":

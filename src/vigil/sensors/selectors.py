@@ -147,7 +147,7 @@ _BUF_KINDS = frozenset({ArgKind.CONST_BUF, ArgKind.CHAR_BUF, ArgKind.NONE, ArgKi
                         ArgKind.USER_NS, ArgKind.BPF_ATTR, ArgKind.BPF_PROG, ArgKind.BPF_MAP,
                         ArgKind.PERF_EVENT, ArgKind.MODULE, ArgKind.LOAD_INFO})
 _FILE_KINDS = frozenset({ArgKind.FILE, ArgKind.PATH, ArgKind.DENTRY, ArgKind.FD,
-                         ArgKind.BINPRM, ArgKind.KIOCB})
+                         ArgKind.BINPRM, ArgKind.KIOCB, ArgKind.SOCKADDR_UN})
 SIGNAL_MAX = 64  # SIGRTMAX: bpf_send_signal refuses what valid_signal() refuses
 _GO_OCTAL = re.compile(r"[+-]?0[0-7_]+")
 

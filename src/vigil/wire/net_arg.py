@@ -8,10 +8,11 @@ import ctypes
 from dataclasses import dataclass
 
 from vigil.wire.decode import DecodeError
-from vigil.wire.records import SkbArg, SockArg
+from vigil.wire.records import SkbArg, SockaddrUnArg, SockaddrUnFlag, SockArg
 from vigil.wire.sock_arg import FAMILIES, PROTOCOLS, ip_string, name_of
 
-__all__ = ["SkbFields", "SockaddrFields", "decode_skb_arg", "decode_sockaddr_arg"]
+__all__ = ["SkbFields", "SockaddrFields", "SockaddrUnFields", "decode_skb_arg",
+           "decode_sockaddr_arg", "decode_sockaddr_un_arg"]
 
 _SKB_SIZE = ctypes.sizeof(SkbArg)
 _SOCKADDR_SIZE = ctypes.sizeof(SockArg)
@@ -43,6 +44,31 @@ class SockaddrFields:
     family: str
     addr: str
     port: int
+
+
+@dataclass(slots=True, frozen=True)
+class SockaddrUnFields:
+    """KprobeSockaddrUn's fields: the family (Tetragon names AF_INET,
+    AF_INET6 and AF_UNIX only) and the path, "@name" for an abstract one."""
+
+    family: str
+    path: str
+
+
+_UN_FAMILIES = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6"}
+_UN_HEAD = ctypes.sizeof(SockaddrUnArg)
+_UN_PATH_MAX = 108
+
+
+def decode_sockaddr_un_arg(raw: bytes) -> SockaddrUnFields:
+    if not _UN_HEAD <= len(raw) <= _UN_HEAD + _UN_PATH_MAX:
+        raise DecodeError("generic_lengths", f"a sockaddr_un argument of {len(raw)} bytes, "
+                          f"not {_UN_HEAD} to {_UN_HEAD + _UN_PATH_MAX}")
+    head = SockaddrUnArg.from_buffer_copy(raw)
+    path = raw[_UN_HEAD:].decode("utf-8", "backslashreplace")
+    if head.flags & SockaddrUnFlag.ABSTRACT and path:
+        path = "@" + path
+    return SockaddrUnFields(_UN_FAMILIES.get(head.family, ""), path)
 
 
 def decode_skb_arg(raw: bytes) -> SkbFields:

@@ -66,6 +66,8 @@ __all__ = [
     "Selectors",
     "SkbArg",
     "SockArg",
+    "SockaddrUnArg",
+    "SockaddrUnFlag",
     "Stat",
     "UserNsArg",
 ]
@@ -195,12 +197,19 @@ class ArgKind(enum.IntEnum):
     CHAR_IOVEC = 27
     IOV_ITER = 28
     KIOCB = 29
+    SOCKADDR_UN = 30
 
 
 class PathFlag(enum.IntFlag):
     """enum vigil_path_flag: a file argument's flags."""
 
     UNRESOLVED = 0x2
+
+
+class SockaddrUnFlag(enum.IntFlag):
+    """enum vigil_sockaddr_un_flag."""
+
+    ABSTRACT = 0x1
 
 
 class ArgMeta(enum.IntFlag):
@@ -664,6 +673,12 @@ class ModuleArg(ctypes.Structure):
                 ("name", ctypes.c_char * MODULE_NAME_LEN)]
 
 
+class SockaddrUnArg(ctypes.Structure):
+    """struct vigil_sockaddr_un_arg: what precedes a unix address's path."""
+
+    _fields_ = [("flags", c_uint32), ("family", c_uint16), ("pad", c_uint16)]
+
+
 class PathArg(ctypes.Structure):
     """struct vigil_path_arg { __u32 flags; __u16 mode; __u16 pad; }: what
     precedes a file argument's path in its slot."""
@@ -709,6 +724,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_perf_event_arg": PerfEventArg,
     "vigil_module_arg": ModuleArg,
     "vigil_generic_data": GenericData,
+    "vigil_sockaddr_un_arg": SockaddrUnArg,
 }
 
 
@@ -720,6 +736,7 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_arg_kind": (ArgKind, "VIGIL_ARG_"),
     "vigil_arg_meta": (ArgMeta, "VIGIL_ARG_META_"),
     "vigil_path_flag": (PathFlag, "VIGIL_PATH_F_"),
+    "vigil_sockaddr_un_flag": (SockaddrUnFlag, "VIGIL_SOCKADDR_UN_F_"),
     "vigil_action": (Action, "VIGIL_ACTION_"),
     "vigil_sel_op": (SelOp, "VIGIL_SEL_OP_"),
     "vigil_sel_flag": (SelFlag, "VIGIL_SEL_F_"),
