@@ -340,6 +340,8 @@ enum vigil_arg_kind {
 	/* a struct sockaddr * of AF_UNIX: struct vigil_sockaddr_un_arg, then
 	 * the path (an abstract name without its leading NUL) */
 	VIGIL_ARG_SOCKADDR_UN = 30,
+	/* a struct filename *: its name, a string */
+	VIGIL_ARG_FILENAME = 31,
 };
 
 /* What precedes a unix address's path: laid out as struct vigil_path_arg,

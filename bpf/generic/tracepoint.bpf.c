@@ -336,6 +336,20 @@ __noinline int vigil_read_struct_arg(__u32 used, __u64 ptr, __u32 kind)
 					      &((struct net_device *)ptr)->name);
 		return n > 0 ? n - 1 : n;
 	}
+	case VIGIL_ARG_FILENAME: {
+		/* getname()'s copy of a path the task passed: kernel memory */
+		const char *name = NULL;
+		long n;
+
+		e = bpf_map_lookup_elem(&vigil_generic_heap, &zero);
+		if (!e)
+			return -VIGIL_ENOMEM;
+		if (!ptr || BPF_CORE_READ_INTO(&name, (struct filename *)ptr, name))
+			return -VIGIL_EFAULT;
+		n = bpf_probe_read_kernel_str(&e->data[VIGIL_MASK(used, VIGIL_GENERIC_OFF_MASK) + 4],
+					      VIGIL_ARG_STR_MAX, name);
+		return n > 0 ? n - 1 : n;
+	}
 	case VIGIL_ARG_BINPRM:
 		/* The file being executed (bprm->file), named as a file is. */
 		if (!ptr)
@@ -494,6 +508,7 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 	case VIGIL_ARG_IOV_ITER:
 	case VIGIL_ARG_KIOCB:
 	case VIGIL_ARG_SOCKADDR_UN:
+	case VIGIL_ARG_FILENAME:
 	case VIGIL_ARG_FD:
 		/* A pointer, or a descriptor (zero first: a 4-byte one leaves the
 		 * high bytes zero, and -1 is then past any table). */

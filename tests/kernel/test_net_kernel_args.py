@@ -336,3 +336,21 @@ def test_bpf_objects_and_perf_events(runtime: tuple[Runtime, Collect], rung: str
         check_schema(sink, ev)
 
 
+
+
+@pytest.mark.parametrize("rung", RUNGS)
+def test_filename_of_an_open(runtime: tuple[Runtime, Collect], rung: str,
+                             tmp_path: Path) -> None:
+    """filename: do_filp_open's struct filename *, the path as the task gave
+    it (getname's copy), filtered as a string."""
+    rt, sink = runtime
+    hook(rt, rung, f"""
+    kprobes:
+    - call: do_filp_open
+      syscall: false
+      args: [{{index: 1, type: filename}}]
+      selectors: [{{matchArgs: [{{index: 1, operator: Prefix, values: ["{tmp_path}/"]}}]}}]
+    """)
+    pid, _ = child(f"os.close(os.open({str(tmp_path / 'named')!r}, os.O_CREAT | os.O_WRONLY))")
+    ev, = kprobe_events(rt, sink, pid, 1)
+    assert arg_json(ev.args[0]) == {"string_arg": str(tmp_path / "named")}

@@ -12,7 +12,7 @@ from vigil.cli import main
 
 GOOD = policy("tracepoints: [{subsystem: syscalls, event: sys_enter_openat}]")
 KPROBE = policy("kprobes: [{call: fd_install, syscall: false, "
-                "args: [{index: 1, type: filename}]}]")
+                "args: [{index: 1, type: const_buf}]}]")
 BAD = policy("tracepoints: [{subsystem: s, event: e, mesage: hi}]")
 
 
@@ -32,7 +32,7 @@ def test_valid_and_supported(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_valid_but_unsupported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(tmp_path, capsys, k=KPROBE) == (1, [
-        "k.yaml:6:72: spec.kprobes[0].args[0].type: filename is not supported yet (issue 9)",
+        "k.yaml:6:72: spec.kprobes[0].args[0].type: const_buf is not supported yet (issue 9)",
         "k.yaml: valid Tetragon policy (1 policy), but vigil does not support 1 thing in it "
         "yet (listed above)",
     ])

@@ -146,7 +146,7 @@ def test_unsupported_fields_and_values_name_their_issue() -> None:
         tracepoints:
         - subsystem: s
           event: e
-          args: [{index: 1, type: filename, maxData: true}]
+          args: [{index: 1, type: char_iovec, maxData: true}]
           selectors:
           - matchArgs: [{index: 1, operator: SubString, values: [x]}]
             matchParentBinaries: [{operator: In, values: [/bin/sh]}]
@@ -155,7 +155,7 @@ def test_unsupported_fields_and_values_name_their_issue() -> None:
     assert lines(text, Severity.UNSUPPORTED) == [
         "7:3: spec.lsmhooks: not supported yet (issue 10)",
         "8:3: spec.loader: not supported yet (no issue yet)",
-        "12:29: spec.tracepoints[0].args[0].type: filename is not supported yet (issue 9)",
+        "12:29: spec.tracepoints[0].args[0].type: char_iovec is not supported yet (issue 9)",
         "14:40: spec.tracepoints[0].selectors[0].matchArgs[0].operator: SubString is not "
         "supported yet (no issue yet)",
         "15:7: spec.tracepoints[0].selectors[0].matchParentBinaries: not supported yet (no "

@@ -78,6 +78,7 @@ _READS = {
     ArgKind.SKB: "struct sk_buff * -> IP and TCP/UDP headers",
     ArgKind.SOCKADDR: "struct sockaddr * -> family, address, port",
     ArgKind.SOCKADDR_UN: "struct sockaddr * (AF_UNIX) -> family, path",
+    ArgKind.FILENAME: f"struct filename * -> its name, <={ARG_STR_MAX - 1} B",
     ArgKind.KERNEL_CAP: "kernel_cap_t *, 8 B",
     ArgKind.CRED: "struct cred * -> ids, caps, user ns",
     ArgKind.NET_DEV: "struct net_device * -> its name",

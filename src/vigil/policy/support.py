@@ -111,7 +111,7 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
                                      "cred", "linux_binprm", "net_device", "socket", "skb",
                                      "sockaddr", "user_namespace", "bpf_attr", "bpf_prog",
                                      "bpf_map", "perf_event", "module", "load_info",
-                                     "iov_iter", "kiocb", "sockaddr_un"}),
+                                     "iov_iter", "kiocb", "sockaddr_un", "filename"}),
     f"{_SEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
@@ -125,7 +125,7 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
                                      "skb", "sockaddr", "user_namespace", "bpf_attr",
                                      "bpf_prog", "bpf_map", "perf_event", "module",
                                      "load_info", "char_iovec", "iov_iter", "kiocb",
-                                     "sockaddr_un"}),
+                                     "sockaddr_un", "filename"}),
     f"{_KP}.returnArg.type": frozenset(_INTEGERS),
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",

@@ -64,7 +64,8 @@ STRUCT_ARG_KEYS = {**FILE_ARG_KEYS, ArgKind.SOCK: "sock_arg", ArgKind.SOCKET: "s
                    ArgKind.USER_NS: "user_ns_arg", ArgKind.BPF_ATTR: "bpf_attr_arg",
                    ArgKind.BPF_PROG: "bpf_prog_arg", ArgKind.BPF_MAP: "bpf_map_arg",
                    ArgKind.PERF_EVENT: "perf_event_arg", ArgKind.MODULE: "module_arg",
-                   ArgKind.LOAD_INFO: "module_arg", ArgKind.SOCKADDR_UN: "sockaddrun_arg"}
+                   ArgKind.LOAD_INFO: "module_arg", ArgKind.SOCKADDR_UN: "sockaddrun_arg",
+                   ArgKind.FILENAME: "string_arg"}
 # Tetragon's types that read a kernel struct through a pointer -> the kind.
 STRUCT_TYPE_KINDS = {
     "file": ArgKind.FILE, "path": ArgKind.PATH, "dentry": ArgKind.DENTRY,
@@ -74,7 +75,7 @@ STRUCT_TYPE_KINDS = {
     "bpf_attr": ArgKind.BPF_ATTR, "bpf_prog": ArgKind.BPF_PROG, "bpf_map": ArgKind.BPF_MAP,
     "perf_event": ArgKind.PERF_EVENT, "module": ArgKind.MODULE,
     "load_info": ArgKind.LOAD_INFO, "iov_iter": ArgKind.IOV_ITER, "kiocb": ArgKind.KIOCB,
-    "sockaddr_un": ArgKind.SOCKADDR_UN,
+    "sockaddr_un": ArgKind.SOCKADDR_UN, "filename": ArgKind.FILENAME,
 }
 # The C type each reads, where it is not `struct <type> *`.
 STRUCT_C_TYPES = {"skb": "struct sk_buff *", "bpf_attr": "union bpf_attr *",

@@ -77,7 +77,7 @@ RAW_PROGRAM_RUNGS: tuple[tuple[str, str], ...] = (
 
 # A pointer to one of these structs is what Tetragon reads with a type of its
 # own (pkg/generictypes GenericTypeFromBTF: the struct's name is the type's),
-# struct name -> Tetragon's type; vigil has no reader for them yet.
+# struct name -> Tetragon's type (sensors/plan.py STRUCT_TYPE_KINDS: the reader).
 STRUCT_TYPES: dict[str, str] = {
     name: name for name in (
         "file", "path", "sock", "cred", "linux_binprm", "bpf_attr", "perf_event", "bpf_map",
@@ -129,14 +129,9 @@ def raw_arg_plan(rt: RawTracepoint, index: int, type_: str, label: str = "") -> 
             return ArgPlan(index, ArgKind.STR_PTR, offset, 8, "string", False, label)
         if a.is_pointer:
             reader = STRUCT_TYPES.get(a.struct_name or "")
-            if reader in STRUCT_TYPE_KINDS:
+            if reader is not None:
                 return ArgPlan(index, STRUCT_TYPE_KINDS[reader], offset, 8, reader, False,
                                label)
-            if reader is not None:
-                raise ValueError(
-                    f"{where}: Tetragon reads a struct {a.struct_name} pointer as its "
-                    f"{reader} type, which is not supported yet ({_later(reader)}); give "
-                    "type uint64 to read the pointer's value, or leave the argument out")
             # Not inferred: a kernel address in every event defeats KASLR
             # for whoever reads them; asking for it is the user's choice.
             raise ValueError(f"{where}: a pointer is not read by default (its value is a "

@@ -198,6 +198,7 @@ class ArgKind(enum.IntEnum):
     IOV_ITER = 28
     KIOCB = 29
     SOCKADDR_UN = 30
+    FILENAME = 31
 
 
 class PathFlag(enum.IntFlag):
