@@ -342,6 +342,9 @@ enum vigil_arg_kind {
 	VIGIL_ARG_SOCKADDR_UN = 30,
 	/* a struct filename *: its name, a string */
 	VIGIL_ARG_FILENAME = 31,
+	/* The kinds from VIGIL_ARG_FILE to here are read from a pointer (or fd)
+	 * by vigil_read_struct_arg, but for VIGIL_ARG_CHAR_IOVEC (two values). */
+	VIGIL_ARG_LAST = VIGIL_ARG_FILENAME,
 };
 
 /* What precedes a unix address's path: laid out as struct vigil_path_arg,

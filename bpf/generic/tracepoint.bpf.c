@@ -487,39 +487,6 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 		}
 		break;
 #ifdef VIGIL_STRUCT_ARGS
-	case VIGIL_ARG_FILE:
-	case VIGIL_ARG_PATH:
-	case VIGIL_ARG_DENTRY:
-	case VIGIL_ARG_SOCK:
-	case VIGIL_ARG_KERNEL_CAP:
-	case VIGIL_ARG_CRED:
-	case VIGIL_ARG_BINPRM:
-	case VIGIL_ARG_NET_DEV:
-	case VIGIL_ARG_SOCKET:
-	case VIGIL_ARG_SKB:
-	case VIGIL_ARG_SOCKADDR:
-	case VIGIL_ARG_USER_NS:
-	case VIGIL_ARG_BPF_ATTR:
-	case VIGIL_ARG_BPF_PROG:
-	case VIGIL_ARG_BPF_MAP:
-	case VIGIL_ARG_PERF_EVENT:
-	case VIGIL_ARG_MODULE:
-	case VIGIL_ARG_LOAD_INFO:
-	case VIGIL_ARG_IOV_ITER:
-	case VIGIL_ARG_KIOCB:
-	case VIGIL_ARG_SOCKADDR_UN:
-	case VIGIL_ARG_FILENAME:
-	case VIGIL_ARG_FD:
-		/* A pointer, or a descriptor (zero first: a 4-byte one leaves the
-		 * high bytes zero, and -1 is then past any table). */
-		n = bpf_probe_read_kernel(&ptr, kind == VIGIL_ARG_FD ? size & 0xF : 8, ctx + off);
-		if (!n)
-			n = vigil_read_struct_arg(used, ptr, kind);
-		/* A descriptor that names no file: no event, as Tetragon's fd
-		 * type filters the call out. */
-		if (kind == VIGIL_ARG_FD && n == -VIGIL_EBADF)
-			return 0;
-		break;
 	case VIGIL_ARG_CHAR_IOVEC: {
 		__u64 cnt = 0;
 
@@ -533,6 +500,20 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 #endif
 	default:
 		n = 0;
+#ifdef VIGIL_STRUCT_ARGS
+		/* The struct kinds (file and up): a pointer, or a descriptor
+		 * (zero first: a 4-byte one leaves the high bytes zero, and -1
+		 * is then past any table), read by vigil_read_struct_arg. */
+		if (kind < VIGIL_ARG_FILE || kind > VIGIL_ARG_LAST)
+			break;
+		n = bpf_probe_read_kernel(&ptr, kind == VIGIL_ARG_FD ? size & 0xF : 8, ctx + off);
+		if (!n)
+			n = vigil_read_struct_arg(used, ptr, kind);
+		/* A descriptor that names no file: no event, as Tetragon's fd
+		 * type filters the call out. */
+		if (kind == VIGIL_ARG_FD && n == -VIGIL_EBADF)
+			return 0;
+#endif
 	}
 	if (n > VIGIL_ARG_STR_MAX)
 		n = VIGIL_ARG_STR_MAX;

@@ -38,7 +38,9 @@ def test_enum_mirror_matches_btf(c_name: str) -> None:
         f"enum {c_name} missing from {OBJECT}'s BTF (anchor it in abi.bpf.c)")
     # A *_MAX member counts the others; it is not a value of its own.
     c_values = {k: v for k, v in c_values.items() if not k.endswith("_MAX")}
-    py_values = {prefix + m.name: int(m.value) for m in mirror}  # type: ignore[union-attr]
+    # __members__: aliases too (VIGIL_ARG_LAST names the last kind's value)
+    py_values = {prefix + name: int(m.value)  # type: ignore[union-attr]
+                 for name, m in mirror.__members__.items()}
     assert py_values == c_values, (
         f"enum {c_name} differs between bpf/events.h and {mirror.__module__}.{mirror.__name__}")
 

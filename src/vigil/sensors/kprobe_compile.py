@@ -34,6 +34,7 @@ from vigil.kernel.tracefs_format import (
 )
 from vigil.kernel.tracepoint_args import field_read, resolve_arg
 from vigil.policy import Issue, LoadedPolicy, PolicyError
+from vigil.policy.model.args import KProbeArg
 from vigil.policy.model.hooks import KProbeSpec
 from vigil.sensors.btf_resolve import Resolved, parse_resolve, resolve_path
 from vigil.sensors.hook_ladder import (
@@ -461,16 +462,11 @@ class _KprobePlanner:
             else:
                 plan = self._register_arg(where, name, arg.index, arg.type, arg.label,
                                           arg.size_arg_index, types, params)
+            if plan is not None:
+                plan = self._max_data(where, plan, arg)
             if plan is None:
                 ok = False
                 continue
-            if arg.max_data:
-                try:
-                    plan = with_max_data(plan, arg.return_copy)
-                except ValueError as err:
-                    self.issue((*where, "maxData"), str(err))
-                    ok = False
-                    continue
             args.append(replace(plan, field=field, c_type=c_type, field_size=8))
         return args if ok else None
 
@@ -639,15 +635,23 @@ class _KprobePlanner:
                 continue
             if is_fd:  # read as an int, then resolved in the kernel
                 plan = replace(plan, kind=ArgKind.FD, tetragon_type="fd")
-            if arg.max_data:
-                try:
-                    plan = with_max_data(plan, arg.return_copy)
-                except ValueError as err:
-                    self.issue((*where, "maxData"), str(err))
-                    ok = False
-                    continue
-            args.append(replace(plan, index=arg.index))
+            with_data = self._max_data(where, plan, arg)
+            if with_data is None:
+                ok = False
+                continue
+            args.append(replace(with_data, index=arg.index))
         return args if ok else None
+
+    def _max_data(self, where: Path, plan: ArgPlan, arg: KProbeArg) -> ArgPlan | None:
+        """The argument with its maxData, if it asks; None, reported, if it
+        cannot have it."""
+        if not arg.max_data:
+            return plan
+        try:
+            return with_max_data(plan, arg.return_copy)
+        except ValueError as err:
+            self.issue((*where, "maxData"), str(err))
+            return None
 
     def _no_return_copy(self, at: Path, kp: KProbeSpec) -> bool:
         """Reports a returnCopy on a kprobe without return: true; whether it did."""

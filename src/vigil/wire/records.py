@@ -199,6 +199,7 @@ class ArgKind(enum.IntEnum):
     KIOCB = 29
     SOCKADDR_UN = 30
     FILENAME = 31
+    LAST = 31  # the struct kinds: FILE to LAST (events.h)
 
 
 class PathFlag(enum.IntFlag):
