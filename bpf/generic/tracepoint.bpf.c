@@ -140,8 +140,9 @@ struct {
  * program run writes and reads it. `last` is the buffer the last buffer
  * argument read. */
 struct data_bufs {
-	__u64 ptr[VIGIL_GENERIC_ARGS_MAX];
-	__u64 len[VIGIL_GENERIC_ARGS_MAX];
+	/* 8, not VIGIL_GENERIC_ARGS_MAX: an index masked with 7 is in bounds */
+	__u64 ptr[8];
+	__u64 len[8];
 	__u64 last_ptr;
 	__u64 last_len;
 };
@@ -174,7 +175,7 @@ static __always_inline void keep_buffer(__u32 i)
 	__u32 zero = 0;
 
 	b = bpf_map_lookup_elem(&vigil_data_bufs, &zero);
-	if (b && i < VIGIL_GENERIC_ARGS_MAX) {
+	if (b && i < 8) {
 		b->ptr[i] = b->last_ptr;
 		b->len[i] = b->last_len;
 	}
@@ -190,14 +191,20 @@ __noinline int vigil_send_data(__u32 i, __u32 hid, __u32 tid, __u64 ktime)
 	struct vigil_path_buf *pb;
 	struct data_bufs *b;
 	__u32 zero = 0, c, n;
-	__u64 off, len;
+	__u64 off, len, base;
 	long err;
 
 	b = bpf_map_lookup_elem(&vigil_data_bufs, &zero);
 	pb = bpf_map_lookup_elem(&vigil_path_heap, &zero);
-	if (!b || !pb || i >= VIGIL_GENERIC_ARGS_MAX)
+	if (!b || !pb)
 		return 0;
+	/* 6.1's verifier loses the bound of a global function's argument
+	 * across the calls above: the mask, which clang must keep, is one it
+	 * keeps (through a spill too), and the arrays have room for it. */
+	barrier_var(i);
+	i &= 7;
 	d = (struct vigil_generic_data *)pb->buf;
+	base = b->ptr[i];
 	len = b->len[i] < VIGIL_MAX_DATA ? b->len[i] : VIGIL_MAX_DATA;
 #pragma clang loop unroll(disable)
 	for (c = 0; c < (VIGIL_MAX_DATA - VIGIL_CHAR_BUF_MAX) / VIGIL_DATA_CHUNK + 1; c++) {
@@ -217,9 +224,9 @@ __noinline int vigil_send_data(__u32 i, __u32 hid, __u32 tid, __u64 ktime)
 		n &= 0xFFF;
 		if (n > VIGIL_DATA_CHUNK)
 			n = VIGIL_DATA_CHUNK;
-		err = bpf_probe_read_user(d->data, n, (void *)(b->ptr[i] + off));
+		err = bpf_probe_read_user(d->data, n, (void *)(base + off));
 		if (err)
-			err = bpf_probe_read_kernel(d->data, n, (void *)(b->ptr[i] + off));
+			err = bpf_probe_read_kernel(d->data, n, (void *)(base + off));
 		if (err)
 			return 0;	/* unreadable from here on: the event ends the buffer */
 		d->len = n;
@@ -305,8 +312,6 @@ __noinline int vigil_read_struct_arg(__u32 used, __u64 ptr, __u32 kind)
 		return vigil_read_iov_iter(used, ptr);
 	case VIGIL_ARG_SOCKADDR:
 		return vigil_read_sockaddr_arg(used, ptr);
-	case VIGIL_ARG_SOCKADDR_UN:
-		return vigil_read_sockaddr_un_arg(used, ptr);
 	case VIGIL_ARG_USER_NS:
 	case VIGIL_ARG_BPF_ATTR:
 	case VIGIL_ARG_BPF_PROG:
@@ -487,6 +492,17 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 		}
 		break;
 #ifdef VIGIL_STRUCT_ARGS
+	case VIGIL_ARG_SOCKADDR_UN: {
+		/* with sizeArgIndex, the address's length (addrlen) */
+		__s64 alen = 0;
+
+		n = bpf_probe_read_kernel(&ptr, sizeof(ptr), ctx + off);
+		if (!n && (meta_size & 0xF))
+			n = bpf_probe_read_kernel(&alen, meta_size & 0xF, ctx + meta_off);
+		if (!n)
+			n = vigil_read_sockaddr_un_arg(used, ptr, alen > 0 ? (__u32)alen : 0);
+		break;
+	}
 	case VIGIL_ARG_CHAR_IOVEC: {
 		__u64 cnt = 0;
 

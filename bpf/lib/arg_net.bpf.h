@@ -171,11 +171,12 @@ __noinline int vigil_read_sockaddr_arg(__u32 used, __u64 ptr)
 
 #define VIGIL_AF_UNIX 1
 
-/* A unix address at `ptr`: its family, and for AF_UNIX the path (a
- * filesystem socket's, up to its NUL) or the abstract name (after its
- * leading NUL, up to the next: the bytes past the address's length are not
- * its own, and a kernel copy leaves them uninitialised). */
-__noinline int vigil_read_sockaddr_un_arg(__u32 used, __u64 ptr)
+/* A unix address at `ptr`, `alen` bytes long (0: not known): its family,
+ * and for AF_UNIX the path (a filesystem socket's, up to its NUL) or the
+ * abstract name (after its leading NUL: `alen` tells where it ends; without
+ * it, the next NUL, though the bytes past the address are not its own and a
+ * kernel copy leaves them uninitialised). */
+__noinline int vigil_read_sockaddr_un_arg(__u32 used, __u64 ptr, __u32 alen)
 {
 	struct vigil_generic_event *e;
 	struct vigil_sockaddr_un_arg *u;
@@ -199,7 +200,22 @@ __noinline int vigil_read_sockaddr_un_arg(__u32 used, __u64 ptr)
 	path = (char *)(u + 1);
 	if (!first)
 		u->flags = VIGIL_SOCKADDR_UN_F_ABSTRACT;
-	/* sun_path starts at 2; an abstract name one byte on */
+	if (!first && alen) {
+		/* sun_path starts at 2, an abstract name one byte on */
+		__u32 len;
+
+		if (alen <= 3)
+			return sizeof(*u);	/* an empty name */
+		len = alen - 3 < VIGIL_UNIX_PATH_MAX - 1 ? alen - 3 : VIGIL_UNIX_PATH_MAX - 1;
+
+		barrier_var(len);
+		len &= 0x7F;
+		if (len > VIGIL_UNIX_PATH_MAX - 1)
+			len = VIGIL_UNIX_PATH_MAX - 1;
+		if (read_user_or_kernel(path, len, (void *)ptr + 3))
+			return sizeof(*u);
+		return sizeof(*u) + len;
+	}
 	n = bpf_probe_read_user_str(path, VIGIL_UNIX_PATH_MAX - !first, (void *)ptr + 2 + !first);
 	if (n < 0)
 		n = bpf_probe_read_kernel_str(path, VIGIL_UNIX_PATH_MAX - !first,

@@ -133,11 +133,12 @@ def test_sockaddr_un_of_unix_connects(runtime: tuple[Runtime, Collect], rung: st
     """A filesystem socket's path, an abstract name as "@name", an AF_INET
     address as its family only; a Prefix filter reads the path."""
     rt, sink = runtime
+    # sizeArgIndex: connect's addrlen, where the abstract name ends
     hook(rt, rung, """
     kprobes:
     - call: security_socket_connect
       syscall: false
-      args: [{index: 1, type: sockaddr_un}]
+      args: [{index: 1, type: sockaddr_un, sizeArgIndex: 3}, {index: 2, type: int}]
     """)
     path = str(tmp_path / "un")
     pid, _ = child(UNIX_CHILD.format(path=path))
@@ -157,7 +158,7 @@ def test_a_prefix_filter_on_a_unix_path(runtime: tuple[Runtime, Collect], rung: 
     kprobes:
     - call: security_socket_connect
       syscall: false
-      args: [{{index: 1, type: sockaddr_un}}]
+      args: [{{index: 1, type: sockaddr_un, sizeArgIndex: 3}}]
       selectors:
       - matchArgs: [{{index: 1, operator: Prefix, values: ["{tmp_path}/"]}}]
       # an abstract name is filtered without the "@" the event shows (the

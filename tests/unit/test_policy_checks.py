@@ -373,10 +373,10 @@ def test_warnings_for_what_tetragon_ignores() -> None:
           selectors: [{matchActions: [{action: Post, rateLimitScope: process}, {action: FollowFD}]}]
     """) == [
         "8:5: warning: spec.kprobes[0].returnArg: has no effect without 'return: true'",
-        "9:34: warning: spec.kprobes[0].args[0].maxData: maxData applies to char_buf only; "
-        "Tetragon ignores it on int",
-        "9:49: warning: spec.kprobes[0].args[0].sizeArgIndex: only char_buf and char_iovec "
-        "arguments use sizeArgIndex; this one is int",
+        "9:34: warning: spec.kprobes[0].args[0].maxData: maxData applies to char_buf and "
+        "iov_iter only; Tetragon ignores it on int",
+        "9:49: warning: spec.kprobes[0].args[0].sizeArgIndex: only char_buf, char_iovec and "
+        "sockaddr_un arguments use sizeArgIndex; this one is int",
         "10:48: warning: spec.kprobes[0].selectors[0].matchActions[0].rateLimitScope: has no "
         "effect without rateLimit",
         "10:83: warning: spec.kprobes[0].selectors[0].matchActions[1].action: FollowFD is "

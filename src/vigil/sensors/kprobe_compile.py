@@ -548,6 +548,12 @@ class _KprobePlanner:
                 self.issue((*where, "type"), f"type {type_} reads a {want}; "
                            f"{name}'s argument {index} is {c_type} on this kernel")
                 return None
+            if type_ == "sockaddr_un" and size_index:
+                # the address's length (a connect's addrlen): an abstract name
+                # is that long, and the bytes past it are not the address's
+                width, signed = INT_TYPES.get(types.get(size_index - 1, ""), (4, True))
+                return ArgPlan(index, ArgKind.SOCKADDR_UN, offset, 8, type_, False, label,
+                               8 * (size_index - 1), width, signed)
             return ArgPlan(index, _STRUCT_TYPES[type_], offset, 8, type_, False, label)
         if type_ == "fd":  # an int: the low half of its register
             return ArgPlan(index, ArgKind.FD, offset, 4, "fd", False, label)

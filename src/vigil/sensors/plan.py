@@ -83,10 +83,11 @@ STRUCT_C_TYPES = {"skb": "struct sk_buff *", "bpf_attr": "union bpf_attr *",
 
 
 def with_max_data(plan: ArgPlan, return_copy: bool = False) -> ArgPlan:
-    """The argument with maxData; ValueError says why it cannot have it."""
+    """The argument with maxData; ValueError says why it cannot have it. On
+    another type it changes nothing: Tetragon ignores it there too (and the
+    validator warns)."""
     if plan.kind not in (ArgKind.CHAR_BUF, ArgKind.IOV_ITER):
-        raise ValueError(f"maxData sends a char_buf's or an iov_iter's whole buffer; this "
-                         f"argument is {plan.tetragon_type}")
+        return plan
     if return_copy:
         raise ValueError("maxData and returnCopy together are not supported: the buffer is "
                          "sent at entry, returnCopy reads it again at return")
@@ -184,6 +185,8 @@ class ArgPlan:
                 and self.size not in INT_SIZES):
             raise ValueError(f"argument {self.index}: an integer of {self.size} bytes")
         if self.kind in (ArgKind.CHAR_BUF, ArgKind.CHAR_IOVEC) and self.meta_size not in INT_SIZES:
+            raise ValueError(f"argument {self.index}: a length of {self.meta_size} bytes")
+        if self.kind is ArgKind.SOCKADDR_UN and self.meta_size not in (0, *INT_SIZES):
             raise ValueError(f"argument {self.index}: a length of {self.meta_size} bytes")
         if self.kind is ArgKind.CONST_BUF and not 0 < self.size <= CONST_BUF_MASK:
             raise ValueError(f"argument {self.index}: an array of {self.size} bytes; "

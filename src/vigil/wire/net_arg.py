@@ -65,9 +65,12 @@ def decode_sockaddr_un_arg(raw: bytes) -> SockaddrUnFields:
         raise DecodeError("generic_lengths", f"a sockaddr_un argument of {len(raw)} bytes, "
                           f"not {_UN_HEAD} to {_UN_HEAD + _UN_PATH_MAX}")
     head = SockaddrUnArg.from_buffer_copy(raw)
-    path = raw[_UN_HEAD:].decode("utf-8", "backslashreplace")
-    if head.flags & SockaddrUnFlag.ABSTRACT and path:
-        path = "@" + path
+    body = raw[_UN_HEAD:]
+    if head.flags & SockaddrUnFlag.ABSTRACT:
+        # its NULs dropped, as Tetragon's decodeSockaddrUnPath drops them
+        body = body.replace(b"\0", b"")
+        body = b"@" + body if body else b""
+    path = body.decode("utf-8", "backslashreplace")
     return SockaddrUnFields(_UN_FAMILIES.get(head.family, ""), path)
 
 

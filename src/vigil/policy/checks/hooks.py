@@ -64,15 +64,16 @@ def _check_arg(f: Findings, hook: Hook, arg: KProbeArg, path: Path, *, data: boo
     if arg.size_arg_index > limits.SIZE_ARG_INDEX_MAX:
         f.error((*path, "sizeArgIndex"), f"{arg.size_arg_index} is too large; sizeArgIndex is "
                 f"at most {limits.SIZE_ARG_INDEX_MAX}", value=True)
-    elif arg.size_arg_index and arg.type not in _BUFFERS | {"auto"}:
-        f.warn((*path, "sizeArgIndex"), f"only char_buf and char_iovec arguments use "
-               f"sizeArgIndex; this one is {arg.type}")
+    elif arg.size_arg_index and arg.type not in _BUFFERS | {"auto", "sockaddr_un"}:
+        # (vigil's sockaddr_un takes it too: the address's length)
+        f.warn((*path, "sizeArgIndex"), f"only char_buf, char_iovec and sockaddr_un "
+               f"arguments use sizeArgIndex; this one is {arg.type}")
     elif arg.size_arg_index > limits.HOOK_ARG_INDEX_MAX + 1 and kind in ("kprobe", "fentry"):
         f.warn((*path, "sizeArgIndex"), f"{arg.size_arg_index} counts from 1 and a kprobe "
                f"reads 5 arguments: the size will read as 0")
-    if arg.max_data and arg.type not in ("char_buf", "auto"):
-        f.warn((*path, "maxData"), f"maxData applies to char_buf only; Tetragon ignores it "
-               f"on {arg.type}")
+    if arg.max_data and arg.type not in ("char_buf", "iov_iter", "auto"):
+        f.warn((*path, "maxData"), f"maxData applies to char_buf and iov_iter only; Tetragon "
+               f"ignores it on {arg.type}")
     if arg.return_copy and kind not in ("kprobe", "fentry", "uprobe"):
         f.warn((*path, "returnCopy"), f"a {kind} has no return probe; returnCopy has no effect")
     if kind in ("kprobe", "fentry", "uprobe", "lsm") and arg.index > limits.HOOK_ARG_INDEX_MAX:
