@@ -284,6 +284,10 @@ class TracepointHookPlan:
     # policy-mode: monitor (spec.options): enforcing actions are reported,
     # not done.
     monitor: bool = False
+    # The positions of the arguments whose whole buffer is sent (maxData):
+    # worked out once here, the agent asks for every record.
+    max_data_positions: tuple[int, ...] = dataclass_field(init=False, repr=False,
+                                                          compare=False)
 
     def __post_init__(self) -> None:
         if self.program.kind not in HOOK_PROGRAMS:
@@ -296,6 +300,8 @@ class TracepointHookPlan:
                 returns.copy >= len(self.args)
                 or self.args[returns.copy].kind is not ArgKind.CHAR_BUF):
             raise ValueError("returnCopy reads a char_buf argument again at return")
+        object.__setattr__(self, "max_data_positions",
+                           tuple(i for i, a in enumerate(self.args) if a.max_data))
         self.compiled_selectors()  # what cannot be compiled fails here, not at start
         self.selector_values()
         self.selector_strings()
@@ -318,11 +324,6 @@ class TracepointHookPlan:
     def hook_count(self) -> int:
         """Hook ids the hook takes: one per function of a kprobe.multi link."""
         return len(self.call.functions) if self.call is not None and self.call.functions else 1
-
-    @property
-    def max_data_positions(self) -> tuple[int, ...]:
-        """The positions of the arguments whose whole buffer is sent (maxData)."""
-        return tuple(i for i, a in enumerate(self.args) if a.max_data)
 
     def per_hook(self) -> list[TracepointHookPlan]:
         """The plan of each of the hook's ids, in order: a kprobe.multi hook's
