@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 
 import pytest
 
@@ -52,7 +53,12 @@ def test_chain_without_tail_call_needs_a_private_stack(result: LessonResult) -> 
         assert may_have_private_stack, "loaded on a kernel without private stacks"
         return
     assert plain["loaded"] is False and plain["errno"] == 13
-    assert "combined stack size of 2 calls is 736. Too large" in plain["log"]  # type: ignore[operator]
+    # the frames' sum, each rounded as the kernel rounds them: 736 on 6.18,
+    # 768 on 5.10 and 6.1; over the 512 bytes either way
+    log = plain["log"]
+    assert isinstance(log, list) and len(log) == 1, log
+    m = re.fullmatch(r"combined stack size of 2 calls is (\d+)\. Too large", log[0])
+    assert m is not None and int(m.group(1)) in (736, 768), log
 
 
 @pytest.mark.needs("tracepoint", "prog_array")
