@@ -114,8 +114,12 @@ class TracepointSensor(Sensor):
         kind = self.plan.program.kind
         prog = self.obj.programs[HOOK_PROGRAMS[kind]]
         returns = self.plan.call.returns if self.plan.call is not None else None
-        # kprobe.multi: each function's hook id is its link cookie
-        functions = [p.event for p in self.plan.per_hook()]
+        # kprobe.multi: each function's hook id is its link cookie (the
+        # names straight from the plan: per_hook() would build, and compile
+        # the selectors of, a plan per function again)
+        call = self.plan.call
+        functions = list(call.functions) if call is not None and call.functions else [
+            self.plan.event]
         cookies = [self.hook_id + k for k in range(len(functions))]
         try:
             # The return first: an entry seen before it attached would wait
