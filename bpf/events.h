@@ -65,6 +65,13 @@ enum vigil_stat {
 	/* A maxData buffer's chunk found the ring buffer full: it and the
 	 * chunks after it are not sent (the event shows what came). */
 	VIGIL_STAT_RINGBUF_FULL_DATA,
+	/* A NotifyEnforcer found the thread's last notification not yet acted
+	 * on by an enforcer: the newer one replaces it (Tetragon's
+	 * ENFORCER_MISSED_OVERWRITTEN). */
+	VIGIL_STAT_ENFORCER_OVERWRITTEN,
+	/* A CleanupEnforcerNotification found a notification no enforcer acted
+	 * on (Tetragon's ENFORCER_MISSED_NOACTION). */
+	VIGIL_STAT_ENFORCER_UNUSED,
 	VIGIL_STAT_MAX,
 };
 
@@ -478,6 +485,33 @@ enum vigil_action {
 	/* the hooked function returns the selector's argError instead of
 	 * running (a kprobe's bpf_override_return, or fmod_ret) */
 	VIGIL_ACTION_OVERRIDE = 5,
+	/* the policy's enforcer (generic/enforcer.bpf.c) makes the thread's
+	 * next call of one of its functions return argError and sends argSig */
+	VIGIL_ACTION_NOTIFY_ENFORCER = 6,
+	/* the thread's notification no enforcer acted on is dropped */
+	VIGIL_ACTION_CLEANUP_ENFORCER = 7,
+	/* argSock's sock is owned by this thread from now on: the events that
+	 * read it name its owner (a sock is often used where no owner runs) */
+	VIGIL_ACTION_TRACK_SOCK = 8,
+	VIGIL_ACTION_UNTRACK_SOCK = 9,
+};
+
+/* A NotifyEnforcer's word to the policy's enforcer, keyed by the thread's
+ * pid_tgid in the policy's vigil_enforcer_notes: what the next enforced
+ * call returns instead (0: its own) and the signal sent then (0: none). */
+struct vigil_enforcer_note {
+	__s32 error;
+	__s32 signal;
+	__u32 hook_id;			/* the hook whose selector notified */
+	__u32 pad;
+};
+
+/* Who owns a tracked sock (TrackSock), keyed by the sock's address in the
+ * policy's vigil_sock_owners: the events that read the sock name them. */
+struct vigil_sock_owner {
+	struct vigil_proc_key key;
+	__u32 tid;
+	__u32 pad;
 };
 
 #define VIGIL_GENERIC_ARGS_MAX 5	/* Tetragon's limit of arguments per hook */
@@ -551,6 +585,13 @@ struct vigil_generic_return {
 
 _Static_assert(sizeof(struct vigil_generic_return) <= sizeof(struct vigil_generic_event),
 	       "a return record is built in the generic heap");
+/* A struct return value (a returnArg of type sock, file, ...) is read by the
+ * struct readers, which write at an offset into the heap's event: the
+ * return's data starts this far into the event's. */
+#define VIGIL_RETURN_DATA_SHIFT 8
+_Static_assert(offsetof(struct vigil_generic_return, data) ==
+	       offsetof(struct vigil_generic_event, data) + VIGIL_RETURN_DATA_SHIFT,
+	       "a return record is an event's fixed part and enter_ktime");
 
 /*
  * OP_GENERIC_DATA: the bytes of a maxData buffer argument (char_buf,

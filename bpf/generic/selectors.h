@@ -172,9 +172,13 @@ struct vigil_sel_caps {
 
 struct vigil_sel_action {
 	__u32 action;			/* enum vigil_action */
-	__u32 arg;			/* Signal: the signal number; Override: argError (an __s32) */
+	/* Signal: the signal number; Override, NotifyEnforcer: argError (an
+	 * __s32); TrackSock, UntrackSock: argSock, the sock argument's index */
+	__u32 arg;
 	__u32 rate_ms;			/* Post: at most one event per this many ms per key; 0: no limit */
 	__u32 rate_scope;		/* enum vigil_sel_rate_scope */
+	__u32 sig;			/* NotifyEnforcer: argSig, sent by the enforcer (0: none) */
+	__u32 pad;
 };
 
 /* The key of a hook's rate limits: the selector, the scope's id, and the

@@ -71,6 +71,12 @@ const volatile __u8 arg_meta_size[VIGIL_GENERIC_ARGS_MAX] = {};
 const volatile bool has_return = false;
 const volatile __u16 ret_offset = 0;
 const volatile __u32 ret_copy = VIGIL_GENERIC_ARGS_MAX;	/* none */
+/* How the return value is read (returnArg's type): an integer, or a struct
+ * kind read from the pointer returned (generic/struct_args.bpf.c only); and
+ * what is done with the sock it names (returnArgAction: TrackSock or
+ * UntrackSock; 0: nothing). */
+const volatile __u8 ret_kind = VIGIL_ARG_INT;
+const volatile __u8 ret_sock_action = 0;
 /* resolve: (generic/struct_args.bpf.c only) the steps from each argument's
  * register to the value read: add arg_resolve_off[i][d], then load the 8
  * bytes there where bit d of arg_resolve_load[i] is set (sensors/btf_resolve.py
@@ -115,6 +121,9 @@ struct ret_pending {
 	__u64 enter_ktime;
 	__u64 copy_ptr;
 	__u32 sel;		/* the selector that chose the entry, + 1; 0: none */
+	__u32 tid;		/* the thread the entry named (a tracked sock's owner's) */
+	__u32 posted;		/* 0: the entry was not sent (NoPost), only its
+				 * returnArgAction is to be done */
 	__u32 pad;
 };
 
@@ -547,6 +556,10 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 {
 	int override = 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+#ifdef VIGIL_STRUCT_ARGS
+	__u64 owned = 0;	/* the last sock read, if the policy tracks socks */
+	struct vigil_sock_owner owner = {};
+#endif
 	__u32 tgid = pid_tgid >> 32, zero = 0, used = 0, size, pids = 0, took, chosen = 0;
 	const struct vigil_selectors *sc;
 	struct vigil_exec_identity *id;
@@ -606,12 +619,29 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 				arg_meta_off[i], arg_meta_size[i]);
 		if (!took)
 			return 0;
+#ifdef VIGIL_STRUCT_ARGS
+		/* The last sock read names the event's process if it is tracked,
+		 * as in Tetragon (each sock read there overwrites the process). */
+		if (sock_owners && (arg_kind[i] == VIGIL_ARG_SOCK || arg_kind[i] == VIGIL_ARG_SOCKET) &&
+		    *(__s32 *)&e->data[used & VIGIL_GENERIC_OFF_MASK] > 0)
+			owned = ((struct vigil_sock_arg *)&e->data[(used & VIGIL_GENERIC_OFF_MASK) + 4])->cookie;
+#endif
 		used += took;
 		if (arg_max_data & (1U << i))
 			keep_buffer(i);
 	}
 	e->nargs = nargs;
 	e->data_len = used;
+#ifdef VIGIL_STRUCT_ARGS
+	/* Its owner as the sock was read, before an UntrackSock of this
+	 * record's own selector forgets it (Tetragon looks it up in the read). */
+	if (owned) {
+		struct vigil_sock_owner *o = bpf_map_lookup_elem(&vigil_sock_owners, &owned);
+
+		if (o)
+			owner = *o;
+	}
+#endif
 
 	if (sc->nsel) {
 		int s = vigil_sel_choose(pids), done;
@@ -621,16 +651,17 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 		chosen = s + 1;
 		done = vigil_sel_actions(s, 0);
 		override = done & VIGIL_SEL_DO_OVERRIDE;
-		if (!(done & VIGIL_SEL_DO_POST))
-			return override;
-	}
+		if (!(done & VIGIL_SEL_DO_POST)) {
+			/* No entry record; a returnArgAction is still done at return. */
+			if (has_return && ret_sock_action) {
+				struct ret_pending p = { .sel = chosen };
+				__u64 key = (__u64)hid << 32 | (__u32)pid_tgid;
 
-	/* maxData buffers' chunks, before the record they belong to */
-	if (arg_max_data) {
-#pragma unroll
-		for (i = 0; i < VIGIL_GENERIC_ARGS_MAX; i++)
-			if (arg_max_data & (1U << i))
-				vigil_send_data(i, hid, (__u32)pid_tgid, e->hdr.ktime);
+				if (bpf_map_update_elem(&vigil_ret_pending, &key, &p, BPF_ANY))
+					stat_inc(VIGIL_STAT_RETURN_PENDING_FULL);
+			}
+			return override;
+		}
 	}
 
 	id = bpf_map_lookup_elem(&vigil_execve_map, &tgid);
@@ -638,12 +669,28 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 		e->key = id->key;
 	else
 		e->key.pid = tgid;
+#ifdef VIGIL_STRUCT_ARGS
+	if (owner.key.pid) {
+		e->key = owner.key;
+		e->tid = owner.tid;
+	}
+#endif
+
+	/* maxData buffers' chunks, before the record they belong to */
+	if (arg_max_data) {
+#pragma unroll
+		for (i = 0; i < VIGIL_GENERIC_ARGS_MAX; i++)
+			if (arg_max_data & (1U << i))
+				vigil_send_data(i, hid, e->tid, e->hdr.ktime);
+	}
+
 	size = offsetof(struct vigil_generic_event, data) + used;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	e->hdr.size = size;
 	if (has_return) {
-		struct ret_pending p = { .enter_ktime = e->hdr.ktime, .sel = chosen };
+		struct ret_pending p = { .enter_ktime = e->hdr.ktime, .sel = chosen, .tid = e->tid,
+					 .posted = 1 };
 		__u64 key = (__u64)hid << 32 | (__u32)pid_tgid;
 
 		if (ret_copy < VIGIL_GENERIC_ARGS_MAX)
@@ -691,6 +738,33 @@ static __always_inline __u32 read_return_copy(char *slot, __u64 ptr, __s64 ret)
 	return (4 + n + 7) & ~7U;
 }
 
+/* The return value `ret` (or the errno `err` of reading it) into the return
+ * record's first slot, as read_arg sends an argument: an 8-byte integer, or
+ * the struct it points to (returnArg's type); returns the bytes it took. */
+static __always_inline __u32 return_value(struct vigil_generic_return *r, long err, __s64 ret)
+{
+	long n = 8;
+
+#ifdef VIGIL_STRUCT_ARGS
+	if (ret_kind != VIGIL_ARG_INT) {
+		/* The struct readers write into the heap's event at an offset:
+		 * VIGIL_RETURN_DATA_SHIFT into it is the return's first slot. */
+		n = err ?: vigil_read_struct_arg(VIGIL_RETURN_DATA_SHIFT, ret, ret_kind);
+		if (n > VIGIL_ARG_STR_MAX)
+			n = VIGIL_ARG_STR_MAX;
+		*(__s32 *)r->data = n;
+		if (n < 0)
+			n = 0;
+		zero_padding((struct vigil_generic_event *)r, VIGIL_RETURN_DATA_SHIFT, 4 + (__u32)n);
+		return (4 + (__u32)n + 7) & ~7U;
+	}
+#endif
+	*(__s32 *)r->data = err ? err : n;
+	*(__s64 *)(r->data + 4) = err ? 0 : ret;
+	*(__u32 *)(r->data + 12) = 0;
+	return 16;
+}
+
 static __always_inline int generic_return(void *ctx, __u32 hid)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -716,20 +790,25 @@ static __always_inline int generic_return(void *ctx, __u32 hid)
 	__builtin_memset(r, 0, offsetof(struct vigil_generic_return, data));
 	r->hdr.op = VIGIL_OP_GENERIC_RETURN;
 	r->hdr.ktime = bpf_ktime_get_ns();
-	r->tid = tid;
+	r->tid = p.tid;		/* the entry's, which user space joins it to */
 	r->hook_id = hid;
 	r->action = VIGIL_ACTION_POST;
 	r->enter_ktime = p.enter_ktime;
 
-	/* The return value: an 8-byte integer argument, as read_arg sends one. */
 	n = bpf_probe_read_kernel(&ret, sizeof(ret), ctx + ret_offset);
-	*(__s32 *)r->data = n ? n : 8;
-	*(__s64 *)(r->data + 4) = n ? 0 : ret;
-	*(__u32 *)(r->data + 12) = 0;
-	used = 16;
+	used = return_value(r, n, ret);
 	r->nargs = 1;
+#ifdef VIGIL_STRUCT_ARGS
+	/* returnArgAction: the sock returned is tracked, or no longer */
+	if (ret_sock_action && !n)
+		sock_track(ret, ret_sock_action == VIGIL_ACTION_TRACK_SOCK);
+#endif
+	if (!p.posted)
+		return 0;	/* its entry was not sent: nothing to join to */
 	if (ret_copy < VIGIL_GENERIC_ARGS_MAX) {
-		used += read_return_copy(r->data + 16, p.copy_ptr, ret);
+		if (used > VIGIL_ARG_SLOT_MAX)
+			return 0;
+		used += read_return_copy(r->data + used, p.copy_ptr, ret);
 		r->nargs = 2;
 	}
 	r->data_len = used;

@@ -22,6 +22,7 @@
 #define VIGIL_LIB_SELECTORS_BPF_H
 
 #include "events.h"
+#include "lib/enforcer.bpf.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "string values are compared as little-endian words"
@@ -592,6 +593,10 @@ __noinline int vigil_sel_rate_limited(__u32 s, __u32 i)
 	return 0;
 }
 
+#ifdef VIGIL_STRUCT_ARGS
+#include "lib/sock_owner.bpf.h"
+#endif
+
 /* The policy's policy-mode is monitor: the actions that enforce (signals,
  * Override) are named in the record but not done, as Tetragon's do_action()
  * elides them. */
@@ -671,6 +676,22 @@ __noinline int vigil_sel_actions(__u32 s, __u32 at_return)
 				override = true;
 			}
 			break;
+		case VIGIL_ACTION_NOTIFY_ENFORCER:
+			if (!monitor_mode)
+				enforcer_notify((__s32)act->arg, (__s32)act->sig, e->hook_id);
+			break;
+		case VIGIL_ACTION_CLEANUP_ENFORCER:
+			enforcer_cleanup();
+			break;
+#ifdef VIGIL_STRUCT_ARGS
+		/* (on the entry's record: user space allows them no other) */
+		case VIGIL_ACTION_TRACK_SOCK:
+		case VIGIL_ACTION_UNTRACK_SOCK:
+			if (!at_return)
+				sock_track(slot_sock(act->arg),
+					   act->action == VIGIL_ACTION_TRACK_SOCK);
+			break;
+#endif
 		}
 		e->action = act->action;
 	}

@@ -25,6 +25,7 @@ from vigil.export.writers import (
 from vigil.process.clock import Clock
 from vigil.process.procfs import _ns_inodes
 from vigil.runtime import Runtime, RuntimeConfig
+from vigil.sensors.enforcer import EnforcerPlan
 from vigil.sensors.plan import TracepointHookPlan
 
 __all__ = ["UsageError", "add_parser", "run"]
@@ -141,25 +142,31 @@ def _policy_files(args: argparse.Namespace) -> list[str]:
     return files
 
 
-def _load_policies(files: list[str], hook_rung: str | None = None) -> list[TracepointHookPlan]:
-    """Every hook of every policy, planned; PolicyError with every problem of
-    every file at once."""
+def _load_policies(files: list[str], hook_rung: str | None = None
+                   ) -> tuple[list[TracepointHookPlan], list[EnforcerPlan]]:
+    """Every hook and enforcer of every policy, planned; PolicyError with
+    every problem of every file at once."""
     from vigil.policy import Issue, PolicyError, load_file
     from vigil.sensors.compile import compile_policy
+    from vigil.sensors.enforcer import compile_enforcer
 
     plans: list[TracepointHookPlan] = []
+    enforcers: list[EnforcerPlan] = []
     issues: list[Issue] = []
     for path in files:
         try:
             for loaded in load_file(path):
                 plans += compile_policy(loaded, hook_rung=hook_rung)
+                enforcer = compile_enforcer(loaded)
+                if enforcer is not None:
+                    enforcers.append(enforcer)
         except PolicyError as err:
             issues += err.issues
         except OSError as err:
             raise UsageError(f"--tracing-policy {path}: {err.strerror}") from None
     if issues:
         raise PolicyError(issues)
-    return plans
+    return plans, enforcers
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -269,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     accept = build_filter(args)
     preflight()
-    plans = _load_policies(_policy_files(args), args.hook_rung)
+    plans, enforcers = _load_policies(_policy_files(args), args.hook_rung)
     node_name = args.node_name or os.environ.get("NODE_NAME") or os.uname().nodename
     clock = Clock.now()
     writer = _writer(args)
@@ -315,6 +322,9 @@ def run(args: argparse.Namespace) -> int:
     old_handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         runtime.start()
+        # Enforcers first: a hook's note is acted on from its first hit.
+        for enforcer in enforcers:
+            runtime.add_enforcer(enforcer)
         for plan in plans:
             runtime.add_tracepoint(plan)
         print(

@@ -31,9 +31,11 @@ from vigil.process.clock import Clock
 from vigil.process.procfs import still_running, walk_proc
 from vigil.sensors.base import Sensor, SharedMaps
 from vigil.sensors.baselines import Baselines
+from vigil.sensors.enforcer import EnforcerPlan, EnforcerSensor
 from vigil.sensors.generic_tracepoint import TracepointSensor
 from vigil.sensors.match_bits import BIN_MAPS, MatchBits
 from vigil.sensors.plan import TracepointHookPlan
+from vigil.sensors.policy_maps import PolicyMaps
 from vigil.sensors.process import ProcessSensor
 
 __all__ = ["Runtime", "RuntimeConfig"]
@@ -79,6 +81,8 @@ class Runtime(Closable):
         self._baselines: Baselines | None = None
         self._next_tick = self._next_sweep = 0.0
         self._next_hook = 1
+        # Each policy's shared maps, and how many of its sensors run on them.
+        self._policy_maps: dict[str, tuple[PolicyMaps, int]] = {}
 
     # --- life cycle ---------------------------------------------------------
 
@@ -156,7 +160,7 @@ class Runtime(Closable):
         except BaseException:
             self._match.remove(bits)
             raise
-        sensor = TracepointSensor(plan, hook_id, bits)
+        sensor = TracepointSensor(plan, hook_id, bits, self._policy_maps_for(plan.policy_name))
         for k, one in enumerate(plan.per_hook()):
             self.agent.add_hook(hook_id + k, one)
         try:
@@ -167,8 +171,39 @@ class Runtime(Closable):
             self._match.remove(bits)
             if plan.needs_baselines:
                 self._baselines.release()
+            self._policy_maps_done(plan.policy_name)
             raise
         return sensor
+
+    def add_enforcer(self, plan: EnforcerPlan) -> EnforcerSensor:
+        """Start a policy's enforcer: its hooks' NotifyEnforcer notes are
+        acted on from now on."""
+        sensor = EnforcerSensor(plan, self._policy_maps_for(plan.policy_name))
+        try:
+            self.add_sensor(sensor, {})
+        except BaseException:
+            self._policy_maps_done(plan.policy_name)
+            raise
+        return sensor
+
+    def remove_enforcer(self, sensor: EnforcerSensor) -> None:
+        try:
+            self.remove_sensor(sensor.name)
+        finally:
+            self._policy_maps_done(sensor.plan.policy_name)
+
+    def _policy_maps_for(self, policy: str) -> PolicyMaps:
+        maps, users = self._policy_maps.get(policy, (PolicyMaps(policy), 0))
+        self._policy_maps[policy] = (maps, users + 1)
+        return maps
+
+    def _policy_maps_done(self, policy: str) -> None:
+        maps, users = self._policy_maps[policy]
+        if users > 1:
+            self._policy_maps[policy] = (maps, users - 1)
+        else:
+            del self._policy_maps[policy]
+            maps.close()
 
     def remove_tracepoint(self, sensor: TracepointSensor) -> None:
         """Stop a hook; what it already wrote is still delivered."""
@@ -181,6 +216,7 @@ class Runtime(Closable):
                 self._match.remove(sensor.match_bits)
             if self._baselines is not None and sensor.plan.needs_baselines:
                 self._baselines.release()
+            self._policy_maps_done(sensor.plan.policy_name)
 
     def step(self, timeout_ms: int) -> None:
         """Wait up to timeout_ms for records, handle every one there is, and
@@ -219,6 +255,9 @@ class Runtime(Closable):
     def close(self) -> None:
         for name in list(self.sensors):
             self.sensors.pop(name).close()
+        for maps, _ in self._policy_maps.values():
+            maps.close()
+        self._policy_maps.clear()
         if self._ring is not None:
             self._ring.close()
             self._ring = None

@@ -58,6 +58,14 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/tty_54.yaml",
     # matchReturnArgs
     "tracingpolicy/openat_write.yaml",
+    # sock tracking (TrackSock, UntrackSock, returnArgAction) and a sock returned
+    "policylibrary/sshd.yaml",
+    "tracingpolicy/datagram-with-sock-tracking.yaml",
+    "tracingpolicy/datagram_518.yaml",
+    "tracingpolicy/tcp-accept.yaml",
+    "tracingpolicy/tcp-listen.yaml",
+    # NotifyEnforcer and its enforcer
+    "tracingpolicy/killer.yaml",
     # sock arguments and the socket operators
     "policylibrary/egress.yaml",
     "quickstart/network_egress_cluster.yaml",
@@ -159,12 +167,6 @@ def test_a_few_reports_exactly() -> None:
         return [str(i).removeprefix(f"{name}:") for i in issues(text, name,
                                                                 Severity.UNSUPPORTED)]
 
-    # NotifyEnforcer (with its spec.enforcers and argError) is what it lacks; its
-    # list, with an i386 name, and the InMap on syscall64 are implemented
-    assert report("tracingpolicy/killer.yaml") == [
-        "33:17: spec.tracepoints[0].selectors[0].matchActions[0].action: NotifyEnforcer is not "
-        "supported yet (issue 9)",
-    ]
     assert report("tracingpolicy/loader.yaml") == [
         "6:3: spec.loader: not supported yet (no issue yet)"]
     assert report("quickstart/file_monitoring_enforce.yaml")[0] == (

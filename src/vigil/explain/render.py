@@ -9,8 +9,22 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vigil.sensors.plan import ArgPlan
-from vigil.sensors.selectors_decode import ACTION_NAMES, OP_NAMES, DecodedArg, DecodedSelectors
-from vigil.wire.records import ARG_STR_MAX, CHAR_BUF_MAX, IOVEC_MAX, MAX_DATA, ArgKind, SelOp
+from vigil.sensors.selectors_decode import (
+    ACTION_NAMES,
+    OP_NAMES,
+    DecodedAction,
+    DecodedArg,
+    DecodedSelectors,
+)
+from vigil.wire.records import (
+    ARG_STR_MAX,
+    CHAR_BUF_MAX,
+    IOVEC_MAX,
+    MAX_DATA,
+    Action,
+    ArgKind,
+    SelOp,
+)
 
 from .memory import MapCost
 from .model import BUDGET, Explanation, HookExplanation, PolicyExplanation
@@ -115,6 +129,19 @@ def filter_text(a: DecodedArg, args: Sequence[ArgPlan]) -> str:
     return f"{what} {a.op.name} {{{values}}}"
 
 
+def _action_text(x: DecodedAction) -> str:
+    """An action and what it takes, in the policy's words."""
+    name = ACTION_NAMES[x.action]
+    error = x.arg - (1 << 32) if x.arg >= 1 << 31 else x.arg
+    if x.action is Action.NOTIFY_ENFORCER:
+        return f"{name} argError {error} argSig {x.sig}"
+    if x.action is Action.OVERRIDE:
+        return f"{name} argError {error}"
+    if x.action in (Action.TRACK_SOCK, Action.UNTRACK_SOCK):
+        return f"{name} argSock {x.arg}"
+    return f"{name} {x.arg}" if x.arg else name
+
+
 def selector_lines(sel: DecodedSelectors, args: Sequence[ArgPlan]) -> list[str]:
     if not sel.selectors:
         return ["no selectors: every hit is posted"]
@@ -127,16 +154,14 @@ def selector_lines(sel: DecodedSelectors, args: Sequence[ArgPlan]) -> list[str]:
         for i, a in enumerate(d.args):
             lines.append(f"  matchArgs[{i}]: {filter_text(a, args)}")
         for i, x in enumerate(d.actions):
-            arg = f" {x.arg}" if x.arg else ""
-            lines.append(f"  matchActions[{i}]: {ACTION_NAMES[x.action]}{arg}")
+            lines.append(f"  matchActions[{i}]: {_action_text(x)}")
         if not d.actions:
             lines.append("  no matchActions: Post")
         for i, a in enumerate(d.ret_args):
             values = ", ".join(_value(a.op, v) for v in a.values)
             lines.append(f"  matchReturnArgs[{i}]: return value {a.op.name} {{{values}}}")
         for i, x in enumerate(d.ret_actions):
-            arg = f" {x.arg}" if x.arg else ""
-            lines.append(f"  matchReturnActions[{i}]: {ACTION_NAMES[x.action]}{arg}")
+            lines.append(f"  matchReturnActions[{i}]: {_action_text(x)}")
     lines.append(f"string pool: {sel.pool_bytes} of {sel.pool_capacity} bytes used")
     return lines
 
@@ -289,7 +314,8 @@ def _selectors_json(sel: DecodedSelectors, args: Sequence[ArgPlan]) -> dict[str,
                           for p in d.pids],
             "process": list(d.process),
             "matchArgs": [_filter_json(a, args) for a in d.args],
-            "matchActions": [{"action": ACTION_NAMES[x.action], "arg": x.arg}
+            "matchActions": [{"action": ACTION_NAMES[x.action], "arg": x.arg,
+                              **({"sig": x.sig} if x.action is Action.NOTIFY_ENFORCER else {})}
                              for x in d.actions],
             "matchReturnArgs": [{"op": a.op.name, "operator": OP_NAMES[a.op],
                                  "values": [list(v) if isinstance(v, tuple) else v

@@ -60,7 +60,7 @@ def _selector_fields(sel: str) -> set[str]:
           for f in ("type", "operator", "values", "isNamespaceCapability")),
         *(f"{sel}.matchNamespaceChanges[].{f}" for f in ("operator", "values")),
         *(f"{sel}.matchActions[].{f}" for f in ("action", "argSig", "rateLimit",
-                                                "rateLimitScope")),
+                                                "rateLimitScope", "argError", "argSock")),
     }
 
 
@@ -78,13 +78,12 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     # same selectors, with the string operators on file arguments' paths.
     "spec.kprobes",
     *(f"{_KP}.{f}" for f in ("call", "syscall", "return", "message", "tags", "args",
-                             "returnArg", "selectors", "ignore")),
+                             "returnArg", "returnArgAction", "selectors", "ignore")),
     f"{_KP}.ignore.callNotFound",
     *(f"{_KP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex", "returnCopy",
                                     "resolve", "maxData")),
     *(f"{_KP}.returnArg.{f}" for f in ("index", "type", "label")),
     *_selector_fields(_KSEL),
-    f"{_KSEL}.matchActions[].argError",
     f"{_KSEL}.matchReturnArgs",
     *(f"{_KSEL}.matchReturnArgs[].{f}" for f in ("index", "operator", "values")),
     f"{_KSEL}.matchReturnActions",
@@ -93,6 +92,9 @@ SUPPORTED_FIELDS: frozenset[str] = frozenset({
     *(f"spec.options[].{f}" for f in ("name", "value")),
     "spec.lists",
     *(f"spec.lists[].{f}" for f in ("name", "type", "values", "pattern")),
+    # NotifyEnforcer's enforcer (on syscalls and security_* hooks)
+    "spec.enforcers",
+    "spec.enforcers[].calls",
 })
 
 # spec.fentries: spec.kprobes' fields, attached as fentry (and fexit).
@@ -117,7 +119,10 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap"}),
     # (no type: kernel functions, as generated_ftrace's; both for kprobe calls)
     "spec.lists[].type": frozenset({"syscalls", "generated_syscalls", "generated_ftrace"}),
-    f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
+    f"{_SEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal",
+                                                "NotifyEnforcer",
+                                                "CleanupEnforcerNotification", "TrackSock",
+                                                "UntrackSock"}),
     f"{_KP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf", "fd", "file", "path",
                                      "dentry", "sock", "nop", "cred", "kernel_cap_t",
                                      "cap_inheritable", "cap_permitted", "cap_effective",
@@ -126,7 +131,12 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
                                      "bpf_prog", "bpf_map", "perf_event", "module",
                                      "load_info", "char_iovec", "iov_iter", "kiocb",
                                      "sockaddr_un", "filename"}),
-    f"{_KP}.returnArg.type": frozenset(_INTEGERS),
+    # the integers, or a struct returned by pointer (sensors/plan.py's
+    # RETURN_STRUCT_KINDS)
+    f"{_KP}.returnArg.type": frozenset({*_INTEGERS, "file", "path", "dentry", "sock",
+                                        "socket", "skb", "cred", "linux_binprm",
+                                        "net_device", "user_namespace", "bpf_prog",
+                                        "bpf_map", "perf_event", "module", "filename"}),
     f"{_KSEL}.matchArgs[].operator": frozenset({
         "Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix", "GT", "LT",
         "GreaterThan", "LessThan", "Mask", "InRange", "NotInRange", "InMap", "NotInMap",
@@ -137,7 +147,9 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
         # on file and path arguments
         "FileType", "NotFileType"}),
     f"{_KSEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal",
-                                                 "Override"}),
+                                                 "Override", "NotifyEnforcer",
+                                                 "CleanupEnforcerNotification", "TrackSock",
+                                                 "UntrackSock"}),
     f"{_KSEL}.matchReturnArgs[].operator": frozenset({
         "Equal", "NotEqual", "GT", "LT", "GreaterThan", "LessThan", "Mask", "InRange",
         "NotInRange", "InMap", "NotInMap"}),
@@ -166,7 +178,6 @@ PLANNED: Mapping[str, str] = {
         "CapabilitiesGained", "In", "NotIn")},
     "spec.kprobes": "issue 9",
     "spec.fentries": "issue 9",
-    "spec.enforcers": "issue 9",
     "spec.lsmhooks": "issue 10",
     "spec.uprobes": "issue 10",
     "spec.usdts": "issue 10",
@@ -174,11 +185,8 @@ PLANNED: Mapping[str, str] = {
     "spec.containerSelector": "issue 10",
     f"{_TP}.args[].resolve": "issue 9",
     f"{_TP}.args[].btfType": "issue 10",
-    f"{_SEL}.matchActions[].argError": "issue 9",
     f"{_SEL}.matchActions[].imaHash": "issue 10",
     f"{_SEL}.matchActions[].action=Override": "issue 9",
-    # with its spec.enforcers and argError (one finding: see _fold_enforcer)
-    f"{_SEL}.matchActions[].action=NotifyEnforcer": "issue 9",
     f"{_SEL}.matchActions[].action=Set": "issue 10",
     f"{_SEL}.matchReturnArgs": "issue 9",
     f"{_SEL}.matchReturnActions": "issue 9",
@@ -303,21 +311,10 @@ def _namespace_pid_forks(policy: AnyPolicy, out: list[Finding]) -> None:
                         "(no issue yet)", Severity.UNSUPPORTED, at_value=True))
 
 
-def _fold_enforcer(out: list[Finding]) -> list[Finding]:
-    """NotifyEnforcer is one feature with its spec.enforcers and its argError
-    and argSig: where the action is reported, they are not reported again."""
-    actions = {f.path[:-1] for f in out if f.path[-1:] == ("action",)
-               and "NotifyEnforcer is not supported" in f.message}
-    if not actions:
-        return out
-    return [f for f in out if f.path[:2] != ("spec", "enforcers")
-            and not (f.path[:-1] in actions and f.path[-1] in ("argError", "argSig"))]
-
-
 def unsupported(policy: AnyPolicy) -> list[Finding]:
     """Every use in ``policy`` of a field or value vigil does not implement yet."""
     out: list[Finding] = []
     _walk(policy, (), "", out)
     _narrower_limits(policy, out)
     _namespace_pid_forks(policy, out)
-    return _fold_enforcer(out)
+    return out

@@ -42,4 +42,10 @@ def compile_policy(loaded: LoadedPolicy, *, hook_rung: str | None = None
         raise PolicyError(issues)
     if options.get("policy-mode") == "monitor":
         plans = [replace(p, monitor=True) for p in plans]
+    # Policy-wide: every hook names a tracked sock's owner once any hook
+    # tracks socks; the NotifyEnforcer notes of its hooks reach its enforcer.
+    sock_owners = any(p.tracks_socks for p in plans)
+    enforcer = bool(loaded.policy.spec.enforcers)
+    if sock_owners or enforcer:
+        plans = [replace(p, sock_owners=sock_owners, enforcer=enforcer) for p in plans]
     return plans

@@ -12,11 +12,13 @@ from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
 from vigil.sensors.plan import (
     HOOK_PROGRAMS,
     RETURN_PROGRAMS,
+    RETURN_SOCK_ACTIONS,
     STRUCT_OBJECT_KINDS,
     ArgPlan,
     TracepointHookPlan,
 )
-from vigil.wire.records import GENERIC_ARGS_MAX, RESOLVE_MAX, ArgMeta
+from vigil.sensors.policy_maps import PolicyMaps
+from vigil.wire.records import GENERIC_ARGS_MAX, RESOLVE_MAX, ArgKind, ArgMeta
 
 __all__ = ["OBJECT", "STRUCT_ARGS_OBJECT", "OverrideRefused", "TracepointSensor", "object_for"]
 
@@ -43,9 +45,23 @@ def _set_resolve(spec: OpenObject, args: Sequence[ArgPlan]) -> None:
 
 def object_for(plan: TracepointHookPlan) -> str:
     """The generic object a hook loads: the smaller one unless it reads a
-    struct argument."""
+    struct argument (or returns one)."""
+    returns = plan.call.returns if plan.call is not None else None
     structs = any(a.kind in STRUCT_OBJECT_KINDS or a.resolve or a.max_data for a in plan.args)
+    if returns is not None and returns.value.kind in STRUCT_OBJECT_KINDS:
+        structs = True
     return STRUCT_ARGS_OBJECT if structs else OBJECT
+
+
+def policy_maps_of(plan: TracepointHookPlan) -> list[str]:
+    """The policy maps (sensors/policy_maps.py) a hook's object shares with
+    its policy's other objects."""
+    names = []
+    if plan.enforcer and plan.notifies:
+        names.append("vigil_enforcer_notes")
+    if plan.sock_owners and object_for(plan) == STRUCT_ARGS_OBJECT:
+        names.append("vigil_sock_owners")
+    return names
 # Keys (selector, scope, argument bytes) a rate-limited hook remembers; an
 # LRU map, so a key forgotten under pressure lets an event through early.
 # 512 keys of 216 bytes: about 150 KiB of kernel memory, only when used.
@@ -85,9 +101,12 @@ class TracepointSensor(Sensor):
     the agent tells them apart by hook_id (Agent.add_hook)."""
 
     def __init__(self, plan: TracepointHookPlan, hook_id: int,
-                 match_bits: Sequence[int] = ()) -> None:
+                 match_bits: Sequence[int] = (), policy_maps: PolicyMaps | None = None) -> None:
         self.plan = plan
         self.hook_id = hook_id
+        # The maps it shares with its policy's other hooks (its own if None).
+        self.policy_maps = policy_maps or PolicyMaps(plan.policy_name)
+        self._own_maps = policy_maps is None
         # The runtime's match bits for the plan's match_wants(), in order.
         self.match_bits = tuple(match_bits)
         where = f"{plan.subsys}/{plan.event}" if plan.subsys else plan.event
@@ -200,9 +219,18 @@ class TracepointSensor(Sensor):
                 if self.plan.max_data_positions:
                     spec.set_rodata("arg_max_data",
                                     sum(1 << i for i in self.plan.max_data_positions))
+                shares = policy_maps_of(self.plan)
+                self.policy_maps.bind(spec, shares)
+                if "vigil_sock_owners" in shares:
+                    spec.set_rodata("sock_owners", 1)
                 if returns is not None:
                     spec.set_rodata("has_return", 1)
                     spec.set_rodata("ret_offset", returns.value.offset)
+                    if returns.value.kind is not ArgKind.INT:
+                        spec.set_rodata("ret_kind", int(returns.value.kind))
+                    if returns.sock_action:
+                        spec.set_rodata("ret_sock_action",
+                                        int(RETURN_SOCK_ACTIONS[returns.sock_action.lower()]))
                     if returns.copy is not None:
                         spec.set_rodata("ret_copy", returns.copy)
                     spec.maps["vigil_ret_pending"].max_entries = RET_PENDING_ENTRIES
@@ -218,6 +246,7 @@ class TracepointSensor(Sensor):
                     if "is not modifiable" in err.verifier_log:
                         raise OverrideRefused(self.plan.event, err) from err
                     raise
+                self.policy_maps.keep(self._obj, shares)
             # Before attach: no hit escapes the selectors.
             in_map = self._obj.maps["vigil_sel_values"]
             for key in values:
@@ -238,3 +267,5 @@ class TracepointSensor(Sensor):
         if self._obj is not None:
             self._obj.close()
             self._obj = None
+        if self._own_maps:
+            self.policy_maps.close()

@@ -47,6 +47,7 @@ from vigil.sensors.hook_ladder import (
 from vigil.sensors.lists import ListError
 from vigil.sensors.plan import (
     CAP_TYPES,
+    RETURN_STRUCT_KINDS,
     STRUCT_TYPE_KINDS,
     ArgPlan,
     CallView,
@@ -677,9 +678,22 @@ class _KprobePlanner:
                        "as Tetragon requires", value=False)
             return None
         ra = kp.return_arg
-        if ra.type not in INT_TYPES:
-            self.issue((*at, "returnArg", "type"), f"returnArg type {ra.type}: vigil's kprobes "
-                       "return integers so far (int, long, size_t, ...)")
+        struct_kind = _STRUCT_TYPES.get(ra.type)
+        if ra.type not in INT_TYPES and struct_kind not in RETURN_STRUCT_KINDS:
+            self.issue((*at, "returnArg", "type"), f"returnArg type {ra.type}: a return value "
+                       "reads as an integer (int, long, size_t, ...) or as a struct the "
+                       "function returns a pointer to (" + ", ".join(sorted(
+                           t for t, k in _STRUCT_TYPES.items() if k in RETURN_STRUCT_KINDS))
+                       + ")")
+            return None
+        if struct_kind is not None and subsys:
+            self.issue((*at, "returnArg", "type"), f"returnArg type {ra.type}: a syscall "
+                       "returns an integer (its sys_exit tracepoint's ret, a long)")
+            return None
+        action = kp.return_arg_action
+        if action and struct_kind not in (ArgKind.SOCK, ArgKind.SOCKET):
+            self.issue((*at, "returnArgAction"), f"{action} tracks the sock the function "
+                       f"returns; this returnArg is {ra.type} (use type: sock)")
             return None
         copies = [j for j, a in enumerate(kp.args) if a.return_copy]
         if len(copies) > 1:
@@ -694,6 +708,10 @@ class _KprobePlanner:
                            f"returnCopy reads a char_buf at return; this argument is "
                            f"{args[copy].tetragon_type}")
                 return None
+        if struct_kind is not None:
+            value = ArgPlan(0, struct_kind, offset, 8, ra.type, False, ra.label,
+                            field=field, c_type=c_type, field_size=size)
+            return ReturnPlan(subsys, event, value, copy, action)
         width, signed = INT_TYPES[ra.type]
         value = ArgPlan(0, ArgKind.INT, offset, min(width, size),
                         TETRAGON_INT_NAMES.get(ra.type, ra.type), signed, ra.label,

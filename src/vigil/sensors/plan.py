@@ -20,7 +20,7 @@ from vigil.sensors.selectors import (
     selector_strings,
     selector_values,
 )
-from vigil.wire.records import CONST_BUF_MASK, GENERIC_ARGS_MAX, ArgKind
+from vigil.wire.records import CONST_BUF_MASK, GENERIC_ARGS_MAX, Action, ArgKind
 
 __all__ = [
     "CAP_TYPES",
@@ -29,6 +29,8 @@ __all__ = [
     "HOOK_PROGRAMS",
     "INT_SIZES",
     "RETURN_PROGRAMS",
+    "RETURN_SOCK_ACTIONS",
+    "RETURN_STRUCT_KINDS",
     "STRUCT_ARG_KEYS",
     "TETRAGON_INT_KEYS",
     "TRACEFS_TRACEPOINT",
@@ -114,6 +116,15 @@ BUFFER_KINDS = frozenset({ArgKind.CHAR_BUF, ArgKind.CHAR_IOVEC, ArgKind.IOV_ITER
 # What only generic/struct_args.bpf.o reads (generic_tracepoint.object_for).
 STRUCT_OBJECT_KINDS = frozenset({*STRUCT_ARG_KEYS, ArgKind.KERNEL_CAP, ArgKind.CHAR_IOVEC,
                                  ArgKind.IOV_ITER})
+# The struct kinds a return value can be read as (returnArg's type): read
+# from the pointer returned by vigil_read_struct_arg. Not fd (a number),
+# nor the buffer kinds, whose length is another argument.
+RETURN_STRUCT_KINDS = frozenset({
+    ArgKind.FILE, ArgKind.PATH, ArgKind.DENTRY, ArgKind.SOCK, ArgKind.SOCKET, ArgKind.SKB,
+    ArgKind.CRED, ArgKind.BINPRM, ArgKind.NET_DEV, ArgKind.USER_NS, ArgKind.BPF_PROG,
+    ArgKind.BPF_MAP, ArgKind.PERF_EVENT, ArgKind.MODULE, ArgKind.FILENAME})
+# returnArgAction -> what the return program does with the sock returned.
+RETURN_SOCK_ACTIONS = {"tracksock": Action.TRACK_SOCK, "untracksock": Action.UNTRACK_SOCK}
 # kernel_cap_t, cap_inheritable, cap_permitted, cap_effective: each its key.
 CAP_TYPES = ("kernel_cap_t", "cap_inheritable", "cap_permitted", "cap_effective")
 
@@ -235,10 +246,16 @@ class ReturnPlan:
     event: str  # sys_exit_NAME, or the function
     value: ArgPlan  # the return value, as the policy's returnArg types it
     copy: int | None = None  # position in the hook's args of the returnCopy argument
+    # returnArgAction: "TrackSock" or "UntrackSock" on the sock returned; "": none
+    sock_action: str = ""
 
     def __post_init__(self) -> None:
-        if self.value.kind is not ArgKind.INT:
-            raise ValueError("a return value is read as an integer")
+        if self.value.kind is not ArgKind.INT and self.value.kind not in RETURN_STRUCT_KINDS:
+            raise ValueError(f"a return value is read as an integer or a struct, not as "
+                             f"{self.value.kind.name}")
+        if self.sock_action and (self.sock_action.lower() not in RETURN_SOCK_ACTIONS
+                                 or self.value.kind not in (ArgKind.SOCK, ArgKind.SOCKET)):
+            raise ValueError(f"returnArgAction {self.sock_action} acts on a sock returned")
         if self.copy is not None and not 0 <= self.copy < GENERIC_ARGS_MAX:
             raise ValueError(f"returnCopy argument {self.copy}")
 
@@ -284,6 +301,11 @@ class TracepointHookPlan:
     # policy-mode: monitor (spec.options): enforcing actions are reported,
     # not done.
     monitor: bool = False
+    # Policy-wide, shared by its hooks' objects (sensors/policy_maps.py): the
+    # policy tracks socks (its hooks name a tracked sock's owner), and it
+    # has an enforcer (its NotifyEnforcer notes reach it).
+    sock_owners: bool = False
+    enforcer: bool = False
     # The positions of the arguments whose whole buffer is sent (maxData):
     # worked out once here, the agent asks for every record.
     max_data_positions: tuple[int, ...] = dataclass_field(init=False, repr=False,
@@ -336,6 +358,20 @@ class TracepointHookPlan:
     def overrides(self) -> bool:
         """Whether a selector's Override may make the call return an error."""
         return any(sel.overrides for sel in self.selectors)
+
+    @property
+    def tracks_socks(self) -> bool:
+        """Whether the hook tracks or untracks socks (TrackSock, UntrackSock,
+        returnArgAction), which makes its policy's hooks name their owners."""
+        returns = self.call.returns if self.call is not None else None
+        return (returns is not None and bool(returns.sock_action)) or any(
+            a.tracks_socks for sel in self.selectors for a in sel.actions)
+
+    @property
+    def notifies(self) -> bool:
+        """Whether a selector notifies the policy's enforcer."""
+        return any(a.action.lower() in ("notifyenforcer", "cleanupenforcernotification")
+                   for sel in self.selectors for a in sel.actions)
 
     @property
     def needs_baselines(self) -> bool:

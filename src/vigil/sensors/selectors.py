@@ -79,6 +79,10 @@ TETRAGON_ACTIONS = {
     Action.SIGKILL: "KPROBE_ACTION_SIGKILL",
     Action.SIGNAL: "KPROBE_ACTION_SIGNAL",
     Action.OVERRIDE: "KPROBE_ACTION_OVERRIDE",
+    Action.NOTIFY_ENFORCER: "KPROBE_ACTION_NOTIFYENFORCER",
+    Action.CLEANUP_ENFORCER: "KPROBE_ACTION_CLEANUPENFORCERNOTIFICATION",
+    Action.TRACK_SOCK: "KPROBE_ACTION_TRACKSOCK",
+    Action.UNTRACK_SOCK: "KPROBE_ACTION_UNTRACKSOCK",
 }
 
 # Tetragon's spellings of each operator (pkg/selectors/kernel.go, SelectorOp).
@@ -131,12 +135,16 @@ FILE_TYPE_MODES = {"sock": 0o140000, "socket": 0o140000, "lnk": 0o120000, "link"
 _FILE_TYPE_OPS = {"FileType": SelOp.FILE_TYPE, "NotFileType": SelOp.NOT_FILE_TYPE}
 _PID_OPS = {"In": SelOp.PID_IN, "NotIn": SelOp.PID_NOT_IN}
 _ACTIONS = {"post": Action.POST, "nopost": Action.NOPOST, "sigkill": Action.SIGKILL,
-            "signal": Action.SIGNAL, "override": Action.OVERRIDE}
+            "signal": Action.SIGNAL, "override": Action.OVERRIDE,
+            "notifyenforcer": Action.NOTIFY_ENFORCER,
+            "cleanupenforcernotification": Action.CLEANUP_ENFORCER,
+            "tracksock": Action.TRACK_SOCK, "untracksock": Action.UNTRACK_SOCK}
 # Tetragon's other actions (kernel.go actionTypeTable): known, not done here yet.
 _LATER_ACTIONS = frozenset({
-    "followfd", "unfollowfd", "copyfd", "geturl", "dnslookup", "tracksock",
-    "untracksock", "notifyenforcer", "cleanupenforcernotification", "set",
+    "followfd", "unfollowfd", "copyfd", "geturl", "dnslookup", "set",
 })
+# The argument kinds whose sock TrackSock and UntrackSock name (argSock).
+SOCK_OWNER_KINDS = frozenset({ArgKind.SOCK, ArgKind.SOCKET})
 _INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64, ArgKind.KERNEL_CAP})
 # Arguments in a sock's layout (struct vigil_sock_arg first), which the
 # socket operators read.
@@ -189,7 +197,12 @@ class ActionPlan:
     arg_sig: int = 0
     rate_limit: str = ""  # Post: "10", "10s", "5m", "1h"
     rate_limit_scope: str = ""  # "thread" (default), "process", "global"
-    arg_error: int = 0  # Override: the value the call returns instead (-1 is -EPERM)
+    arg_error: int = 0  # Override, NotifyEnforcer: what the call returns instead (-1 is -EPERM)
+    arg_sock: int = 0  # TrackSock, UntrackSock: the position of the sock argument
+
+    @property
+    def tracks_socks(self) -> bool:
+        return self.action.lower() in ("tracksock", "untracksock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,7 +525,8 @@ def parse_rate_limit(where: str, text: str, scope: str) -> tuple[int, SelRateSco
     return ms, _RATE_SCOPES[scope or "thread"]
 
 
-def _compile_action(where: str, a: ActionPlan, out: SelAction) -> None:
+def _compile_action(where: str, a: ActionPlan, out: SelAction,
+                    args: Sequence[ArgPlan] = ()) -> None:
     name = a.action.lower()
     if name not in _ACTIONS:
         if name in _LATER_ACTIONS:
@@ -537,6 +551,28 @@ def _compile_action(where: str, a: ActionPlan, out: SelAction) -> None:
         if not -(1 << 31) <= a.arg_error < 1 << 31:
             raise ValueError(f"{where}.argError: {a.arg_error} is not an int32")
         out.arg = a.arg_error & 0xFFFF_FFFF
+    if out.action == Action.NOTIFY_ENFORCER:
+        # The enforcer returns argError (an int32; 0 lets the call run) and
+        # sends argSig (0: none), as Tetragon's.
+        if not -(1 << 31) <= a.arg_error < 1 << 31:
+            raise ValueError(f"{where}.argError: {a.arg_error} is not an int32")
+        if not 0 <= a.arg_sig <= SIGNAL_MAX:
+            raise ValueError(f"{where}.argSig: {a.arg_sig}; a signal number 1..{SIGNAL_MAX}, "
+                             "or 0 for none")
+        if not a.arg_error and not a.arg_sig:
+            raise ValueError(f"{where}: a NotifyEnforcer with neither argError nor argSig "
+                             "has the enforcer do nothing; give argError (e.g. -1, EPERM) "
+                             "or argSig (e.g. 9)")
+        out.arg = a.arg_error & 0xFFFF_FFFF
+        out.sig = a.arg_sig
+    if out.action in (Action.TRACK_SOCK, Action.UNTRACK_SOCK):
+        socks = [i for i, p in enumerate(args) if p.kind in SOCK_OWNER_KINDS]
+        if a.arg_sock not in socks:
+            have = (f"this hook's sock arguments are at {socks}" if socks else
+                    "this hook reads no sock or socket argument")
+            raise ValueError(f"{where}.argSock: {a.arg_sock} is not a sock argument's position "
+                             f"in args ({have}); {a.action} tracks the sock it names")
+        out.arg = a.arg_sock
 
 
 def match_wants(selectors: Sequence[SelectorPlan]) -> list[tuple[tuple[int, ...], Wanted, bool]]:
@@ -574,6 +610,9 @@ def _compile_returns(where: str, sel: SelectorPlan, ret: ArgPlan | None,
             raise ValueError(f"{where}.{name}: {len(items)} entries; a selector takes at most "
                              f"{most}")
     assert ret is not None or not sel.ret_args
+    if sel.ret_args and ret is not None and ret.kind not in _INT_KINDS:
+        raise ValueError(f"{where}.matchReturnArgs: filters an integer return value; this "
+                         f"hook's returnArg is {ret.tetragon_type}")
     out.nret_args, out.nret_actions = len(sel.ret_args), len(sel.ret_actions)
     for i, af in enumerate(sel.ret_args):
         fwhere = f"{where}.matchReturnArgs[{i}]"
@@ -592,6 +631,9 @@ def _compile_returns(where: str, sel: SelectorPlan, ret: ArgPlan | None,
         if name == "override":
             raise ValueError(f"{awhere}.action: Override acts before the call runs; at its "
                              "return it has nothing to stop")
+        if name in ("tracksock", "untracksock"):
+            raise ValueError(f"{awhere}.action: {act.action} at return tracks the sock "
+                             "returned: use the kprobe's returnArgAction")
         if act.rate_limit:
             raise ValueError(f"{awhere}.rateLimit: vigil limits the rate of entries only "
                              "(matchActions)")
@@ -646,7 +688,7 @@ def compile_selectors(selectors: Sequence[SelectorPlan], args: Sequence[ArgPlan]
                 _compile_arg(f"{where}.matchArgs[{i}]", af, args, pool, out.args[i],
                              _set_id(s, i))
         for i, act in enumerate(sel.actions):
-            _compile_action(f"{where}.matchActions[{i}]", act, out.actions[i])
+            _compile_action(f"{where}.matchActions[{i}]", act, out.actions[i], args)
         compile_task_filters(where, sel.pids, sel.namespaces, sel.capabilities,
                              sel.namespace_changes, sel.capability_changes, out, host)
         _compile_returns(where, sel, ret, out, s)

@@ -108,6 +108,9 @@ _INT_KINDS = frozenset({ArgKind.INT, ArgKind.SYSCALL64, ArgKind.KERNEL_CAP})
 ACTION_NAMES: dict[Action, str] = {
     Action.POST: "Post", Action.NOPOST: "NoPost", Action.SIGKILL: "Sigkill",
     Action.SIGNAL: "Signal", Action.OVERRIDE: "Override",
+    Action.NOTIFY_ENFORCER: "NotifyEnforcer",
+    Action.CLEANUP_ENFORCER: "CleanupEnforcerNotification",
+    Action.TRACK_SOCK: "TrackSock", Action.UNTRACK_SOCK: "UntrackSock",
 }
 
 
@@ -137,7 +140,8 @@ class DecodedArg:
 @dataclass(frozen=True, slots=True)
 class DecodedAction:
     action: Action
-    arg: int  # Signal: the signal number; 0 otherwise
+    arg: int  # Signal: the signal number; Override, NotifyEnforcer: argError; TrackSock: argSock
+    sig: int = 0  # NotifyEnforcer: argSig
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +182,13 @@ class DecodedSelectors:
 
 
 def _action_plan(x: DecodedAction) -> ActionPlan:
+    error = x.arg - (1 << 32) if x.arg >= 1 << 31 else x.arg
     if x.action is Action.OVERRIDE:
-        return ActionPlan("Override", arg_error=x.arg - (1 << 32) if x.arg >= 1 << 31 else x.arg)
+        return ActionPlan("Override", arg_error=error)
+    if x.action is Action.NOTIFY_ENFORCER:
+        return ActionPlan("NotifyEnforcer", arg_sig=x.sig, arg_error=error)
+    if x.action in (Action.TRACK_SOCK, Action.UNTRACK_SOCK):
+        return ActionPlan(ACTION_NAMES[x.action], arg_sock=x.arg)
     return ActionPlan(ACTION_NAMES[x.action], x.arg)
 
 
@@ -292,7 +301,7 @@ def _action(where: str, x: SelAction) -> DecodedAction:
         action = Action(x.action)
     except ValueError:
         raise ValueError(f"{where}.action: unknown action {x.action}") from None
-    return DecodedAction(action, int(x.arg))
+    return DecodedAction(action, int(x.arg), int(x.sig))
 
 
 def _bits(mask: int) -> str:

@@ -227,7 +227,7 @@ def _returns(sel: KProbeSelector) -> dict[str, Any]:
         "ret_args": tuple(ArgFilter(a.index, a.operator, tuple(a.values))
                           for a in sel.match_return_args),
         "ret_actions": tuple(ActionPlan(a.action, a.arg_sig, a.rate_limit, a.rate_limit_scope,
-                                        a.arg_error)
+                                        a.arg_error, a.arg_sock)
                              for a in sel.match_return_actions),
     }
 
@@ -256,7 +256,7 @@ def selector_plans(tp: TracepointSpec | KProbeSpec, args: list[ArgPlan], at: Pat
                                          arg_of(a.index), lists))
                        for k, a in enumerate(sel.match_args)),
             actions=tuple(ActionPlan(a.action, a.arg_sig, a.rate_limit, a.rate_limit_scope,
-                                     a.arg_error)
+                                     a.arg_error, a.arg_sock)
                           for a in sel.match_actions),
             binaries=tuple(BinaryFilter(b.operator, tuple(b.values), b.follow_children)
                            for b in sel.match_binaries),

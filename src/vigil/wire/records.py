@@ -159,6 +159,8 @@ class Stat(enum.IntEnum):
     RINGBUF_FULL_GENERIC = 10
     RETURN_PENDING_FULL = 11
     RINGBUF_FULL_DATA = 12
+    ENFORCER_OVERWRITTEN = 13
+    ENFORCER_UNUSED = 14
 
 
 STAT_MAX = len(Stat)
@@ -228,6 +230,10 @@ class Action(enum.IntEnum):
     SIGKILL = 3
     SIGNAL = 4
     OVERRIDE = 5
+    NOTIFY_ENFORCER = 6
+    CLEANUP_ENFORCER = 7
+    TRACK_SOCK = 8
+    UNTRACK_SOCK = 9
 
 
 class SelOp(enum.IntEnum):
@@ -538,10 +544,10 @@ class SelArg(ctypes.Structure):
 
 
 class SelAction(ctypes.Structure):
-    """struct vigil_sel_action { __u32 action, arg, rate_ms, rate_scope; };"""
+    """struct vigil_sel_action { __u32 action, arg, rate_ms, rate_scope, sig, pad; };"""
 
     _fields_ = [("action", c_uint32), ("arg", c_uint32), ("rate_ms", c_uint32),
-                ("rate_scope", c_uint32)]
+                ("rate_scope", c_uint32), ("sig", c_uint32), ("pad", c_uint32)]
 
 
 class RateKey(ctypes.Structure):
