@@ -271,4 +271,10 @@ struct vigil_selectors {
 	__u64 pool[VIGIL_SEL_POOL_WORDS];
 };
 
+/* A selector index masked with 7 stays inside the value (lib/selectors.bpf.h
+ * masks where a verifier loses the index's bound). */
+_Static_assert(VIGIL_SEL_MAX <= 8 && offsetof(struct vigil_selectors, sel) +
+	       8 * sizeof(struct vigil_selector) <= sizeof(struct vigil_selectors),
+	       "selectors indexed & 7 stay in the map value");
+
 #endif /* VIGIL_GENERIC_SELECTORS_H */

@@ -749,7 +749,12 @@ static __always_inline __u32 return_value(struct vigil_generic_return *r, long e
 	if (ret_kind != VIGIL_ARG_INT) {
 		/* The struct readers write into the heap's event at an offset:
 		 * VIGIL_RETURN_DATA_SHIFT into it is the return's first slot. */
-		n = err ?: vigil_read_struct_arg(VIGIL_RETURN_DATA_SHIFT, ret, ret_kind);
+		n = err;
+		/* An ERR_PTR (the kernel's IS_ERR_VALUE): its errno, not a fault */
+		if (!n && (__u64)ret >= (__u64)-VIGIL_MAX_ERRNO)
+			n = ret;
+		if (!n)
+			n = vigil_read_struct_arg(VIGIL_RETURN_DATA_SHIFT, ret, ret_kind);
 		if (n > VIGIL_ARG_STR_MAX)
 			n = VIGIL_ARG_STR_MAX;
 		*(__s32 *)r->data = n;

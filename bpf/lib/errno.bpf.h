@@ -8,5 +8,7 @@
 #define VIGIL_ENOMEM 12
 #define VIGIL_EFAULT 14
 #define VIGIL_EINVAL 22
+/* The highest errno an ERR_PTR holds (include/linux/err.h MAX_ERRNO) */
+#define VIGIL_MAX_ERRNO 4095
 
 #endif

@@ -638,7 +638,9 @@ __noinline int vigil_sel_actions(__u32 s, __u32 at_return)
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
 	if (!e || !sc || s >= VIGIL_SEL_MAX)
 		return 0;
-	sel = &sc->sel[s];
+	/* masked, not only checked: 6.1's verifier loses the bound of `s`
+	 * through its 32-bit spill (the value has room for 8 selectors) */
+	sel = &sc->sel[VIGIL_MASK(s, 7)];
 	if (at_return) {
 		acts = sel->ret_actions;
 		n = sel->nret_actions;

@@ -150,7 +150,7 @@ def test_a_note_no_enforcer_took_is_cleaned_up_or_denies_the_next_call(
 
     child = opener_waiting(missing, other)
     before = rt.base.loss_counts()["enforcer_unused"]
-    start(rt, _cleanup_policy(missing).replace("PID", str(child.pid)))
+    start(rt, _cleanup_policy(missing).replace("@PID@", str(child.pid)))
     out, _ = child.communicate(b"go\n", timeout=EVENT_TIMEOUT)
     assert out.split() == [str(errno.ENOENT).encode(), b"ok"]
     assert rt.base.loss_counts()["enforcer_unused"] == before + 1
@@ -164,7 +164,7 @@ def _cleanup_policy(missing: Path) -> str:
   - subsystem: raw_syscalls
     event: sys_exit
     selectors:
-    - matchPIDs: [{{operator: In, values: [PID]}}]
+    - matchPIDs: [{{operator: In, values: [@PID@]}}]
       matchActions: [{{action: CleanupEnforcerNotification}}, {{action: NoPost}}]
   kprobes:
   - call: sys_openat
@@ -215,3 +215,29 @@ def test_killer_example_where_the_kernel_cannot_enforce_on_syscalls(
         f"kernel (fmod-ret; {fn('dup')}() is not modifiable). fmod_ret works on security_* "
         "hooks, and on syscalls only in a kernel built with CONFIG_FUNCTION_ERROR_INJECTION"), \
         err.value
+
+
+def test_vigil_run_loads_the_enforcer(tmp_path: Path) -> None:
+    """As a user runs it: `vigil run --tracing-policy` with an enforcer; the
+    JSON event says what the hook notified and the victim's open failed."""
+    from .vigil_runner import VigilRun
+
+    target = tmp_path / "target"
+    target.write_text("x")
+    planned(deny_open_of(target, "{action: NotifyEnforcer, argError: -13}"))  # or skip
+    policy_file = tmp_path / "deny.yaml"
+    policy_file.write_text(deny_open_of(target, "{action: NotifyEnforcer, argError: -13}"))
+    run = VigilRun(tmp_path, ["--tracing-policy", str(policy_file)])
+    try:
+        child = opener(target)
+        out, _ = child.communicate(timeout=EVENT_TIMEOUT)
+        ev = run.wait_for(lambda e: "process_kprobe" in e
+                          and e["process_kprobe"]["process"]["pid"] == child.pid,
+                          "the victim's notified open")
+    finally:
+        run.stop()
+    assert out == f"{errno.EACCES}\n".encode()
+    body = ev["process_kprobe"]
+    assert (body["function_name"], body["action"], body["policy_name"], body["args"]) == (
+        fn("openat"), "KPROBE_ACTION_NOTIFYENFORCER", "enforce",
+        [{"string_arg": str(target)}])

@@ -257,6 +257,9 @@ def main() -> int:
         # TCG with two guests at once: bounds to wait for it, not to time it.
         env.setdefault("VIGIL_TEST_READY_TIMEOUT", "300")
         env.setdefault("VIGIL_TEST_EVENT_TIMEOUT", "120")
+    if (out / "modules").is_dir():
+        # the guest kernel's test modules (kmatrix.copy_test_modules)
+        env["VIGIL_TEST_MODULES"] = str(out / "modules")
     cmd = [
         python,
         "-m",

@@ -440,6 +440,22 @@ def prepare_kernel(apt: Apt, k: Kernel, col: Column) -> Path:
     return vmlinuz
 
 
+# Modules the kernel tests load (tests/kernel/test_module_args.py): small, with
+# no dependencies and nothing to drive. The guests see no /var/cache, so they
+# are copied next to the guest's results, which it sees (VIGIL_TEST_MODULES).
+TEST_MODULES = ("kernel/drivers/net/dummy.ko",)
+
+
+def copy_test_modules(release: str, into: Path) -> None:
+    mods = CACHE / "kernels" / release / "lib" / "modules" / release
+    into.mkdir(parents=True, exist_ok=True)
+    for rel in TEST_MODULES:
+        # Debian compresses them (.ko.xz on 6.x); insmod reads either
+        found = sorted((mods / rel).parent.glob(Path(rel).name + "*"))
+        if found:
+            shutil.copy2(found[0], into / found[0].name)
+
+
 # ---------------------------------------------------------------- hook object
 
 
@@ -638,6 +654,7 @@ def run_kernel(
     except MatrixError as e:
         col.status, col.error = "download failed", str(e)
         return col
+    copy_test_modules(col.release, out / "modules")
     log(f"{k.name}: booting {col.release} ({col.package} {col.version})")
     boot(
         vng,

@@ -21,6 +21,7 @@ from vigil.libbpf import possible_cpus
 from vigil.policy import LoadedPolicy, PolicyError, check_file
 from vigil.sensors.base import SHARED_MAPS, SharedMaps
 from vigil.sensors.compile import compile_policy
+from vigil.sensors.enforcer import EnforcerPlan, compile_enforcer
 from vigil.sensors.generic_tracepoint import TracepointSensor
 from vigil.sensors.plan import FUNCTION_PROGRAMS, TracepointHookPlan
 from vigil.sensors.process import ProcessSensor
@@ -94,6 +95,9 @@ class PolicyExplanation:
     file: str
     name: str
     hooks: tuple[HookExplanation, ...]
+    # its enforcer as planned (how it changes returns, and why); not loaded:
+    # where the kernel refuses it on a function, `vigil run` says so
+    enforcer: EnforcerPlan | None = None
 
     @property
     def memlock(self) -> int:
@@ -133,7 +137,7 @@ class Explanation:
 
 
 def _plan_files(files: Sequence[str], out: Explanation, hook_rung: str | None = None
-                ) -> list[tuple[LoadedPolicy, list[TracepointHookPlan]]]:
+                ) -> list[tuple[LoadedPolicy, list[TracepointHookPlan], EnforcerPlan | None]]:
     planned = []
     for name in files:
         try:
@@ -148,7 +152,8 @@ def _plan_files(files: Sequence[str], out: Explanation, hook_rung: str | None = 
             continue
         for loaded in report.policies:
             try:
-                planned.append((loaded, compile_policy(loaded, hook_rung=hook_rung)))
+                planned.append((loaded, compile_policy(loaded, hook_rung=hook_rung),
+                                compile_enforcer(loaded)))
             except PolicyError as err:
                 out.issues += map(str, err.issues)
                 out.failed = True
@@ -179,8 +184,8 @@ def explain(files: Sequence[str], *, ringbuf_bytes: int = 8 << 20,
     Needs root (it loads BPF objects): the caller runs the preflight first."""
     out = Explanation(cpus=possible_cpus())
     planned = _plan_files(files, out, hook_rung)
-    if not any(plans for _, plans in planned):
-        out.policies = [PolicyExplanation(p.file, p.name, ()) for p, _ in planned]
+    if not any(plans for _, plans, _ in planned):
+        out.policies = [PolicyExplanation(p.file, p.name, (), enf) for p, _, enf in planned]
         return out
     base = ProcessSensor(ringbuf_bytes=ringbuf_bytes, exec_map_entries=exec_map_entries)
     try:
@@ -188,12 +193,13 @@ def explain(files: Sequence[str], *, ringbuf_bytes: int = 8 << 20,
         out.shared = SharedCost(tuple(MapCost.of(base.obj.maps[n]) for n in SHARED_MAPS))
         shared = base.shared_maps()
         hook_id = 1
-        for loaded, plans in planned:
+        for loaded, plans, enforcer in planned:
             hooks = []
             for plan in plans:
                 hooks.append(_explain_hook(hook_id, plan, shared))
                 hook_id += 1
-            out.policies.append(PolicyExplanation(loaded.file, loaded.name, tuple(hooks)))
+            out.policies.append(PolicyExplanation(loaded.file, loaded.name, tuple(hooks),
+                                                  enforcer))
     finally:
         base.close()
     return out

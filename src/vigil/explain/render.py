@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from vigil.sensors.enforcer import EnforcerPlan
 from vigil.sensors.plan import ArgPlan
 from vigil.sensors.selectors_decode import (
     ACTION_NAMES,
@@ -210,6 +211,11 @@ def _plain_hook(h: HookExplanation, cpus: int) -> list[str]:
     return lines
 
 
+def enforcer_text(plan: EnforcerPlan) -> str:
+    return (f"enforcer: {plan.method} on {', '.join(plan.functions)} ({plan.why}); not "
+            "loaded here: `vigil run` loads it")
+
+
 def render_plain(e: Explanation, out: TextIO) -> None:
     for issue in e.issues:
         print(issue, file=out)
@@ -219,6 +225,8 @@ def render_plain(e: Explanation, out: TextIO) -> None:
             print("\n".join(_plain_hook(h, e.cpus)), file=out)
         if not p.hooks:
             print("  no hooks vigil loads", file=out)
+        if p.enforcer is not None:
+            print(f"  {enforcer_text(p.enforcer)}", file=out)
         print(f"  {_policy_total(p)}", file=out)
     if e.shared is not None:
         print("shared with the base sensor (created once, whatever the policies):", file=out)
@@ -278,6 +286,8 @@ def render_rich(e: Explanation, console: Console) -> None:
             console.print(Padding(Text("programs: ", style="bold") + Text(progs), (0, 2)))
             console.print(Padding(Text(f"hook total: {size_text(h.memlock)}", style="bold"),
                                   (0, 2)))
+        if p.enforcer is not None:
+            console.print(Text(enforcer_text(p.enforcer), style="bold"))
         style = "bold green" if p.memlock < BUDGET else "bold red"
         console.print(Text(_policy_total(p), style=style))
     if e.shared is not None:
@@ -355,7 +365,10 @@ def to_json(e: Explanation) -> dict[str, Any]:
         "cpus": e.cpus,
         "policies": [{"file": p.file, "name": p.name, "hooks": [_hook_json(h) for h in p.hooks],
                       "memlock": p.memlock, "within_budget": p.memlock < BUDGET,
-                      "hot_path_hooks": [h.hook_id for h in p.hot_paths]}
+                      "hot_path_hooks": [h.hook_id for h in p.hot_paths],
+                      "enforcer": None if p.enforcer is None else {
+                          "functions": list(p.enforcer.functions),
+                          "method": p.enforcer.method, "reason": p.enforcer.why}}
                      for p in e.policies],
         "shared": None if e.shared is None else {
             "maps": [_map_json(m) for m in e.shared.maps], "memlock": e.shared.memlock},
