@@ -232,13 +232,17 @@ def _signal_name(signum: int) -> str:
 # Kernel counters that are not lost events: the event was delivered, only
 # something about it is incomplete. Reported apart from "lost".
 _NOT_LOSSES = ("exec_map_full",)
+# What became of NotifyEnforcer notes that no enforced call acted on: not
+# events either; reported apart, as Tetragon's enforcer_missed_notifications.
+_ENFORCER_NOTES = {"enforcer_overwritten": "overwritten", "enforcer_unused": "unused"}
 
 
 def _summary(agent: Agent, losses: dict[str, int], notes: dict[str, int]) -> str:
     """The last line on stderr: events seen, exported, lost by cause, and
     what was incomplete (by cause) without being lost."""
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(agent.seen.items()))
-    lost = {k: v for k, v in losses.items() if v and k not in _NOT_LOSSES}
+    lost = {k: v for k, v in losses.items()
+            if v and k not in _NOT_LOSSES and k not in _ENFORCER_NOTES}
     lost.update({f"decode_{k}": v for k, v in agent.decode_errors.items()})
     # Lines the output refused (disk full, ...): encoded, but never exported.
     unwritten = agent.writer.loss_counts()
@@ -256,6 +260,10 @@ def _summary(agent: Agent, losses: dict[str, int], notes: dict[str, int]) -> str
         line += "; incomplete: " + ", ".join(f"{k} {v}" for k, v in sorted(incomplete.items()))
         if incomplete.get("exec_map_full"):
             line += " (raise --exec-map-size)"
+    missed = {name: losses.get(k, 0) for k, name in _ENFORCER_NOTES.items() if losses.get(k)}
+    if missed:
+        line += "; enforcer notes not acted on: " + ", ".join(
+            f"{k} {v}" for k, v in missed.items())
     return line
 
 

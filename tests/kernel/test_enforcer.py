@@ -11,11 +11,13 @@ from __future__ import annotations
 import errno
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.kernel.test_syscall_kprobes import PY, fn, kprobe_events
+from vigil.events.model import TracepointEvent
 from vigil.kernel.probe import probe_feature
 from vigil.policy import load_text
 from vigil.runtime import Runtime
@@ -241,3 +243,55 @@ def test_vigil_run_loads_the_enforcer(tmp_path: Path) -> None:
     assert (body["function_name"], body["action"], body["policy_name"], body["args"]) == (
         fn("openat"), "KPROBE_ACTION_NOTIFYENFORCER", "enforce",
         [{"string_arg": str(target)}])
+
+
+def test_a_tracepoint_notifies_the_enforcer(runtime: tuple[Runtime, Collect],
+                                            tmp_path: Path) -> None:
+    """killer.yaml's shape, on a call Debian's kernels let BPF deny: a
+    syscall tracepoint (which can change nothing itself) notifies, the
+    enforcer on security_file_open denies, and the signal kills."""
+    from vigil.kernel.tracefs_format import read_format
+
+    rt, sink = runtime
+    target, other = tmp_path / "target", tmp_path / "other"
+    target.write_text("x")
+    other.write_text("y")
+    name = read_format("syscalls", "sys_enter_openat").index_of("filename")
+    start(rt, policy(f"""
+  enforcers:
+  - calls: [security_file_open]
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args: [{{index: {name}, type: string}}]
+    selectors:
+    - matchArgs: [{{index: {name}, operator: Equal, values: ["{target}"]}}]
+      matchActions: [{{action: NotifyEnforcer, argError: -1, argSig: 10}}]
+"""))
+    child = subprocess.Popen([PY, "-c", f"""
+import os, signal
+signal.signal(signal.SIGUSR1, lambda *_: print("usr1", flush=True))
+for p in {[str(other), str(target)]!r}:
+    try:
+        os.close(os.open(p, os.O_RDONLY))
+        print("ok", flush=True)
+    except OSError as e:
+        print(e.errno, flush=True)
+"""], stdout=subprocess.PIPE)
+    out, _ = child.communicate(timeout=EVENT_TIMEOUT)
+    # (the handler runs once the interpreter checks, before or after the print)
+    first, *rest = out.split()
+    assert (child.returncode, first, sorted(rest)) == (
+        0, b"ok", sorted([b"usr1", str(errno.EPERM).encode()]))
+    ev, = tracepoint_events(rt, sink, child.pid, 1)
+    assert ev.action == "KPROBE_ACTION_NOTIFYENFORCER"
+
+
+def tracepoint_events(rt: Runtime, sink: Collect, pid: int, want: int) -> list[TracepointEvent]:
+    deadline = time.monotonic() + EVENT_TIMEOUT
+    while True:
+        found = [e for e in sink.events if isinstance(e, TracepointEvent)
+                 and e.process.pid == pid]
+        if len(found) >= want or time.monotonic() > deadline:
+            return found
+        rt.step(50)
