@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel.test_syscall_kprobes import planned_or_skip
+from tests.kernel.test_syscall_kprobes import planned_or_skip, plans
 from vigil.events.model import KprobeEvent
+from vigil.policy.errors import PolicyError
 from vigil.runtime import Runtime
 from vigil.wire.kernel_arg import ModuleFields
 
@@ -88,17 +89,50 @@ def test_a_module_loaded_and_removed(runtime: tuple[Runtime, Collect], rung: str
         rm, "free_module", ModuleFields("dummy", None, ()))
 
 
+def kernel_has_function(name: str) -> bool:
+    """Whether kprobes could find `name` here (an exact /proc/kallsyms name)."""
+    with open("/proc/kallsyms") as syms:
+        return any(line.split()[2:3] == [name] for line in syms)
+
+
+# Tetragon's example reads load_info at find_module_sections, which Debian's
+# 5.10, 6.1 and 6.12 inline into load_module (the example's own comment warns
+# of it). mod_sysfs_setup(mod, info, ...) takes the same load_info in the same
+# position, later in load_module: after module_sig_check has set sig_ok.
+SIGNATURE_HOOK = "mod_sysfs_setup"
+
+
 @pytest.mark.parametrize("rung", ["kprobe", "fentry"])
 def test_a_module_being_loaded_with_its_signature(runtime: tuple[Runtime, Collect],
                                                    rung: str) -> None:
-    """find_module_sections' load_info: Debian signs its modules, and its
-    kernels check the signature, so the loader found it good."""
+    """load_info with its signature's verdict: Debian signs its modules, and
+    its kernels check the signature, so the loader found it good."""
     rt, sink = runtime
     module = dummy_module()
     spec = spec_of(HOST_CHANGES / "monitor-signed-kernel-modules.yaml")
+    spec = spec.replace('call: "find_module_sections"', f'call: "{SIGNATURE_HOOK}"')
     for plan in planned_or_skip(spec, rung):
         rt.add_tracepoint(plan)
     ins, _ = insmod_rmmod(module)
-    ev, = module_events(rt, sink, {"find_module_sections"}, 1)
+    ev, = module_events(rt, sink, {SIGNATURE_HOOK}, 1)
     assert (ev.process.pid, ev.args[-1].key, ev.args[-1].value) == (
         ins, "module_arg", ModuleFields("dummy", True, ()))
+
+
+@pytest.mark.parametrize("rung", ["kprobe", "fentry"])
+def test_the_signed_modules_example_where_find_module_sections_is_inlined(rung: str) -> None:
+    """Tetragon's example as it is: it plans where the kernel has
+    find_module_sections; where it is inlined, the error names that hook
+    (its file position and call) and no other."""
+    planned_or_skip("kprobes: [{call: do_init_module, syscall: false, args: [{index: 0, type: module}]}]", rung)
+    spec = spec_of(HOST_CHANGES / "monitor-signed-kernel-modules.yaml")
+    if kernel_has_function("find_module_sections"):
+        assert [p.event for p in plans(spec, rung)] == [
+            "security_kernel_module_request", "security_kernel_read_file",
+            "find_module_sections"]
+        return
+    with pytest.raises(PolicyError) as err:
+        plans(spec, rung)
+    issue, = err.value.issues
+    assert str(issue).startswith("p.yaml:")
+    assert ": spec.kprobes[2].call: kprobe on find_module_sections: " in str(issue)
