@@ -124,7 +124,9 @@ def test_the_signed_modules_example_where_find_module_sections_is_inlined(rung: 
     """Tetragon's example as it is: it plans where the kernel has
     find_module_sections; where it is inlined, the error names that hook
     (its file position and call) and no other."""
-    planned_or_skip("kprobes: [{call: do_init_module, syscall: false, args: [{index: 0, type: module}]}]", rung)
+    planned_or_skip(
+        "kprobes: [{call: do_init_module, syscall: false, args: [{index: 0, type: module}]}]",
+        rung)
     spec = spec_of(HOST_CHANGES / "monitor-signed-kernel-modules.yaml")
     if kernel_has_function("find_module_sections"):
         assert [p.event for p in plans(spec, rung)] == [
