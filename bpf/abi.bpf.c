@@ -48,6 +48,7 @@ struct vigil_perf_event_arg *abi_perf_event_arg;
 struct vigil_module_arg *abi_module_arg;
 struct vigil_generic_data *abi_generic_data;
 struct vigil_sockaddr_un_arg *abi_sockaddr_un_arg;
+struct vigil_cgroup_event *abi_cgroup_event;
 
 enum vigil_op abi_op;
 enum vigil_proc_flag abi_proc_flag;
@@ -63,6 +64,7 @@ enum vigil_sel_pid_flag abi_sel_pid_flag;
 enum vigil_sel_rate_scope abi_sel_rate_scope;
 enum vigil_sel_task abi_sel_task;
 enum vigil_sel_cap_set abi_sel_cap_set;
+enum vigil_cgroup_flag abi_cgroup_flag;
 
 enum vigil_abi_sizes {
 	VIGIL_ABI_PART_MAX = VIGIL_PART_MAX,
@@ -94,6 +96,9 @@ enum vigil_abi_sizes {
 	VIGIL_ABI_PATH_ARG_MAX = VIGIL_PATH_ARG_MAX,
 	VIGIL_ABI_SEL_TRIE_STR_MAX = VIGIL_SEL_TRIE_STR_MAX,
 	VIGIL_ABI_SEL_RET_ARGS_MAX = VIGIL_SEL_RET_ARGS_MAX,
+	VIGIL_ABI_CGROUP_NAME_MAX = VIGIL_CGROUP_NAME_MAX,
+	VIGIL_ABI_CGROUP_PATH_MAX = VIGIL_CGROUP_PATH_MAX,
+	VIGIL_ABI_CGROUP_SCOPES_MAX = VIGIL_CGROUP_SCOPES_MAX,
 } abi_sizes;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

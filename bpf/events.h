@@ -19,6 +19,8 @@ enum vigil_op {
 	VIGIL_OP_GENERIC_TRACEPOINT = 4,
 	VIGIL_OP_GENERIC_RETURN = 5,
 	VIGIL_OP_GENERIC_DATA = 6,
+	VIGIL_OP_CGROUP_MKDIR = 7,
+	VIGIL_OP_CGROUP_RMDIR = 8,
 	/* Ops from here up belong to test objects (bpf/selftest/), never to a
 	 * sensor vigil ships. */
 	VIGIL_OP_TEST_FIRST = 0x7F00,
@@ -72,6 +74,11 @@ enum vigil_stat {
 	/* A CleanupEnforcerNotification found a notification no enforcer acted
 	 * on (Tetragon's ENFORCER_MISSED_NOACTION). */
 	VIGIL_STAT_ENFORCER_UNUSED,
+	/* A cgroup's creation or removal found the ring buffer full: user
+	 * space names that cgroup's processes by their exec record's cgroup
+	 * name only (a removal lost leaves a stale entry, never a wrong one:
+	 * cgroup ids are not reused). */
+	VIGIL_STAT_RINGBUF_FULL_CGROUP,
 	VIGIL_STAT_MAX,
 };
 
@@ -97,6 +104,22 @@ _Static_assert(3 * VIGIL_PART_MAX <= VIGIL_DATA_OFF_MASK,
 	       "the offset mask must exceed the last part's largest offset");
 _Static_assert(((VIGIL_DATA_OFF_MASK + 1) & VIGIL_DATA_OFF_MASK) == 0,
 	       "the offset mask is 2^k - 1");
+
+/*
+ * Cgroups (v2, the default hierarchy). An exec record carries the id of the
+ * task's cgroup and the name of its kernfs node, at most
+ * VIGIL_CGROUP_NAME_MAX - 1 bytes and a NUL (Tetragon's DOCKER_ID_LENGTH);
+ * user space knows the whole path from the cgroup records below, so a name
+ * is only what it falls back on. A cgroup record's path is the one the
+ * kernel's cgroup tracepoints give (TRACE_CGROUP_PATH_LEN: 1024 with its NUL).
+ */
+#define VIGIL_CGROUP_NAME_MAX 128
+#define VIGIL_CGROUP_PATH_MAX 1024
+_Static_assert((VIGIL_CGROUP_PATH_MAX & (VIGIL_CGROUP_PATH_MAX - 1)) == 0,
+	       "a cgroup path's length is masked with VIGIL_CGROUP_PATH_MAX - 1");
+/* Cgroup subtrees a policy is scoped to (its cgroup-path options): the slots
+ * of a generic hook's vigil_cgroup_scope. */
+#define VIGIL_CGROUP_SCOPES_MAX 8
 
 struct vigil_msg_header {
 	__u16 op;
@@ -241,6 +264,8 @@ struct vigil_exec_event {
 	__u64 exe_ino;		/* inode number of the executed file */
 	__u32 exe_nlink;	/* its link count: 0 for a deleted or memfd file */
 	__u32 pad;
+	/* the kernfs name of the cgroup cgroup_id names, NUL-terminated, zeros after */
+	char cgroup_name[VIGIL_CGROUP_NAME_MAX];
 	__u16 filename_len;
 	__u16 args_len;
 	__u16 cwd_len;
@@ -248,7 +273,9 @@ struct vigil_exec_event {
 	char data[VIGIL_EXEC_DATA_MAX];
 };
 
-/* OP_CLONE: a new process (not a thread) made by fork/clone. */
+/* OP_CLONE: a new process (not a thread) made by fork/clone. cgroup_id is
+ * the child's own (clone3's CLONE_INTO_CGROUP starts it in another cgroup
+ * than its parent's). */
 struct vigil_clone_event {
 	struct vigil_msg_header hdr;
 	struct vigil_proc_key key;
@@ -256,6 +283,24 @@ struct vigil_clone_event {
 	__u32 tid;
 	__u32 flags;
 	__u64 start_boottime;
+	__u64 cgroup_id;
+};
+
+/* OP_CGROUP_MKDIR, OP_CGROUP_RMDIR: a cgroup of the default hierarchy was
+ * created or removed. `path` (path_len bytes, no NUL) is its path from the
+ * hierarchy's root, "/a/b"; only the used bytes are sent. */
+struct vigil_cgroup_event {
+	struct vigil_msg_header hdr;
+	__u64 cgroup_id;		/* kernfs node id: the cgroup_id of its processes */
+	__u32 level;			/* depth below the root (the root is 0) */
+	__u16 path_len;
+	__u16 flags;			/* enum vigil_cgroup_flag */
+	char path[VIGIL_CGROUP_PATH_MAX];
+};
+
+enum vigil_cgroup_flag {
+	VIGIL_CGROUP_F_TRUNC_PATH = 0x1,	/* the kernel's buffer cut the path */
+	VIGIL_CGROUP_F_ERROR_PATH = 0x2,	/* the path could not be read */
 };
 
 /* OP_EXIT: the last thread of a process exited. exit_code is the kernel's

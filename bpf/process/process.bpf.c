@@ -14,6 +14,14 @@
  *
  * The exec map gives each live process its identity (tgid + ktime) and its
  * parent's, so every record names both without user space walking /proc.
+ *
+ * Cgroups: every exec and clone record carries the cgroup v2 id of its task,
+ * and the cgroup tracepoints (cgroup_mkdir, cgroup_rmdir: raw tracepoints,
+ * whose TP_PROTO(struct cgroup *, const char *path) is the same from 5.10
+ * to 6.18) tell user space each cgroup's path as it is made, through the
+ * same ring buffer: a process moved into a cgroup made a moment before its
+ * exec is named by that cgroup's path, because the mkdir record was
+ * reserved first.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -101,6 +109,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_match_config);
 } vigil_match_config SEC(".maps");
+
+/* Cgroup records are built here (written and read here only): a 1 KiB path
+ * does not fit the stack, and only the used bytes are sent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_cgroup_event);
+} vigil_cgroup_heap SEC(".maps");
 
 /* Scratch for the binary maps' keys (written and read here only). */
 struct {
@@ -428,6 +445,10 @@ int vigil_exec(struct trace_event_raw_sched_process_exec *ctx)
 	read_creds(task, &e->creds);
 	read_namespaces(task, &e->ns);
 	e->cgroup_id = bpf_get_current_cgroup_id();
+	/* The name of the same cgroup (dfl_cgrp: the default hierarchy's, which
+	 * bpf_get_current_cgroup_id() names). A failed read leaves the zeros. */
+	bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name),
+				  BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name));
 	e->start_boottime = BPF_CORE_READ(task, start_boottime);
 
 	/* bprm->filename as the caller passed it (may be relative). n counts
@@ -530,6 +551,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	e->tid = tgid;
 	e->flags = id.flags;
 	e->start_boottime = BPF_CORE_READ(child, start_boottime);
+	e->cgroup_id = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
 	bpf_ringbuf_submit(e, ringbuf_flags(sizeof(*e), true));
 	return 0;
 }
@@ -579,5 +601,56 @@ int vigil_exit(void *ctx)
 	e->start_boottime = BPF_CORE_READ(task, start_boottime);
 	bpf_ringbuf_submit(e, ringbuf_flags(sizeof(*e), true));
 	bpf_map_delete_elem(&vigil_execve_map, &tgid);
+	return 0;
+}
+
+/* A cgroup made or removed: its id and path to user space. Only the default
+ * hierarchy's (v2): a v1 hierarchy's cgroups (hybrid systems mount both) are
+ * no process's cgroup_id. Its root is the one every task's dfl_cgrp has. */
+static __always_inline void cgroup_record(struct cgroup *cgrp, const char *path, __u16 op)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct vigil_cgroup_event *e;
+	__u32 zero = 0, size;
+	long n;
+
+	if (BPF_CORE_READ(cgrp, root) != BPF_CORE_READ(task, cgroups, dfl_cgrp, root))
+		return;
+	e = bpf_map_lookup_elem(&vigil_cgroup_heap, &zero);
+	if (!e) {
+		stat_inc(VIGIL_STAT_HEAP_MISSING);
+		return;
+	}
+	__builtin_memset(e, 0, offsetof(struct vigil_cgroup_event, path));
+	e->hdr.op = op;
+	e->hdr.ktime = bpf_ktime_get_ns();
+	e->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
+	e->level = BPF_CORE_READ(cgrp, level);
+	n = bpf_probe_read_kernel_str(e->path, VIGIL_CGROUP_PATH_MAX, path);
+	if (n < 1) {
+		e->flags |= VIGIL_CGROUP_F_ERROR_PATH;
+		n = 1;
+	}
+	if (n >= VIGIL_CGROUP_PATH_MAX)
+		e->flags |= VIGIL_CGROUP_F_TRUNC_PATH;
+	/* n - 1 bytes without the NUL, in [0, VIGIL_CGROUP_PATH_MAX - 1] */
+	e->path_len = (n - 1) & (VIGIL_CGROUP_PATH_MAX - 1);
+	size = offsetof(struct vigil_cgroup_event, path) + e->path_len;
+	e->hdr.size = size;
+	if (bpf_ringbuf_output(&vigil_events, e, size, ringbuf_flags(size, false)))
+		stat_inc(VIGIL_STAT_RINGBUF_FULL_CGROUP);
+}
+
+SEC("raw_tp/cgroup_mkdir")
+int BPF_PROG(vigil_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	cgroup_record(cgrp, path, VIGIL_OP_CGROUP_MKDIR);
+	return 0;
+}
+
+SEC("raw_tp/cgroup_rmdir")
+int BPF_PROG(vigil_cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	cgroup_record(cgrp, path, VIGIL_OP_CGROUP_RMDIR);
 	return 0;
 }

@@ -37,6 +37,7 @@ from vigil.sensors.selectors import TETRAGON_ACTIONS
 from vigil.wire.cred_arg import decode_cred_arg
 from vigil.wire.decode import (
     PROCESS_DECODERS,
+    CgroupMsg,
     CloneMsg,
     DecodeError,
     ExecMsg,
@@ -199,6 +200,8 @@ class Agent:
         self.register(Op.EXEC, PROCESS_DECODERS[Op.EXEC], self._on_exec)
         self.register(Op.EXIT, PROCESS_DECODERS[Op.EXIT], self._on_exit)
         self.register(Op.CLONE, PROCESS_DECODERS[Op.CLONE], self._on_clone)
+        self.register(Op.CGROUP_MKDIR, PROCESS_DECODERS[Op.CGROUP_MKDIR], self._on_cgroup)
+        self.register(Op.CGROUP_RMDIR, PROCESS_DECODERS[Op.CGROUP_RMDIR], self._on_cgroup)
         self.register(Op.GENERIC_TRACEPOINT, decode_generic, self._on_generic_tracepoint)
         self.register(Op.GENERIC_RETURN, decode_return, self._on_generic_return)
         self.register(Op.GENERIC_DATA, decode_data, self._on_generic_data)
@@ -364,6 +367,17 @@ class Agent:
                 ev.args[at] = arg_value(plan.args[returns.copy], msg.args[1])
         self.seen[PROCESS_KPROBE] += 1
         self._deliver(ev)
+
+    def _on_cgroup(self, msg: CgroupMsg) -> None:
+        cgroups = self.cache.cgroups
+        if msg.op == Op.CGROUP_RMDIR:
+            cgroups.gone(msg.cgroup_id)
+        elif msg.flags:
+            # A path cut or unread is no path: its processes are named by
+            # their cgroup's name, as if the record were lost.
+            cgroups.bad_paths += 1
+        else:
+            cgroups.made(msg.cgroup_id, msg.path)
 
     def _on_clone(self, msg: CloneMsg) -> None:
         self.cache.add_clone(msg)

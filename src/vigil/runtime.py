@@ -27,6 +27,7 @@ from vigil.events.model import Event
 from vigil.export.writers import Writer
 from vigil.libbpf import RingBuffer
 from vigil.process.cache import ProcessCache
+from vigil.process.cgroups import CgroupMap, cgroup2_mount
 from vigil.process.clock import Clock
 from vigil.process.procfs import still_running, walk_proc
 from vigil.sensors.base import Sensor, SharedMaps
@@ -66,7 +67,8 @@ class Runtime(Closable):
         self.clock = clock or Clock.now()
         self.base = ProcessSensor(ringbuf_bytes=config.ringbuf_bytes,
                                   exec_map_entries=config.exec_map_entries)
-        self.cache = ProcessCache(config.node_name, self.clock)
+        self.cache = ProcessCache(config.node_name, self.clock,
+                                  cgroups=CgroupMap(cgroup2_mount()))
         self.agent = Agent(self.cache, writer, encode, accept or EventFilter(),
                            with_ancestors=config.with_ancestors)
         self.sensors: dict[str, Sensor] = {}
@@ -87,12 +89,15 @@ class Runtime(Closable):
     # --- life cycle ---------------------------------------------------------
 
     def start(self) -> None:
-        """Attach the base sensor, then read /proc (so no process is missed:
-        see sensors/process.py), then start reading the ring buffer."""
+        """Attach the base sensor, then read the cgroup hierarchy and /proc
+        (so no process and no cgroup is missed: see sensors/process.py), then
+        start reading the ring buffer."""
         try:
             self.base.start()
+            self.cache.cgroups.seed()
             entries = list(walk_proc(self.config.node_name, self.clock,
-                                     problems=self.procfs_problems))
+                                     problems=self.procfs_problems,
+                                     cgroups=self.cache.cgroups))
             for entry in entries:
                 self.cache.insert(entry.process)
             _, self.seed_failed = self.base.seed(entries)

@@ -275,7 +275,7 @@ def test_stop_detaches_everything_and_reports(tmp_path: Path) -> None:
         ours = program_ids_of(run.proc.pid)
     finally:
         summary = run.stop(signal.SIGINT)
-    assert len(ours) == 6  # exec (four stages), fork, exit
+    assert len(ours) == 8  # exec (four stages), fork, exit, cgroup mkdir and rmdir
     assert run.proc.returncode == 0
     last = summary.strip().splitlines()[-1]
     assert re.match(r"vigil: stopped\. events seen: \d+ .*exported: \d+; lost: 0", last), last

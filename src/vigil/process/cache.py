@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from vigil.process.cgroups import CgroupMap
 from vigil.process.clock import Clock, rfc3339
 from vigil.process.model import Process, exec_id, quote_args
 from vigil.process.procfs import TICK_NS
@@ -58,6 +59,8 @@ class ProcessCache:
     # record for one of them (two threads seen as last on kernels without
     # group_dead) is a duplicate, not the exit of an unknown process.
     recent_exits: OrderedDict[Key, None] = field(default_factory=OrderedDict)
+    # Cgroup id -> path and container, for the records' cgroup ids.
+    cgroups: CgroupMap = field(default_factory=CgroupMap)
 
     def __len__(self) -> int:
         return len(self.by_key)
@@ -130,6 +133,7 @@ class ProcessCache:
         if exe and flags & _EXE_UNLINKED:
             exe += " (deleted)"  # as the kernel's d_path() and /proc/<pid>/exe say
         c = msg.creds
+        cgroup = self.cgroups.lookup(msg.cgroup_id, msg.cgroup_name)
         proc = Process(
             key=(msg.pid, msg.ktime),
             exec_id=exec_id(self.node_name, msg.ktime, msg.pid),
@@ -150,6 +154,8 @@ class ProcessCache:
             cap_inheritable=c.cap_inheritable,
             ns={name: getattr(msg.ns, name) for name in NAMESPACE_NAMES},
             cgroup_id=msg.cgroup_id,
+            cgroup_path=cgroup.path,
+            docker=cgroup.docker,
             exe=exe,
             exe_ino=msg.exe_ino,
             exe_nlink=msg.exe_nlink,
@@ -164,6 +170,11 @@ class ProcessCache:
         if parent is None:
             self.stats.parents_missing += 1
             return None
+        cgroup_id, cgroup_path, docker = parent.cgroup_id, parent.cgroup_path, parent.docker
+        if msg.cgroup_id and msg.cgroup_id != cgroup_id:
+            # clone3's CLONE_INTO_CGROUP: the child starts elsewhere.
+            moved = self.cgroups.lookup(msg.cgroup_id, "")
+            cgroup_id, cgroup_path, docker = msg.cgroup_id, moved.path, moved.docker
         proc = Process(
             key=(msg.pid, msg.ktime),
             exec_id=exec_id(self.node_name, msg.ktime, msg.pid),
@@ -183,7 +194,9 @@ class ProcessCache:
             cap_effective=parent.cap_effective,
             cap_inheritable=parent.cap_inheritable,
             ns=parent.ns,
-            cgroup_id=parent.cgroup_id,
+            cgroup_id=cgroup_id,
+            cgroup_path=cgroup_path,
+            docker=docker,
             exe=parent.exe,
             exe_ino=parent.exe_ino,
             exe_nlink=parent.exe_nlink,

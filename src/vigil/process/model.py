@@ -74,7 +74,12 @@ class Process:
     cap_effective: int = 0
     cap_inheritable: int = 0
     ns: dict[str, int] = field(default_factory=dict)
+    # Its cgroup (v2) at exec (at fork, until it execs): the id, the path from
+    # the hierarchy's root ("" when only the id is known) and the container
+    # id Tetragon's `docker` field shows (process/containers.py), or "".
     cgroup_id: int = 0
+    cgroup_path: str = ""
+    docker: str = ""
     # The file actually executed (mm->exe_file; /proc/<pid>/exe for processes
     # found at start), what filters on the binary match. "" when unknown.
     exe: str = ""

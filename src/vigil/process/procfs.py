@@ -12,7 +12,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from vigil.process.cgroups import CgroupMap, proc_cgroup_path
 from vigil.process.clock import Clock, rfc3339
+from vigil.process.containers import container_id
 from vigil.process.model import Process, exec_id, quote_args
 from vigil.wire.records import NAMESPACE_NAMES, ProcFlag
 
@@ -65,8 +67,10 @@ def host_namespaces(proc_root: str = "/proc") -> dict[str, int]:
     return _ns_inodes(f"{proc_root}/1") or _ns_inodes(f"{proc_root}/self")
 
 
-def read_process(pid: int, node_name: str, clock: Clock, proc_root: str = "/proc") -> ProcEntry:
-    """Read one process; raises OSError if it is gone or unreadable."""
+def read_process(pid: int, node_name: str, clock: Clock, proc_root: str = "/proc",
+                 cgroups: CgroupMap | None = None) -> ProcEntry:
+    """Read one process; raises OSError if it is gone or unreadable. Its
+    cgroup's id and container come from `cgroups` (seeded first)."""
     d = f"{proc_root}/{pid}"
     stat = _read(f"{d}/stat")
     # comm may hold spaces and parentheses: fields start after the last ')'.
@@ -97,6 +101,8 @@ def read_process(pid: int, node_name: str, clock: Clock, proc_root: str = "/proc
         auid = int(_read(f"{d}/loginuid"))
     except (OSError, ValueError):
         auid = 0xFFFFFFFF
+    cgroup_path = proc_cgroup_path(pid, proc_root) or ""
+    cgroup_id = (cgroups.id_of(cgroup_path) or 0) if cgroups is not None and cgroup_path else 0
     return ProcEntry(
         process=Process(
             key=(pid, start_ns),
@@ -117,6 +123,9 @@ def read_process(pid: int, node_name: str, clock: Clock, proc_root: str = "/proc
             cap_effective=int(status.get("CapEff", "0"), 16),
             cap_inheritable=int(status.get("CapInh", "0"), 16),
             ns=_ns_inodes(d),
+            cgroup_id=cgroup_id,
+            cgroup_path=cgroup_path,
+            docker=container_id(cgroup_path),
             exe=exe,
             start_boottime=start_ns,
             start_exact=False,
@@ -127,7 +136,8 @@ def read_process(pid: int, node_name: str, clock: Clock, proc_root: str = "/proc
 
 
 def walk_proc(node_name: str, clock: Clock, proc_root: str = "/proc",
-              problems: Counter[str] | None = None) -> Iterator[ProcEntry]:
+              problems: Counter[str] | None = None,
+              cgroups: CgroupMap | None = None) -> Iterator[ProcEntry]:
     """Every process readable under /proc, parents before children.
 
     A process that could not be read is skipped and counted in `problems`:
@@ -139,7 +149,7 @@ def walk_proc(node_name: str, clock: Clock, proc_root: str = "/proc",
         if not name.isdigit():
             continue
         try:
-            entries[int(name)] = read_process(int(name), node_name, clock, proc_root)
+            entries[int(name)] = read_process(int(name), node_name, clock, proc_root, cgroups)
         except (FileNotFoundError, ProcessLookupError):
             counts["procfs_gone"] += 1
         except OSError:

@@ -27,8 +27,9 @@ __all__ = ["ProcessSensor"]
 
 OBJECT = "process/process.bpf.o"
 # Attached programs; vigil_exec_cwd, vigil_exec_exe and vigil_exec_bin are
-# reached by tail calls.
-PROGRAMS = ("vigil_exec", "vigil_fork", "vigil_exit")
+# reached by tail calls. The cgroup ones tell user space each cgroup's path.
+PROGRAMS = ("vigil_exec", "vigil_fork", "vigil_exit", "vigil_cgroup_mkdir",
+            "vigil_cgroup_rmdir")
 
 
 class ProcessSensor(Sensor):

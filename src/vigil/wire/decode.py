@@ -13,8 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigil.wire.records import (
+    CGROUP_FIXED_SIZE,
+    CGROUP_PATH_MAX,
     EXEC_FIXED_SIZE,
     PART_MAX,
+    CgroupFixed,
     CloneRecord,
     Creds,
     ExitRecord,
@@ -26,6 +29,7 @@ from vigil.wire.records import (
 
 __all__ = [
     "PROCESS_DECODERS",
+    "CgroupMsg",
     "CloneMsg",
     "DecodeError",
     "ExecMsg",
@@ -40,6 +44,7 @@ _HEADER_SIZE = ctypes.sizeof(MsgHeader)
 # hot path); the offsets are the mirror's, which is checked against BTF.
 assert (MsgHeader.op.offset, MsgHeader.size.offset) == (0, 4)
 _OP_SIZE = struct.Struct("=H2xI")
+assert ctypes.sizeof(CgroupFixed) == CGROUP_FIXED_SIZE
 # The exec record's four part lengths, likewise.
 _LENGTHS_AT = _ExecFixed.filename_len.offset
 assert [getattr(_ExecFixed, n).offset - _LENGTHS_AT
@@ -71,6 +76,7 @@ class ExecMsg:
     ns: Namespaces
     cgroup_id: int
     start_boottime: int  # when the process was forked (CLOCK_BOOTTIME ns)
+    cgroup_name: str  # the kernfs name of cgroup_id's cgroup ("" if unread)
     filename: str  # as the caller spelled it
     argv: tuple[str, ...]
     cwd: str
@@ -88,6 +94,19 @@ class CloneMsg:
     tid: int
     flags: int
     start_boottime: int
+    cgroup_id: int = 0
+
+
+@dataclass(slots=True)
+class CgroupMsg:
+    """A cgroup of the default hierarchy made (op CGROUP_MKDIR) or removed."""
+
+    op: int
+    ktime: int
+    cgroup_id: int
+    level: int
+    path: str  # from the hierarchy's root: "/a/b"
+    flags: int  # CgroupFlag
 
 
 @dataclass(slots=True)
@@ -102,7 +121,7 @@ class ExitMsg:
     start_boottime: int
 
 
-Message = ExecMsg | CloneMsg | ExitMsg
+Message = ExecMsg | CloneMsg | ExitMsg | CgroupMsg
 
 
 def _text(raw: bytes) -> str:
@@ -147,6 +166,8 @@ def _decode_exec(rec: bytes) -> ExecMsg:
         ns=fixed.ns,
         cgroup_id=fixed.cgroup_id,
         start_boottime=fixed.start_boottime,
+        # .value stops at the first NUL: the kernel wrote one, and zeros after
+        cgroup_name=_text(fixed.cgroup_name),
         filename=_text(rec[EXEC_FIXED_SIZE:end_filename]),
         argv=argv,
         cwd=_text(rec[end_args:end_cwd]) or "/",
@@ -161,8 +182,20 @@ def _decode_clone(rec: bytes) -> CloneMsg:
         raise DecodeError("clone_short", f"{len(rec)} bytes, need {_CLONE_SIZE}")
     r = CloneRecord.from_buffer_copy(rec, 0)
     return CloneMsg(
-        r.key.ktime, r.key.pid, r.parent.pid, r.parent.ktime, r.tid, r.flags, r.start_boottime
+        r.key.ktime, r.key.pid, r.parent.pid, r.parent.ktime, r.tid, r.flags, r.start_boottime,
+        r.cgroup_id,
     )
+
+
+def _decode_cgroup(rec: bytes) -> CgroupMsg:
+    if len(rec) < CGROUP_FIXED_SIZE:
+        raise DecodeError("cgroup_short", f"{len(rec)} bytes, fixed part is {CGROUP_FIXED_SIZE}")
+    r = CgroupFixed.from_buffer_copy(rec, 0)
+    if r.path_len >= CGROUP_PATH_MAX or CGROUP_FIXED_SIZE + r.path_len != len(rec):
+        raise DecodeError("cgroup_lengths", f"path of {r.path_len} bytes, record has "
+                          f"{len(rec) - CGROUP_FIXED_SIZE} after its fixed part")
+    return CgroupMsg(r.hdr.op, r.hdr.ktime, r.cgroup_id, r.level,
+                     _text(rec[CGROUP_FIXED_SIZE:]), r.flags)
 
 
 def _decode_exit(rec: bytes) -> ExitMsg:
@@ -180,6 +213,8 @@ PROCESS_DECODERS: dict[int, Callable[[bytes], Message]] = {
     Op.EXEC: _decode_exec,
     Op.CLONE: _decode_clone,
     Op.EXIT: _decode_exit,
+    Op.CGROUP_MKDIR: _decode_cgroup,
+    Op.CGROUP_RMDIR: _decode_cgroup,
 }
 
 

@@ -16,6 +16,9 @@ __all__ = [
     "ABI_SIZES",
     "ARGS_MAX",
     "BIN_PATH_MAX",
+    "CGROUP_NAME_MAX",
+    "CGROUP_PATH_MAX",
+    "CGROUP_SCOPES_MAX",
     "CWD_MAX",
     "FILENAME_MAX",
     "MATCH_BITS",
@@ -27,6 +30,9 @@ __all__ = [
     "BinKey",
     "BpfMapArg",
     "BpfProgArg",
+    "CgroupFixed",
+    "CgroupFlag",
+    "CgroupRecord",
     "CloneRecord",
     "CredArg",
     "Creds",
@@ -111,6 +117,11 @@ PATH_ARG_MAX = ARG_STR_MAX - 8
 # A string value of a filter whose values are in the hook's trie.
 SEL_TRIE_STR_MAX = 248
 SYSCALL64_32BIT = 0x8000_0000
+# Cgroups (events.h): an exec record's cgroup name with its NUL, a cgroup
+# record's path (the kernel's TRACE_CGROUP_PATH_LEN), a policy's subtrees.
+CGROUP_NAME_MAX = 128
+CGROUP_PATH_MAX = 1024
+CGROUP_SCOPES_MAX = 8
 
 
 class Op(enum.IntEnum):
@@ -122,6 +133,8 @@ class Op(enum.IntEnum):
     GENERIC_TRACEPOINT = 4
     GENERIC_RETURN = 5
     GENERIC_DATA = 6
+    CGROUP_MKDIR = 7
+    CGROUP_RMDIR = 8
     TEST_FIRST = 0x7F00  # ops from here up belong to test objects (bpf/selftest/)
 
 
@@ -161,6 +174,7 @@ class Stat(enum.IntEnum):
     RINGBUF_FULL_DATA = 12
     ENFORCER_OVERWRITTEN = 13
     ENFORCER_UNUSED = 14
+    RINGBUF_FULL_CGROUP = 15
 
 
 STAT_MAX = len(Stat)
@@ -414,6 +428,7 @@ class Baseline(ctypes.Structure):
 class ExecRecord(ctypes.Structure):
     """struct vigil_exec_event { hdr; key; parent; __u32 tid; __u32 flags;
     creds; ns; __u64 cgroup_id, start_boottime, exe_ino; __u32 exe_nlink, pad;
+    char cgroup_name[VIGIL_CGROUP_NAME_MAX];
     __u16 filename_len, args_len, cwd_len, exe_len; char data[VIGIL_EXEC_DATA_MAX]; };
 
     Only the bytes up to the end of the used part of `data` are sent, so
@@ -432,6 +447,7 @@ class ExecRecord(ctypes.Structure):
         ("exe_ino", c_uint64),
         ("exe_nlink", c_uint32),
         ("pad", c_uint32),
+        ("cgroup_name", c_char * CGROUP_NAME_MAX),
         ("filename_len", c_uint16),
         ("args_len", c_uint16),
         ("cwd_len", c_uint16),
@@ -452,7 +468,7 @@ class _ExecFixed(ctypes.Structure):
 
 class CloneRecord(ctypes.Structure):
     """struct vigil_clone_event { hdr; key; parent; __u32 tid; __u32 flags;
-    __u64 start_boottime; };"""
+    __u64 start_boottime; __u64 cgroup_id; };"""
 
     _fields_ = [
         ("hdr", MsgHeader),
@@ -461,7 +477,40 @@ class CloneRecord(ctypes.Structure):
         ("tid", c_uint32),
         ("flags", c_uint32),
         ("start_boottime", c_uint64),
+        ("cgroup_id", c_uint64),
     ]
+
+
+class CgroupFlag(enum.IntFlag):
+    """enum vigil_cgroup_flag."""
+
+    TRUNC_PATH = 0x1
+    ERROR_PATH = 0x2
+
+
+class CgroupRecord(ctypes.Structure):
+    """struct vigil_cgroup_event { hdr; __u64 cgroup_id; __u32 level;
+    __u16 path_len; __u16 flags; char path[VIGIL_CGROUP_PATH_MAX]; };
+
+    Only the fixed part and path_len bytes of `path` are sent."""
+
+    _fields_ = [
+        ("hdr", MsgHeader),
+        ("cgroup_id", c_uint64),
+        ("level", c_uint32),
+        ("path_len", c_uint16),
+        ("flags", c_uint16),
+        ("path", c_char * CGROUP_PATH_MAX),
+    ]
+
+
+CGROUP_FIXED_SIZE = CgroupRecord.path.offset
+
+
+class CgroupFixed(ctypes.Structure):
+    """The fixed part of CgroupRecord (a record is shorter than the whole)."""
+
+    _fields_ = CgroupRecord._fields_[:-1]
 
 
 class ExitRecord(ctypes.Structure):
@@ -733,6 +782,7 @@ MESSAGE_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "vigil_module_arg": ModuleArg,
     "vigil_generic_data": GenericData,
     "vigil_sockaddr_un_arg": SockaddrUnArg,
+    "vigil_cgroup_event": CgroupRecord,
 }
 
 
@@ -752,6 +802,7 @@ MESSAGE_ENUMS: dict[str, tuple[type[enum.IntEnum] | type[enum.IntFlag], str]] = 
     "vigil_sel_rate_scope": (SelRateScope, "VIGIL_SEL_RATE_"),
     "vigil_sel_task": (SelTask, "VIGIL_SEL_T_"),
     "vigil_sel_cap_set": (SelCapSet, "VIGIL_SEL_CAP_"),
+    "vigil_cgroup_flag": (CgroupFlag, "VIGIL_CGROUP_F_"),
 }
 
 # events.h's size macros, anchored in abi.bpf.c as enum vigil_abi_sizes.
@@ -785,4 +836,7 @@ ABI_SIZES = {
     "VIGIL_ABI_PATH_ARG_MAX": PATH_ARG_MAX,
     "VIGIL_ABI_SEL_TRIE_STR_MAX": SEL_TRIE_STR_MAX,
     "VIGIL_ABI_SEL_RET_ARGS_MAX": SEL_RET_ARGS_MAX,
+    "VIGIL_ABI_CGROUP_NAME_MAX": CGROUP_NAME_MAX,
+    "VIGIL_ABI_CGROUP_PATH_MAX": CGROUP_PATH_MAX,
+    "VIGIL_ABI_CGROUP_SCOPES_MAX": CGROUP_SCOPES_MAX,
 }
