@@ -31,6 +31,7 @@ from vigil.events.model import (
 from vigil.export.writers import Writer
 from vigil.kernel.syscalls import syscall_name
 from vigil.process.cache import ProcessCache
+from vigil.process.cgroups import under
 from vigil.process.model import Process
 from vigil.sensors.plan import BUFFER_KINDS, FILE_ARG_KEYS, ArgPlan, TracepointHookPlan
 from vigil.sensors.selectors import TETRAGON_ACTIONS
@@ -154,16 +155,29 @@ def arg_value(plan: ArgPlan, raw: bytes | ArgError) -> Arg:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """Export filters: an event passes when it matches every one given."""
+    """Export filters: an event passes when it matches every one given.
+
+    `container_ids`: regular expressions searched in the process's `docker`
+    field (any may match), as Tetragon's container_id filter; a process in
+    no container matches none. `cgroups`: cgroup paths ("/a/b"); the
+    process's cgroup must be one of them or below one."""
 
     event_types: frozenset[str] = frozenset(EVENT_TYPES)
     binary_regex: tuple[re.Pattern[str], ...] = ()
     pids: frozenset[int] = frozenset()
+    container_ids: tuple[re.Pattern[str], ...] = ()
+    cgroups: tuple[str, ...] = ()
 
     def __call__(self, ev: Event) -> bool:
         if ev.kind not in self.event_types:
             return False
         if self.pids and ev.process.pid not in self.pids:
+            return False
+        if self.container_ids and not any(r.search(ev.process.docker)
+                                          for r in self.container_ids):
+            return False
+        if self.cgroups and not (ev.process.cgroup_path and any(
+                under(ev.process.cgroup_path, c) for c in self.cgroups)):
             return False
         if not self.binary_regex:
             return True

@@ -22,6 +22,7 @@ from vigil.export.writers import (
     Writer,
     parse_mode,
 )
+from vigil.process.cgroups import cgroup2_mount
 from vigil.process.clock import Clock
 from vigil.process.procfs import _ns_inodes
 from vigil.runtime import Runtime, RuntimeConfig
@@ -81,6 +82,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                      help="export only processes whose binary matches (repeatable: any)")
     flt.add_argument("--pid", action="append", type=int, metavar="PID", default=[],
                      help="export only events of this pid (repeatable)")
+    flt.add_argument("--container-id", action="append", metavar="REGEX", default=[],
+                     help="export only processes whose container id (the docker field) "
+                     "matches, as Tetragon's container_id filter (repeatable: any)")
+    flt.add_argument("--cgroup", action="append", metavar="PATH", default=[],
+                     help="export only processes in this cgroup (v2) or below it, a path "
+                     "as /proc/<pid>/cgroup shows it, e.g. /system.slice (repeatable: any)")
     tun = p.add_argument_group("tuning")
     tun.add_argument("--ringbuf-size-mb", type=float, default=8, metavar="MB",
                      help="kernel ring buffer size: a power of two of at least a page "
@@ -113,13 +120,31 @@ def build_filter(args: argparse.Namespace) -> EventFilter:
             f"--event-types: unknown type {', '.join(sorted(unknown))}; "
             f"known types are {', '.join(EVENT_TYPES)}"
         )
+    return EventFilter(frozenset(types), _regexes("--binary-regex", args.binary_regex),
+                       frozenset(args.pid), _regexes("--container-id", args.container_id),
+                       tuple(_cgroup_arg(c) for c in args.cgroup))
+
+
+def _regexes(flag: str, texts: list[str]) -> tuple[re.Pattern[str], ...]:
     regexes = []
-    for text in args.binary_regex:
+    for text in texts:
         try:
             regexes.append(re.compile(text))
         except re.error as err:
-            raise UsageError(f"--binary-regex {text!r}: {err}") from None
-    return EventFilter(frozenset(types), tuple(regexes), frozenset(args.pid))
+            raise UsageError(f"{flag} {text!r}: {err}") from None
+    return tuple(regexes)
+
+
+def _cgroup_arg(text: str) -> str:
+    mount = cgroup2_mount()
+    if mount and (text == mount or text.startswith(mount + "/")):
+        raise UsageError(f"--cgroup {text!r}: name the cgroup from the hierarchy's root, "
+                         f"without the mount {mount}: --cgroup {text[len(mount):] or '/'}")
+    if not text.startswith("/"):
+        raise UsageError(f"--cgroup {text!r}: a cgroup path starts with '/', from the cgroup "
+                         "hierarchy's root as /proc/<pid>/cgroup shows it (e.g. "
+                         "/system.slice/docker.service), not a path of the mount")
+    return text
 
 
 def _ringbuf_bytes(args: argparse.Namespace) -> int:

@@ -71,6 +71,8 @@ def process_json(p: Process, opts: RenderOptions) -> dict[str, Any]:
     if p.start_time:  # a process known only by its pid has none
         out["start_time"] = p.start_time
     out["auid"] = p.auid
+    if p.docker:  # Process.docker (11) sits between pod (10) and parent_exec_id (12)
+        out["docker"] = p.docker
     if p.parent_exec_id:
         out["parent_exec_id"] = p.parent_exec_id
     out["tid"] = p.tid
