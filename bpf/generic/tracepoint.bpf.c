@@ -92,6 +92,8 @@ const volatile bool syscall_regs = false;
 /* The hook has an Override action and runs as a kprobe on a kernel with
  * bpf_override_return (else the helper's call is pruned unverified). */
 const volatile bool can_override = false;
+/* How many slots of vigil_cgroup_scope the policy fills (0: not scoped). */
+const volatile __u32 cgroup_scopes = 0;
 
 /* The record is 9 KiB: built in this per-CPU heap (written and read here). */
 struct {
@@ -100,6 +102,38 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_generic_event);
 } vigil_generic_heap SEC(".maps");
+
+/* The cgroup subtrees a policy is scoped to (its cgroup-path options), the
+ * cgroup v2 directories user space opened, written before attach and read
+ * by every hit. bpf_current_task_under_cgroup() walks the task's cgroup's
+ * ancestors (cgroup_is_descendant()): a cgroup made below one later is in
+ * scope from its first task, with nothing for user space to track. Keys and
+ * values are sizes: the kernel takes no BTF for a cgroup array. Sized by
+ * user space (one slot per cgroup). */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, VIGIL_CGROUP_SCOPES_MAX);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} vigil_cgroup_scope SEC(".maps");
+
+/* Whether the current task is in the policy's scope: the first, cheapest
+ * test of every hit (a helper call per slot; no scope: none at all). */
+static __always_inline bool in_cgroup_scope(void)
+{
+	__u32 i;
+
+	if (!cgroup_scopes)
+		return true;
+#pragma unroll
+	for (i = 0; i < VIGIL_CGROUP_SCOPES_MAX; i++) {
+		if (i >= cgroup_scopes)
+			break;
+		if (bpf_current_task_under_cgroup(&vigil_cgroup_scope, i) == 1)
+			return true;
+	}
+	return false;
+}
 
 /* A hooked function's arguments (or return value), 8 bytes each, where the
  * pipeline reads them: the per-CPU scratch kprobe programs copy them into. */
@@ -566,6 +600,8 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 	struct vigil_generic_event *e;
 	int i;
 
+	if (!in_cgroup_scope())
+		return 0;
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
 	if (!sc)
 		return 0;

@@ -28,7 +28,8 @@ from vigil.wire.records import GenericRecord, Selectors
 pytestmark = pytest.mark.needs("tracepoint")
 
 HOOK_MAPS = ("vigil_selectors", "vigil_generic_heap", "vigil_sel_str_heap", "vigil_sel_strs",
-             "vigil_rate_heap", "vigil_rate_limits", "vigil_override", "vigil_call_args",
+             "vigil_rate_heap", "vigil_rate_limits", "vigil_override", "vigil_cgroup_scope",
+             "vigil_call_args",
              "vigil_ret_pending", "vigil_enforcer_notes", "vigil_sel_values",
              "tracepoi.rodata")
 SHARED = SHARED_MAPS
@@ -285,7 +286,8 @@ def test_memlock_is_what_the_kernel_charges_and_totals_add_up(kinds_json: dict[s
     got = kinds_json
     cpus = possible_cpus()
     assert got["cpus"] == cpus
-    want_hook = memlocks("generic/tracepoint.bpf.o", HOOK_MAPS)
+    # as the sensor sizes them: one cgroup slot for a policy scoped to none
+    want_hook = memlocks("generic/tracepoint.bpf.o", HOOK_MAPS, {"vigil_cgroup_scope": 1})
     (pol,) = got["policies"]
     for hook in pol["hooks"]:
         maps = {m["name"]: m for m in hook["maps"]}

@@ -27,6 +27,7 @@ __all__ = [
     "NAMESPACES",
     "OPTIONS",
     "SET_OPERATORS",
+    "VIGIL_OPTIONS",
     "Action",
     "ArgType",
     "BinaryOperator",
@@ -89,6 +90,9 @@ LabelOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 
 # spec.options names Tetragon reads (pkg/sensors/tracing/options.go); it ignores others
 OPTIONS = ("disable-kprobe-multi", "disable-uprobe-multi", "override-method", "policy-mode")
+# spec.options names of vigil's own (Tetragon ignores them): cgroup-path scopes
+# the policy to a cgroup v2 subtree (repeatable), docs/cgroups.md
+VIGIL_OPTIONS = ("cgroup-path",)
 
 ARG_TYPES: tuple[str, ...] = get_args(ArgType)
 MATCH_ARG_OPERATORS: tuple[str, ...] = get_args(MatchArgOperator)

@@ -26,7 +26,7 @@ from vigil.policy.model import AnyPolicy
 from vigil.policy.model.hooks import KProbeSpec, TracepointSpec
 from vigil.wire.records import SEL_STR_MAX
 
-__all__ = ["PLANNED", "SUPPORTED_FIELDS", "SUPPORTED_VALUES", "WHOLE", "unsupported"]
+__all__ = ["PLANNED", "REFUSED", "SUPPORTED_FIELDS", "SUPPORTED_VALUES", "WHOLE", "unsupported"]
 
 _TP = "spec.tracepoints[]"
 _SEL = f"{_TP}.selectors[]"
@@ -181,8 +181,6 @@ PLANNED: Mapping[str, str] = {
     "spec.lsmhooks": "issue 10",
     "spec.uprobes": "issue 10",
     "spec.usdts": "issue 10",
-    "spec.podSelector": "issue 10",
-    "spec.containerSelector": "issue 10",
     f"{_TP}.args[].resolve": "issue 9",
     f"{_TP}.args[].btfType": "issue 10",
     f"{_SEL}.matchActions[].imaHash": "issue 10",
@@ -201,6 +199,17 @@ PLANNED: Mapping[str, str] = {
         "capability", "kiocb", "iov_iter", "cred", "const_buf", "load_info", "module",
         "kernel_cap_t", "cap_inheritable", "cap_permitted", "cap_effective", "linux_binprm",
         "net_device", "bpf_cmd", "dentry", "bpf_prog")},
+}
+
+
+# Fields vigil will not implement, and what to write instead.
+_NO_K8S = ("the Kubernetes API is not supported: vigil watches no pods or containers' "
+           "labels, so it cannot tell which processes this selects; scope the policy to "
+           "the cgroup subtree of those pods or containers instead, with spec.options "
+           "{name: cgroup-path, value: /kubepods.slice/...} (docs/cgroups.md)")
+REFUSED: Mapping[str, str] = {
+    "spec.podSelector": _NO_K8S,
+    "spec.containerSelector": _NO_K8S,
 }
 
 
@@ -241,12 +250,16 @@ def _walk(model: BaseModel, path: tuple[PathPart, ...], schema: str,
         where = (*path, key)
         if here in WHOLE:
             continue
+        if here in REFUSED:
+            out.append(Finding(where, REFUSED[here], Severity.UNSUPPORTED))
+            continue
         if here not in SUPPORTED_FIELDS:
             out.append(Finding(where, f"not supported yet ({_planned(here)})",
                                Severity.UNSUPPORTED))
             continue
         allowed = SUPPORTED_VALUES.get(here)
         if here == "spec.options[].name" and value not in OPTIONS:
+            # an option of vigil's own (checks/spec.py), or one Tetragon ignores
             allowed = None  # an option Tetragon ignores: a warning of the checks, no more
         if allowed is not None and isinstance(value, str) and value not in allowed:
             out.append(Finding(where, f"{value} is not supported yet ({_planned(here, value)})",

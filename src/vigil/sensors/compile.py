@@ -3,14 +3,16 @@ PolicyError with the problems of every kind at once."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from vigil.policy import Issue, LoadedPolicy, PolicyError
+from vigil.process.cgroups import cgroup2_mount
 from vigil.sensors.kprobe_compile import compile_kprobes
 from vigil.sensors.plan import TracepointHookPlan
 from vigil.sensors.tracepoint_compile import compile_tracepoints
 
-__all__ = ["OVERRIDE_METHODS", "compile_policy"]
+__all__ = ["OVERRIDE_METHODS", "cgroup_scopes", "compile_policy"]
 
 # spec.options override-method -> the rung of the hook ladder that does it
 OVERRIDE_METHODS = {"fmod-ret": "fentry", "override-return": "kprobe"}
@@ -48,4 +50,34 @@ def compile_policy(loaded: LoadedPolicy, *, hook_rung: str | None = None
     enforcer = bool(loaded.policy.spec.enforcers)
     if sock_owners or enforcer:
         plans = [replace(p, sock_owners=sock_owners, enforcer=enforcer) for p in plans]
+    scopes = cgroup_scopes(loaded)
+    if scopes:
+        plans = [replace(p, cgroup_paths=scopes) for p in plans]
     return plans
+
+
+def cgroup_scopes(loaded: LoadedPolicy, mount: str | None = None) -> tuple[str, ...]:
+    """The policy's cgroup-path options, each a cgroup that exists now (the
+    kernel is given the cgroup itself, so it must exist when the policy
+    loads; cgroups made below it later are in scope)."""
+    options = [(i, o.value) for i, o in enumerate(loaded.policy.spec.options)
+               if o.name == "cgroup-path"]
+    if not options:
+        return ()
+    mount = mount or cgroup2_mount()
+    issues = []
+    for i, path in options:
+        where = ("spec", "options", i, "value")
+        if mount is None:
+            issues.append(loaded.issue(where, "this host has no cgroup v2 hierarchy mounted, "
+                                       "so no policy can be scoped to a cgroup; mount one "
+                                       "(mount -t cgroup2 none /sys/fs/cgroup) or drop the "
+                                       "option", value=True))
+        elif not os.path.isdir(mount + path):
+            issues.append(loaded.issue(where, f"no cgroup {path} (no directory {mount}{path}); "
+                                       "scope the policy to a cgroup that exists when it "
+                                       "loads (cgroups made below it later are covered)",
+                                       value=True))
+    if issues:
+        raise PolicyError(issues)
+    return tuple(dict.fromkeys(path.rstrip("/") or "/" for _, path in options))

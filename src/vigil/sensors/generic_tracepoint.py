@@ -3,11 +3,13 @@ per hook of a policy's spec.tracepoints, on the runtime's shared maps."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 from vigil.bpf_objects import object_path
-from vigil.libbpf import Link, Object, OpenObject, Program, open_object
+from vigil.libbpf import Link, Map, Object, OpenObject, Program, open_object
 from vigil.libbpf.errors import BpfError, LoadError
+from vigil.process.cgroups import cgroup2_mount
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
 from vigil.sensors.plan import (
     HOOK_PROGRAMS,
@@ -20,7 +22,8 @@ from vigil.sensors.plan import (
 from vigil.sensors.policy_maps import PolicyMaps
 from vigil.wire.records import GENERIC_ARGS_MAX, RESOLVE_MAX, ArgKind, ArgMeta
 
-__all__ = ["OBJECT", "STRUCT_ARGS_OBJECT", "OverrideRefused", "TracepointSensor", "object_for"]
+__all__ = ["OBJECT", "STRUCT_ARGS_OBJECT", "CgroupScopeError", "OverrideRefused",
+           "TracepointSensor", "object_for"]
 
 OBJECT = "generic/tracepoint.bpf.o"
 # The same with struct arguments built in (fd, file, path, dentry, sock), for
@@ -94,6 +97,31 @@ class OverrideRefused(BpfError):
             "bpf_override_return needs CONFIG_BPF_KPROBE_OVERRIDE: hook a security_* function "
             "instead (security_file_open, security_file_permission, ...) or run a kernel "
             "built with those")
+
+
+def _fill_cgroup_scope(scope: Map, plan: TracepointHookPlan) -> None:
+    """The policy's cgroups into the hook's cgroup array (the map keeps a
+    reference to each cgroup; the directory's fd is closed after)."""
+    if not plan.cgroup_paths:
+        return
+    mount = cgroup2_mount()
+    for i, path in enumerate(plan.cgroup_paths):
+        where = f"{mount}{path}" if mount else path
+        try:
+            fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as err:
+            raise CgroupScopeError(
+                f"policy {plan.policy_name}: cannot open cgroup {path} ({where}: "
+                f"{err.strerror}); it was removed since the policy was checked: "
+                "make it again, or scope the policy to another") from None
+        try:
+            scope.update(i.to_bytes(4, "little"), fd.to_bytes(4, "little"))
+        finally:
+            os.close(fd)
+
+
+class CgroupScopeError(RuntimeError):
+    """A policy's cgroup could not be given to its hook."""
 
 
 class TracepointSensor(Sensor):
@@ -240,6 +268,10 @@ class TracepointSensor(Sensor):
                 spec.maps["vigil_sel_strs"].max_entries = max(1, len(strings))
                 if self.plan.rate_limited:
                     spec.maps["vigil_rate_limits"].max_entries = RATE_LIMIT_ENTRIES
+                scopes = self.plan.cgroup_paths
+                spec.maps["vigil_cgroup_scope"].max_entries = max(1, len(scopes))
+                if scopes:
+                    spec.set_rodata("cgroup_scopes", len(scopes))
                 try:
                     self._obj = spec.load()
                 except LoadError as err:
@@ -256,6 +288,7 @@ class TracepointSensor(Sensor):
                 trie.update(key, b"\x01")
             self._obj.maps["vigil_selectors"].update(bytes(4), self.plan.compiled_selectors(
                 self.match_bits))
+            _fill_cgroup_scope(self._obj.maps["vigil_cgroup_scope"], self.plan)
         except BaseException:
             self.close()
             raise

@@ -306,6 +306,9 @@ class TracepointHookPlan:
     # has an enforcer (its NotifyEnforcer notes reach it).
     sock_owners: bool = False
     enforcer: bool = False
+    # The cgroup subtrees the policy is scoped to (its cgroup-path options),
+    # paths from the cgroup v2 root: the hook runs only for tasks under one.
+    cgroup_paths: tuple[str, ...] = ()
     # The positions of the arguments whose whole buffer is sent (maxData):
     # worked out once here, the agent asks for every record.
     max_data_positions: tuple[int, ...] = dataclass_field(init=False, repr=False,

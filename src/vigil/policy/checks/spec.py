@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from vigil.policy.checks.goparse import parse_bool
-from vigil.policy.enums import OPTIONS
+from vigil.policy.enums import OPTIONS, VIGIL_OPTIONS
 from vigil.policy.findings import Findings
 from vigil.policy.model import TracingPolicySpec
 from vigil.policy.suggest import closest, one_of
+from vigil.wire.records import CGROUP_SCOPES_MAX
 
 __all__ = ["check_spec"]
 
@@ -35,11 +36,46 @@ def _check_lists(spec: TracingPolicySpec, f: Findings) -> None:
             f.warn((*path, "pattern"), "only generated_ftrace lists use pattern; it is ignored")
 
 
+_CGROUP_EXAMPLE = "e.g. /system.slice/docker-<id>.scope"
+
+
+def _cgroup_path_problem(value: str) -> str | None:
+    """What is wrong with a cgroup-path option's value, or None."""
+    where = ("from the cgroup v2 hierarchy's root, as /proc/<pid>/cgroup shows it after "
+             f"'0::' ({_CGROUP_EXAMPLE})")
+    if value.startswith("/sys/fs/cgroup"):
+        return f"'{value}' is a path of the mount; name the cgroup {where}"
+    if not value.startswith("/"):
+        return f"'{value}' is not a cgroup path; write it {where}"
+    if "\0" in value or any(part in (".", "..") for part in value.split("/")):
+        return f"'{value}' has a '.' or '..' component; write the cgroup's own path {where}"
+    return None
+
+
+def _check_cgroup_paths(spec: TracingPolicySpec, f: Findings) -> None:
+    count = 0
+    for i, opt in enumerate(spec.options):
+        if opt.name != "cgroup-path":
+            continue
+        count += 1
+        path = ("spec", "options", i, "value")
+        problem = _cgroup_path_problem(opt.value)
+        if problem:
+            f.error(path, problem, value=True)
+        elif count > CGROUP_SCOPES_MAX:
+            f.error(path, f"cgroup-path {count}: a policy is scoped to at most "
+                    f"{CGROUP_SCOPES_MAX} cgroup subtrees; scope it to a common parent",
+                    value=True)
+
+
 def _check_options(spec: TracingPolicySpec, f: Findings) -> None:
+    _check_cgroup_paths(spec, f)
     for i, opt in enumerate(spec.options):
         path = ("spec", "options", i)
+        if opt.name in VIGIL_OPTIONS:
+            continue
         if opt.name not in OPTIONS:
-            best = closest(opt.name, OPTIONS)
+            best = closest(opt.name, (*OPTIONS, *VIGIL_OPTIONS))
             hint = f"did you mean '{best}'?" if best else f"known options: {one_of(OPTIONS)}"
             f.warn((*path, "name"), f"Tetragon ignores option '{opt.name}'; {hint}", value=True)
             continue
