@@ -22,7 +22,7 @@ from vigil.export.writers import (
     Writer,
     parse_mode,
 )
-from vigil.process.cgroups import cgroup2_mount
+from vigil.kernel.mounts import cgroup2_mount
 from vigil.process.clock import Clock
 from vigil.process.procfs import _ns_inodes
 from vigil.runtime import Runtime, RuntimeConfig

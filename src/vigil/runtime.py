@@ -25,9 +25,10 @@ from vigil.agent import Agent, EventFilter
 from vigil.closing import Closable
 from vigil.events.model import Event
 from vigil.export.writers import Writer
+from vigil.kernel.mounts import cgroup2_mount
 from vigil.libbpf import RingBuffer
 from vigil.process.cache import ProcessCache
-from vigil.process.cgroups import CgroupMap, cgroup2_mount
+from vigil.process.cgroups import CgroupMap
 from vigil.process.clock import Clock
 from vigil.process.procfs import still_running, walk_proc
 from vigil.sensors.base import Sensor, SharedMaps

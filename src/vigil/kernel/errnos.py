@@ -96,6 +96,7 @@ _KIND_GROUP = {
     "raw_tracepoint": "tracepoint",
     "send_signal": "helper",
     "bpf_loop": "helper",
+    "task_under_cgroup": "helper",
 }
 
 

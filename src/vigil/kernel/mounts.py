@@ -24,6 +24,7 @@ __all__ = [
     "TRACEFS",
     "MountError",
     "PseudoFs",
+    "cgroup2_mount",
     "ensure_bpffs",
     "ensure_securityfs",
     "ensure_tracefs",
@@ -74,6 +75,22 @@ def fs_type_at(path: str, mounts_text: str | None = None) -> str | None:
         if len(parts) >= 3 and _unescape(parts[1]) == path:
             found = parts[2]
     return found
+
+
+def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """Where the cgroup v2 hierarchy's root is mounted (a hybrid host mounts
+    it at /sys/fs/cgroup/unified), or None."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        fields = left.split()
+        if sep and right.split()[:1] == ["cgroup2"] and len(fields) >= 5 and fields[3] == "/":
+            return _unescape(fields[4])
+    return None
 
 
 def mounted(fs: PseudoFs, mounts_text: str | None = None) -> bool:

@@ -466,6 +466,29 @@ def _probe_send_signal(env: _Env) -> tuple[str, str]:
     return _ok("helper ran in a tracepoint and returned 0", "signal 0: permission check only")
 
 
+def _probe_task_under_cgroup(env: _Env) -> tuple[str, str]:
+    root = mounts.cgroup2_mount()
+    if root is None:
+        raise _No("no cgroup v2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup)")
+    with _loaded("cgroup", ("task_under_cgroup",), "task_under_cgroup", env) as obj:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            obj.maps["scope"].update(bytes(4), fd.to_bytes(4, "little"))
+        except BpfError as e:
+            raise _No(f"a cgroup array refused the cgroup v2 root {root}: {e}") from e
+        finally:
+            os.close(fd)
+        link = _attach("tracepoint", obj.programs["task_under_cgroup"].attach)
+        with link:
+            _fired(obj, _trigger_getpid)
+            ret = _value(obj)
+    if ret != 1:
+        raise _No(f"the helper returned {ret if ret >= 0 else errno_name(-ret)} for the "
+                  f"cgroup v2 root {root}, which every task is under (expected 1)")
+    return _ok("helper ran in a tracepoint: the task is under the cgroup v2 root",
+               f"root {root}")
+
+
 def _probe_override(env: _Env) -> tuple[str, str]:
     rodata = {"target_tid": threading.get_native_id(), "override_value": OVERRIDE_VALUE}
     with _loaded("features", ("override_return",), "override_return", env, rodata) as obj:
@@ -566,6 +589,7 @@ _CHECKS: dict[str, Callable[[_Env], tuple[str, str]]] = {
     "override_return": _probe_override_return,
     "bpf_loop": _probe_bpf_loop,
     "bpf_for": _probe_bpf_for,
+    "task_under_cgroup": _probe_task_under_cgroup,
 }
 assert list(_CHECKS) == list(FEATURE_NAMES)
 

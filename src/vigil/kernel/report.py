@@ -39,6 +39,8 @@ FEATURE_NAMES: dict[str, str] = {
     "override_return": "bpf_override_return helper (kprobe on an error-injectable function)",
     "bpf_loop": "bpf_loop helper",
     "bpf_for": "open-coded iterators (bpf_iter_num kfuncs, bpf_for)",
+    "task_under_cgroup": "bpf_current_task_under_cgroup with a cgroup array (cgroup-scoped "
+    "policies)",
 }
 
 

@@ -20,31 +20,10 @@ from dataclasses import dataclass, field
 
 from vigil.process.containers import container_id
 
-__all__ = ["CgroupInfo", "CgroupMap", "cgroup2_mount", "proc_cgroup_path", "under"]
+__all__ = ["CgroupInfo", "CgroupMap", "proc_cgroup_path", "under"]
 
 # Cgroups seeded at most (a host has hundreds; this bounds a pathological tree).
 SEED_MAX = 1 << 16
-
-
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal."""
-    return (field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
-            .replace("\\134", "\\"))
-
-
-def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> str | None:
-    """Where the cgroup v2 hierarchy's root is mounted, or None."""
-    try:
-        with open(mountinfo, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        fields = left.split()
-        if sep and right.split()[:1] == ["cgroup2"] and len(fields) >= 5 and fields[3] == "/":
-            return _unescape(fields[4])
-    return None
 
 
 def proc_cgroup_path(pid: int, proc_root: str = "/proc") -> str | None:

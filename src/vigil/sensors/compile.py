@@ -4,10 +4,11 @@ PolicyError with the problems of every kind at once."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 
+from vigil.kernel.mounts import cgroup2_mount
 from vigil.policy import Issue, LoadedPolicy, PolicyError
-from vigil.process.cgroups import cgroup2_mount
 from vigil.sensors.kprobe_compile import compile_kprobes
 from vigil.sensors.plan import TracepointHookPlan
 from vigil.sensors.tracepoint_compile import compile_tracepoints
@@ -56,19 +57,35 @@ def compile_policy(loaded: LoadedPolicy, *, hook_rung: str | None = None
     return plans
 
 
-def cgroup_scopes(loaded: LoadedPolicy, mount: str | None = None) -> tuple[str, ...]:
+def _probe_feature(name: str) -> tuple[bool, str]:
+    from vigil.kernel.probe import probe_feature
+
+    f = probe_feature(name)
+    return f.available, f.reason
+
+
+def cgroup_scopes(loaded: LoadedPolicy, mount: str | None = None,
+                  feature: Callable[[str], tuple[bool, str]] | None = None
+                  ) -> tuple[str, ...]:
     """The policy's cgroup-path options, each a cgroup that exists now (the
     kernel is given the cgroup itself, so it must exist when the policy
-    loads; cgroups made below it later are in scope)."""
+    loads; cgroups made below it later are in scope), on a kernel whose
+    probe finds bpf_current_task_under_cgroup working."""
     options = [(i, o.value) for i, o in enumerate(loaded.policy.spec.options)
                if o.name == "cgroup-path"]
     if not options:
         return ()
     mount = mount or cgroup2_mount()
+    ok, reason = (feature or _probe_feature)("task_under_cgroup")
     issues = []
     for i, path in options:
         where = ("spec", "options", i, "value")
-        if mount is None:
+        if mount is not None and not ok:
+            issues.append(loaded.issue(where, f"this kernel cannot scope a policy to a cgroup "
+                                       f"({reason}); drop the option, or run on a kernel "
+                                       "where `vigil probe` finds task_under_cgroup",
+                                       value=True))
+        elif mount is None:
             issues.append(loaded.issue(where, "this host has no cgroup v2 hierarchy mounted, "
                                        "so no policy can be scoped to a cgroup; mount one "
                                        "(mount -t cgroup2 none /sys/fs/cgroup) or drop the "

@@ -7,9 +7,9 @@ import os
 from collections.abc import Mapping, Sequence
 
 from vigil.bpf_objects import object_path
+from vigil.kernel.mounts import cgroup2_mount
 from vigil.libbpf import Link, Map, Object, OpenObject, Program, open_object
 from vigil.libbpf.errors import BpfError, LoadError
-from vigil.process.cgroups import cgroup2_mount
 from vigil.sensors.base import RecordDecoder, Sensor, SharedMaps
 from vigil.sensors.plan import (
     HOOK_PROGRAMS,
