@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -110,3 +111,15 @@ def test_no_selectors_and_no_hooks() -> None:
     assert "      no selectors: every hit is posted" in lines
     assert "      none" in lines  # no arguments
     assert lines[lines.index("policy q (g.yaml)") + 1] == "  no hooks vigil loads"
+
+
+def test_a_cgroup_scope_is_said() -> None:
+    e = explanation(4096)
+    assert to_json(e)["policies"][0]["cgroup_paths"] == []
+    assert not [x for x in plain(e) if "scoped to" in x]
+    hook = e.policies[0].hooks[0]
+    scoped = replace(hook, plan=replace(hook.plan, cgroup_paths=("/a", "/b/c")))
+    e.policies[0] = replace(e.policies[0], hooks=(scoped,))
+    assert to_json(e)["policies"][0]["cgroup_paths"] == ["/a", "/b/c"]
+    assert plain(e)[1] == ("  scoped to cgroups /a, /b/c and below (in the kernel: "
+                           "bpf_current_task_under_cgroup, the first test of every hit)")

@@ -104,6 +104,11 @@ class PolicyExplanation:
         return sum(h.memlock for h in self.hooks)
 
     @property
+    def cgroup_paths(self) -> tuple[str, ...]:
+        """The cgroup subtrees the policy is scoped to (its hooks share them)."""
+        return self.hooks[0].plan.cgroup_paths if self.hooks else ()
+
+    @property
     def hot_paths(self) -> tuple[HookExplanation, ...]:
         return tuple(h for h in self.hooks if h.hot_path)
 

@@ -216,11 +216,18 @@ def enforcer_text(plan: EnforcerPlan) -> str:
             "loaded here: `vigil run` loads it")
 
 
+def scope_text(paths: Sequence[str]) -> str:
+    return (f"scoped to cgroup{'s' if len(paths) > 1 else ''} {', '.join(paths)} and below "
+            "(in the kernel: bpf_current_task_under_cgroup, the first test of every hit)")
+
+
 def render_plain(e: Explanation, out: TextIO) -> None:
     for issue in e.issues:
         print(issue, file=out)
     for p in e.policies:
         print(f"policy {p.name} ({p.file})", file=out)
+        if p.cgroup_paths:
+            print(f"  {scope_text(p.cgroup_paths)}", file=out)
         for h in p.hooks:
             print("\n".join(_plain_hook(h, e.cpus)), file=out)
         if not p.hooks:
@@ -260,6 +267,8 @@ def render_rich(e: Explanation, console: Console) -> None:
     nums_m = {"key", "value", "entries", "memlock"}
     for p in e.policies:
         console.rule(Text(f"policy {p.name}", style="bold") + Text(f"  {p.file}", style="dim"))
+        if p.cgroup_paths:
+            console.print(Text(scope_text(p.cgroup_paths), style="bold"))
         for h in p.hooks:
             plan = h.plan
             console.print(Text(f"hook {h.hook_id}: ", style="bold") + Text(
@@ -366,6 +375,7 @@ def to_json(e: Explanation) -> dict[str, Any]:
         "policies": [{"file": p.file, "name": p.name, "hooks": [_hook_json(h) for h in p.hooks],
                       "memlock": p.memlock, "within_budget": p.memlock < BUDGET,
                       "hot_path_hooks": [h.hook_id for h in p.hot_paths],
+                      "cgroup_paths": list(p.cgroup_paths),
                       "enforcer": None if p.enforcer is None else {
                           "functions": list(p.enforcer.functions),
                           "method": p.enforcer.method, "reason": p.enforcer.why}}
