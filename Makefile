@@ -15,6 +15,8 @@ API_PROTO  := src/vigil/api/proto
 API_GEN    := src/vigil/api/gen
 API_PROTOS := $(wildcard $(API_PROTO)/tetragon/*.proto)
 API_MODS   := $(patsubst $(API_PROTO)/%.proto,$(API_GEN)/%_pb2.py,$(API_PROTOS))
+# User programs the kernel tests probe (tests/progs/*.c -> build/progs/*).
+TEST_PROGS := $(patsubst tests/progs/%.c,build/progs/%,$(wildcard tests/progs/*.c))
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
               -Ibpf/include -Ibpf -mcpu=v3 \
               -I/usr/include/$(shell gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
@@ -35,7 +37,7 @@ all: build
 setup:
 	$(Q)scripts/setup
 
-build: $(BPF_OBJS) api
+build: $(BPF_OBJS) api $(TEST_PROGS)
 
 api: $(API_MODS)
 
@@ -46,6 +48,11 @@ $(BPF_OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  BPF     $<"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -pthread $< -o $@
 
 # protoc from grpcio-tools (a dev dependency: scripts/setup installs it) writes
 # <name>_pb2.py and .pyi for every .proto, all at once since they import each

@@ -28,6 +28,12 @@
  * return value is read the same way: kretprobe's register, copied to offset
  * 0, or fexit's ctx slot after the arguments (ret_offset).
  *
+ * User functions (spec.uprobes) run it as uprobe/uretprobe programs, their
+ * registers copied into vigil_call_args as a kprobe's. A user function may
+ * recurse, so one thread can be inside it several times at once: its call
+ * in flight is keyed by its frame too (the stack pointer at entry), and the
+ * return joins the entry of its own frame.
+ *
  * A kprobe on a syscall, where the kernel cannot attach kprobes, runs here
  * too: on syscalls/sys_enter_NAME, whose fields after __syscall_nr are the
  * call's arguments. If the policy wants the call's return, the entry notes
@@ -161,6 +167,14 @@ struct ret_pending {
 	__u32 pad;
 };
 
+/* A call in flight: its hook and thread, and for a user function its
+ * frame (the stack pointer at its entry), since user code recurses and a
+ * thread is then inside the same function more than once; 0 for a kernel one. */
+struct ret_key {
+	__u64 hook_tid;		/* hook id << 32 | tid */
+	__u64 frame;
+};
+
 /* Calls in flight, by thread and hook id (one kprobe.multi program is many
  * hooks, which a thread can be inside of at once): the entry program writes,
  * the return program reads and deletes. Not preallocated, so an idle hook costs no memory; user
@@ -170,7 +184,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);		/* hook id << 32 | tid */
+	__type(key, struct ret_key);
 	__type(value, struct ret_pending);
 } vigil_ret_pending SEC(".maps");
 
@@ -586,7 +600,7 @@ static __always_inline __u32 read_arg(void *ctx, struct vigil_generic_event *e, 
 /* The pipeline, for the hook `hid` (the knob hook_id, or a kprobe.multi
  * link's cookie); returns whether an Override chose the call's return value
  * (in vigil_override): only the entry points that can override ask. */
-static __always_inline int generic_hook(void *ctx, __u32 hid)
+static __always_inline int generic_hook(void *ctx, __u32 hid, __u64 frame)
 {
 	int override = 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -691,7 +705,7 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 			/* No entry record; a returnArgAction is still done at return. */
 			if (has_return && ret_sock_action) {
 				struct ret_pending p = { .sel = chosen };
-				__u64 key = (__u64)hid << 32 | (__u32)pid_tgid;
+				struct ret_key key = { (__u64)hid << 32 | (__u32)pid_tgid, frame };
 
 				if (bpf_map_update_elem(&vigil_ret_pending, &key, &p, BPF_ANY))
 					stat_inc(VIGIL_STAT_RETURN_PENDING_FULL);
@@ -727,7 +741,7 @@ static __always_inline int generic_hook(void *ctx, __u32 hid)
 	if (has_return) {
 		struct ret_pending p = { .enter_ktime = e->hdr.ktime, .sel = chosen, .tid = e->tid,
 					 .posted = 1 };
-		__u64 key = (__u64)hid << 32 | (__u32)pid_tgid;
+		struct ret_key key = { (__u64)hid << 32 | (__u32)pid_tgid, frame };
 
 		if (ret_copy < VIGIL_GENERIC_ARGS_MAX)
 			bpf_probe_read_kernel(&p.copy_ptr, sizeof(p.copy_ptr),
@@ -806,11 +820,11 @@ static __always_inline __u32 return_value(struct vigil_generic_return *r, long e
 	return 16;
 }
 
-static __always_inline int generic_return(void *ctx, __u32 hid)
+static __always_inline int generic_return(void *ctx, __u32 hid, __u64 frame)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32, zero = 0, used;
-	__u64 key = (__u64)hid << 32 | tid;
+	struct ret_key key = { (__u64)hid << 32 | tid, frame };
 	struct vigil_exec_identity *id;
 	struct vigil_generic_return *r;
 	struct ret_pending *pending, p;
@@ -879,14 +893,14 @@ static __always_inline int generic_return(void *ctx, __u32 hid)
 SEC("tp")
 int vigil_generic_tp(void *ctx)
 {
-	generic_hook(ctx, hook_id);
+	generic_hook(ctx, hook_id, 0);
 	return 0;
 }
 
 SEC("tp")
 int vigil_generic_tp_ret(void *ctx)
 {
-	return generic_return(ctx, hook_id);
+	return generic_return(ctx, hook_id, 0);
 }
 
 /* The caller's arguments out of a syscall function's struct pt_regs *. */
@@ -922,7 +936,7 @@ static __always_inline int kprobe_entry(struct pt_regs *ctx, __u32 id)
 			a->a[4] = PT_REGS_PARM5(ctx);
 		}
 	}
-	if (a && generic_hook(a, id) && can_override) {
+	if (a && generic_hook(a, id, 0) && can_override) {
 		__s64 *ret = bpf_map_lookup_elem(&vigil_override, &zero);
 
 		if (ret)
@@ -939,7 +953,7 @@ static __always_inline int kretprobe_return(struct pt_regs *ctx, __u32 id)
 	if (!a)
 		return 0;
 	a->a[0] = PT_REGS_RC(ctx);
-	return generic_return(a, id);
+	return generic_return(a, id, 0);
 }
 
 SEC("kprobe")
@@ -968,6 +982,45 @@ int vigil_generic_kretprobe_multi(struct pt_regs *ctx)
 	return kretprobe_return(ctx, (__u32)bpf_get_attach_cookie(ctx));
 }
 
+/* A user function (spec.uprobes): its arguments from its registers, as a
+ * kernel function's. Its frame is the stack pointer at the function's first
+ * instruction; at its return the call's own return address has been popped
+ * on x86-64 (one word higher), while arm64 returns through a register. */
+#if defined(__TARGET_ARCH_x86)
+#define USER_RETURN_FRAME(regs) (PT_REGS_SP(regs) - 8)
+#else
+#define USER_RETURN_FRAME(regs) PT_REGS_SP(regs)
+#endif
+
+SEC("uprobe")
+int vigil_generic_uprobe(struct pt_regs *ctx)
+{
+	__u32 zero = 0;
+	struct call_args *a = bpf_map_lookup_elem(&vigil_call_args, &zero);
+
+	if (!a)
+		return 0;
+	a->a[0] = PT_REGS_PARM1(ctx);
+	a->a[1] = PT_REGS_PARM2(ctx);
+	a->a[2] = PT_REGS_PARM3(ctx);
+	a->a[3] = PT_REGS_PARM4(ctx);
+	a->a[4] = PT_REGS_PARM5(ctx);
+	generic_hook(a, hook_id, PT_REGS_SP(ctx));
+	return 0;
+}
+
+SEC("uretprobe")
+int vigil_generic_uretprobe(struct pt_regs *ctx)
+{
+	__u32 zero = 0;
+	struct call_args *a = bpf_map_lookup_elem(&vigil_call_args, &zero);
+
+	if (!a)
+		return 0;
+	a->a[0] = PT_REGS_RC(ctx);
+	return generic_return(a, hook_id, USER_RETURN_FRAME(ctx));
+}
+
 SEC("fentry")
 int vigil_generic_fentry(__u64 *ctx)
 {
@@ -975,12 +1028,12 @@ int vigil_generic_fentry(__u64 *ctx)
 
 	/* An fentry program returns 0: the verifier accepts nothing else. */
 	if (!syscall_regs) {
-		generic_hook(ctx, hook_id);
+		generic_hook(ctx, hook_id, 0);
 		return 0;
 	}
 	a = syscall_args((struct pt_regs *)ctx[0]);
 	if (a)
-		generic_hook(a, hook_id);
+		generic_hook(a, hook_id, 0);
 	return 0;
 }
 
@@ -997,9 +1050,9 @@ int vigil_generic_fmod_ret(__u64 *ctx)
 
 	if (syscall_regs) {
 		a = syscall_args((struct pt_regs *)ctx[0]);
-		if (!a || !generic_hook(a, hook_id))
+		if (!a || !generic_hook(a, hook_id, 0))
 			return 0;
-	} else if (!generic_hook(ctx, hook_id)) {
+	} else if (!generic_hook(ctx, hook_id, 0)) {
 		return 0;
 	}
 	ret = bpf_map_lookup_elem(&vigil_override, &zero);
@@ -1009,19 +1062,19 @@ int vigil_generic_fmod_ret(__u64 *ctx)
 SEC("fexit")
 int vigil_generic_fexit(__u64 *ctx)
 {
-	return generic_return(ctx, hook_id);
+	return generic_return(ctx, hook_id, 0);
 }
 
 SEC("raw_tp")
 int vigil_generic_raw_tp(void *ctx)
 {
-	generic_hook(ctx, hook_id);
+	generic_hook(ctx, hook_id, 0);
 	return 0;
 }
 
 SEC("tp_btf")
 int vigil_generic_tp_btf(void *ctx)
 {
-	generic_hook(ctx, hook_id);
+	generic_hook(ctx, hook_id, 0);
 	return 0;
 }

@@ -20,6 +20,7 @@ from vigil.events.model import (
     PROCESS_EXIT,
     PROCESS_KPROBE,
     PROCESS_TRACEPOINT,
+    PROCESS_UPROBE,
     Arg,
     ArgValue,
     Event,
@@ -27,6 +28,7 @@ from vigil.events.model import (
     KprobeEvent,
     TracepointEvent,
     TruncatedBytes,
+    UprobeEvent,
 )
 from vigil.export.writers import Writer
 from vigil.kernel.syscalls import syscall_name
@@ -68,7 +70,7 @@ from vigil.wire.sock_arg import decode_sock_arg
 
 __all__ = ["Agent", "EventFilter", "exit_status"]
 
-EVENT_TYPES = (PROCESS_EXEC, PROCESS_EXIT, PROCESS_KPROBE, PROCESS_TRACEPOINT)
+EVENT_TYPES = (PROCESS_EXEC, PROCESS_EXIT, PROCESS_KPROBE, PROCESS_TRACEPOINT, PROCESS_UPROBE)
 
 # Calls whose entry was seen and whose return is awaited, across all hooks;
 # the oldest is dropped (and counted) past this. Each hook's kernel table
@@ -204,7 +206,8 @@ class Agent:
     dispatch: dict[int, tuple[Callable[[bytes], Any], Callable[[Any], None]]] = field(
         default_factory=dict)
     # (hook id, tid, entry ktime) -> the event of a call awaiting its return
-    pending: dict[tuple[int, int, int], KprobeEvent] = field(default_factory=dict)
+    pending: dict[tuple[int, int, int], KprobeEvent | UprobeEvent] = field(
+        default_factory=dict)
     # (hook id, tid, record ktime) -> argument position -> maxData chunks
     # (offset, bytes) that came before their record
     data_chunks: dict[tuple[int, int, int], dict[int, list[tuple[int, bytes]]]] = field(
@@ -342,15 +345,27 @@ class Agent:
             # The thread that made the call, as Tetragon's kprobe events
             # name it (UpdateEventProcessTid): a copy, the cache keeps the leader.
             proc = replace(proc, tid=msg.tid)
-        ev = KprobeEvent(
-            PROCESS_KPROBE, cache.clock.from_ktime(msg.ktime), proc, cache.parent(proc),
-            function_name=plan.call.function_name,
-            args=[out for a, raw in zip(plan.args, msg.args, strict=True)
-                  for out in arg_values(a, raw)],
-            policy_name=plan.policy_name, action=_action_name(msg.action),
-            message=plan.message, tags=plan.tags)
+        args = [out for a, raw in zip(plan.args, msg.args, strict=True)
+                for out in arg_values(a, raw)]
+        user = plan.call.user
+        ev: KprobeEvent | UprobeEvent
+        if user is None:
+            ev = KprobeEvent(
+                PROCESS_KPROBE, cache.clock.from_ktime(msg.ktime), proc, cache.parent(proc),
+                function_name=plan.call.function_name, args=args,
+                policy_name=plan.policy_name, action=_action_name(msg.action),
+                message=plan.message, tags=plan.tags)
+        else:
+            ev = UprobeEvent(
+                PROCESS_UPROBE, cache.clock.from_ktime(msg.ktime), proc, cache.parent(proc),
+                path=user.path, symbol=user.symbol,
+                # Tetragon's offset: a symbol's is 0, whatever its +offset
+                offset=0 if user.func_name else user.offset,
+                ref_ctr_offset=user.ref_ctr_offset, args=args,
+                policy_name=plan.policy_name, action=_action_name(msg.action),
+                message=plan.message, tags=plan.tags)
         if plan.call.returns is None:
-            self.seen[PROCESS_KPROBE] += 1
+            self.seen[ev.kind] += 1
             self._deliver(ev)
             return
         pending = self.pending
@@ -370,8 +385,13 @@ class Agent:
         if msg.action == Action.NOPOST:
             return  # matchReturnArgs or matchReturnActions refused the call
         returns = plan.call.returns
-        ev.ret = arg_value(returns.value, msg.args[0])
-        ev.return_action = _action_name(msg.action)
+        if isinstance(ev, UprobeEvent):
+            # Tetragon's ProcessUprobe has no return field: its retprobeMerge
+            # appends the return value to the arguments.
+            ev.args.append(arg_value(returns.value, msg.args[0]))
+        else:
+            ev.ret = arg_value(returns.value, msg.args[0])
+            ev.return_action = _action_name(msg.action)
         if returns.copy is not None and len(msg.args) > 1:
             # The buffer as the call left it, in the entry's argument's place
             # (as Tetragon's retprobeMerge replaces it); nop arguments before
@@ -379,7 +399,7 @@ class Agent:
             at = sum(1 for a in plan.args[:returns.copy] if a.kind is not ArgKind.NONE)
             if at < len(ev.args):
                 ev.args[at] = arg_value(plan.args[returns.copy], msg.args[1])
-        self.seen[PROCESS_KPROBE] += 1
+        self.seen[ev.kind] += 1
         self._deliver(ev)
 
     def _on_cgroup(self, msg: CgroupMsg) -> None:

@@ -107,11 +107,15 @@ FULLY_SUPPORTED: set[str] = {
     "tracingpolicy/list-generated-ftrace.yaml",
     # kiocb, iov_iter with maxData
     "tracingpolicy/tty.yaml",
+    # user functions
+    "tracingpolicy/uprobe.yaml",
+    "tracingpolicy/uprobe-binaries.yaml",
+    "tracingpolicy/uprobe-host.yaml",
+    "tracingpolicy/uprobe-pid.yaml",
 }
 
 # The hook kinds and what each is reported as while vigil lacks it.
-HOOK_FIELDS = {"fentries": "issue 9", "lsmhooks": "issue 10", "uprobes": "issue 10",
-               "usdts": "issue 10"}
+HOOK_FIELDS = {"fentries": "issue 9", "lsmhooks": "issue 10", "usdts": "issue 10"}
 UNSUPPORTED = re.compile(r"^(.+ (is|are) )?not supported yet \((issue \d+|no issue yet)\)$")
 
 

@@ -19,10 +19,12 @@ from vigil.events.model import (
     PROCESS_EXEC,
     PROCESS_EXIT,
     PROCESS_TRACEPOINT,
+    PROCESS_UPROBE,
     Event,
     KprobeEvent,
     SyscallId,
     TracepointEvent,
+    UprobeEvent,
 )
 from vigil.kernel.syscall_table import SYSCALLS
 from vigil.kernel.syscalls import default_abi
@@ -33,7 +35,7 @@ _RESET = "\x1b[0m"
 _COLOURS = {PROCESS_EXEC: "\x1b[32m", PROCESS_EXIT: "\x1b[35m"}  # green, magenta
 # As `tetra getevents -o compact` prints them (Tetragon's pkg/encoder).
 _LABELS = {PROCESS_EXEC: ("🚀", "process"), PROCESS_EXIT: ("💥", "exit   "),
-           PROCESS_TRACEPOINT: ("⁉️", "tracepoint")}
+           PROCESS_TRACEPOINT: ("⁉️", "tracepoint"), PROCESS_UPROBE: ("🕵️", "uprobe ")}
 
 
 # ABI -> syscall number -> name, for raw_syscalls lines
@@ -108,6 +110,9 @@ class CompactEncoder:
             text += f" {syscall_label(ev)}"
         elif isinstance(ev, TracepointEvent):
             text += f" {escape(ev.subsys)} {escape(ev.event)}"
+        elif isinstance(ev, UprobeEvent):
+            # tetra prints the symbol only, empty for an offset
+            text += f" {escape(ev.path)} {escape(ev.symbol)}"
         if self.colour and ev.kind in _COLOURS:
             return f"{_COLOURS[ev.kind]}{text}{_RESET}"
         return text

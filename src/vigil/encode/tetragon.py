@@ -24,6 +24,7 @@ from vigil.events.model import (
     SyscallId,
     TracepointEvent,
     TruncatedBytes,
+    UprobeEvent,
 )
 from vigil.process.caps import CAP_NAMES, cap_names
 from vigil.process.clock import rfc3339
@@ -129,6 +130,8 @@ def event_json(ev: Event, opts: RenderOptions,
         _policy_fields(body, ev)
     elif isinstance(ev, KprobeEvent):
         _kprobe_fields(body, ev)
+    elif isinstance(ev, UprobeEvent):
+        _uprobe_fields(body, ev)
     return {ev.kind: body, "node_name": opts.node_name, "time": time}
 
 
@@ -279,6 +282,26 @@ def _kprobe_fields(body: dict[str, Any], ev: KprobeEvent) -> None:
         body["message"] = ev.message
     if ev.tags:
         body["tags"] = list(ev.tags)
+
+
+def _uprobe_fields(body: dict[str, Any], ev: UprobeEvent) -> None:
+    """ProcessUprobe's fields in its proto's order (the uint64 offsets as
+    protobuf's JSON writes them: strings; zero ones left out)."""
+    body["path"] = ev.path
+    if ev.symbol:
+        body["symbol"] = ev.symbol
+    body["policy_name"] = ev.policy_name
+    if ev.message:
+        body["message"] = ev.message
+    if ev.args:
+        body["args"] = [arg_json(a) for a in ev.args]
+    if ev.tags:
+        body["tags"] = list(ev.tags)
+    if ev.offset:
+        body["offset"] = str(ev.offset)
+    if ev.ref_ctr_offset:
+        body["ref_ctr_offset"] = str(ev.ref_ctr_offset)
+    body["action"] = ev.action
 
 
 class JsonEncoder:

@@ -17,14 +17,15 @@ from vigil.wire.kernel_arg import (
 from vigil.wire.net_arg import SkbFields, SockaddrFields, SockaddrUnFields
 from vigil.wire.sock_arg import SockFields
 
-__all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT", "Arg",
-           "ArgValue",
-           "Event", "FilePath", "KprobeEvent", "SyscallId", "TracepointEvent", "TruncatedBytes"]
+__all__ = ["PROCESS_EXEC", "PROCESS_EXIT", "PROCESS_KPROBE", "PROCESS_TRACEPOINT",
+           "PROCESS_UPROBE", "Arg", "ArgValue", "Event", "FilePath", "KprobeEvent", "SyscallId",
+           "TracepointEvent", "TruncatedBytes", "UprobeEvent"]
 
 PROCESS_EXEC = "process_exec"
 PROCESS_EXIT = "process_exit"
 PROCESS_TRACEPOINT = "process_tracepoint"
 PROCESS_KPROBE = "process_kprobe"
+PROCESS_UPROBE = "process_uprobe"
 
 
 @dataclass(slots=True)
@@ -101,5 +102,22 @@ class KprobeEvent(Event):
     policy_name: str = ""
     action: str = "KPROBE_ACTION_POST"
     return_action: str = ""  # set when the return was reported
+    message: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class UprobeEvent(Event):
+    """process_uprobe: a policy's user function (spec.uprobes) was called and
+    matched. As in Tetragon, a call whose return is reported has the return
+    value as its last argument (its retprobeMerge appends it)."""
+
+    path: str = ""
+    symbol: str = ""  # as the policy wrote it; "" where it named an offset
+    offset: int = 0  # the file offset it named (or an address's), else 0
+    ref_ctr_offset: int = 0
+    args: list[Arg] = field(default_factory=list)
+    policy_name: str = ""
+    action: str = "KPROBE_ACTION_POST"
     message: str = ""
     tags: tuple[str, ...] = ()

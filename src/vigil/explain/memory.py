@@ -42,7 +42,13 @@ MAP_ROLES = {
     "vigil_selectors": "the hook's compiled selectors (one value)",
     "vigil_generic_heap": "per-CPU heap the hook's record is built in",
     "vigil_override": "per-CPU scratch: the value an Override chose for the call",
-    "vigil_call_args": "per-CPU scratch a kprobe copies the function's arguments into",
+    "vigil_call_args": "per-CPU scratch a kprobe or uprobe copies the function's arguments "
+                       "into",
+    "vigil_cgroup_scope": "the cgroups the policy is scoped to (its cgroup-path options; 1 "
+                          "slot if none)",
+    "vigil_enforcer_notes": "the calls a NotifyEnforcer noted for the policy's enforcer, by "
+                            "thread (1 entry if the policy has none)",
+    "vigil_sock_owners": "tracked sockets and the process that owns each (TrackSock)",
     "vigil_resolved": "per-CPU scratch for the values resolve: paths lead to",
     "vigil_ret_pending": "calls in flight awaiting their return (not preallocated: the "
                          "kernel charges it full, it holds only calls in flight; 1 entry "

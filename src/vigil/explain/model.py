@@ -62,7 +62,10 @@ class HookExplanation:
     @property
     def kind(self) -> str:
         """The policy section the hook came from."""
-        return "tracepoint" if self.plan.call is None else "kprobe"
+        call = self.plan.call
+        if call is None:
+            return "tracepoint"
+        return "kprobe" if call.user is None else "uprobe"
 
     @property
     def target(self) -> str:
@@ -71,6 +74,12 @@ class HookExplanation:
         call = self.plan.call
         if call is None:
             return where
+        if call.user is not None:
+            user = call.user
+            place = user.symbol or f"offset {user.offset:#x}"
+            ref = f", semaphore at {user.ref_ctr_offset:#x}" if user.ref_ctr_offset else ""
+            ret = " + uretprobe" if call.returns else ""
+            return f"{user.path} {place} (uprobe{ret}{ref})"
         kind = self.plan.program.kind
         if kind in FUNCTION_PROGRAMS:
             ret = {"kprobe": "kretprobe", "kprobe_multi": "kretprobe_multi", "fentry": "fexit",

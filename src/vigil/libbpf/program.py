@@ -188,17 +188,24 @@ class Program:
         *,
         pid: int = -1,
         retprobe: bool = False,
+        symbol_offset: int = 0,
+        ref_ctr_offset: int = 0,
     ) -> Link:
-        """Attach to a user-space function by symbol name or by file offset.
+        """Attach to a user-space function by symbol name (and `symbol_offset`
+        bytes into it) or by file offset. `ref_ctr_offset`: the file offset
+        of a semaphore the kernel counts attached probes in (0: none).
 
         pid -1 traces every process running the binary, 0 this process.
         """
         path = os.fspath(binary_path)
-        opts = _UprobeOpts(sz=ctypes.sizeof(_UprobeOpts), retprobe=retprobe)
+        opts = _UprobeOpts(sz=ctypes.sizeof(_UprobeOpts), retprobe=retprobe,
+                           ref_ctr_offset=ref_ctr_offset)
         if isinstance(offset_or_symbol, str):
-            # libbpf resolves the symbol in the ELF file itself; offset 0 = its entry.
+            # libbpf resolves the symbol in the ELF file itself and adds the
+            # offset given to where it starts.
             opts.func_name = offset_or_symbol.encode()
-            offset, where = 0, offset_or_symbol
+            offset = symbol_offset
+            where = offset_or_symbol + (f"+{symbol_offset:#x}" if symbol_offset else "")
         else:
             offset, where = offset_or_symbol, hex(offset_or_symbol)
         kind = "uretprobe" if retprobe else "uprobe"

@@ -23,7 +23,7 @@ from vigil.policy.enums import OPTIONS
 from vigil.policy.errors import PathPart, Severity
 from vigil.policy.findings import Finding
 from vigil.policy.model import AnyPolicy
-from vigil.policy.model.hooks import KProbeSpec, TracepointSpec
+from vigil.policy.model.hooks import KProbeSpec, TracepointSpec, UProbeSpec
 from vigil.wire.records import SEL_STR_MAX
 
 __all__ = ["PLANNED", "REFUSED", "SUPPORTED_FIELDS", "SUPPORTED_VALUES", "WHOLE", "unsupported"]
@@ -102,6 +102,19 @@ _FE = "spec.fentries[]"
 SUPPORTED_FIELDS = SUPPORTED_FIELDS | {"spec.fentries"} | {
     f.replace(_KP, _FE, 1) for f in SUPPORTED_FIELDS if f.startswith(_KP)}
 
+# spec.uprobes: user functions (sensors/uprobe_compile.py), their arguments
+# from registers, with a kprobe's selectors.
+_UP = "spec.uprobes[]"
+_USEL = f"{_UP}.selectors[]"
+SUPPORTED_FIELDS = SUPPORTED_FIELDS | {
+    "spec.uprobes",
+    *(f"{_UP}.{f}" for f in ("path", "symbols", "offsets", "addrs", "refCtrOffsets",
+                             "message", "tags", "args", "return", "returnArg", "selectors")),
+    *(f"{_UP}.args[].{f}" for f in ("index", "type", "label", "sizeArgIndex", "returnCopy")),
+    *(f"{_UP}.returnArg.{f}" for f in ("index", "type", "label")),
+    *(f.replace(_KSEL, _USEL, 1) for f in SUPPORTED_FIELDS if f.startswith(_KSEL)),
+}
+
 # Fields implemented for some of their values only: the values implemented.
 SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
     # a namespaced policy applies to the pods of a Kubernetes namespace
@@ -164,6 +177,16 @@ SUPPORTED_VALUES: Mapping[str, frozenset[str]] = {
 }
 SUPPORTED_VALUES = {**SUPPORTED_VALUES, **{
     k.replace(_KP, _FE, 1): v for k, v in SUPPORTED_VALUES.items() if k.startswith(_KP)}}
+# A user function's arguments are its registers' values and the user memory
+# they point at: no kernel struct is there to read.
+SUPPORTED_VALUES = {
+    **SUPPORTED_VALUES,
+    **{k.replace(_KSEL, _USEL, 1): v for k, v in SUPPORTED_VALUES.items()
+       if k.startswith(_KSEL)},
+    f"{_UP}.args[].type": frozenset({*_INTEGERS, "string", "char_buf", "fd", "nop"}),
+    f"{_UP}.returnArg.type": frozenset(_INTEGERS),
+    f"{_USEL}.matchActions[].action": frozenset({"Post", "NoPost", "Sigkill", "Signal"}),
+}
 
 # Where the rest is planned: the longest matching schema path, or the value
 # ("path=value") wins. Anything not here is not planned in an issue yet.
@@ -179,7 +202,13 @@ PLANNED: Mapping[str, str] = {
     "spec.kprobes": "issue 9",
     "spec.fentries": "issue 9",
     "spec.lsmhooks": "issue 10",
-    "spec.uprobes": "issue 10",
+    f"{_UP}.data": "issue 10",
+    f"{_UP}.btfPath": "issue 10",
+    f"{_UP}.args[].resolve": "issue 10",
+    f"{_UP}.args[].btfType": "issue 10",
+    f"{_UP}.args[].maxData": "no issue yet",
+    f"{_USEL}.matchActions[].action=Override": "issue 10",
+    f"{_USEL}.matchActions[].action=Set": "issue 10",
     "spec.usdts": "issue 10",
     f"{_TP}.args[].resolve": "issue 9",
     f"{_TP}.args[].btfType": "issue 10",
@@ -282,11 +311,12 @@ def _descend(value: Any, path: tuple[PathPart, ...], schema: str, out: list[Find
 _STRING_OPS = frozenset({"Prefix", "NotPrefix", "Postfix", "NotPostfix"})
 
 
-def _hooks(policy: AnyPolicy) -> list[tuple[str, int, TracepointSpec | KProbeSpec]]:
+def _hooks(policy: AnyPolicy) -> list[tuple[str, int, TracepointSpec | KProbeSpec | UProbeSpec]]:
     """The hooks vigil plans, as (section under spec, index, hook)."""
-    hooks: list[tuple[str, int, TracepointSpec | KProbeSpec]] = [
+    hooks: list[tuple[str, int, TracepointSpec | KProbeSpec | UProbeSpec]] = [
         ("tracepoints", t, tp) for t, tp in enumerate(policy.spec.tracepoints)]
     hooks += [("kprobes", k, kp) for k, kp in enumerate(policy.spec.kprobes)]
+    hooks += [("uprobes", u, up) for u, up in enumerate(policy.spec.uprobes)]
     return hooks
 
 

@@ -12,6 +12,7 @@ from vigil.policy import Issue, LoadedPolicy, PolicyError
 from vigil.sensors.kprobe_compile import compile_kprobes
 from vigil.sensors.plan import TracepointHookPlan
 from vigil.sensors.tracepoint_compile import compile_tracepoints
+from vigil.sensors.uprobe_compile import compile_uprobes
 
 __all__ = ["OVERRIDE_METHODS", "cgroup_scopes", "compile_policy"]
 
@@ -23,7 +24,7 @@ _TRUE = frozenset({"1", "t", "true"})
 
 def compile_policy(loaded: LoadedPolicy, *, hook_rung: str | None = None
                    ) -> list[TracepointHookPlan]:
-    """Its tracepoints, then its kprobes. `hook_rung` forces the rung of the
+    """Its tracepoints, then its kprobes, then its uprobes. `hook_rung` forces the rung of the
     hook ladder its kprobes take (sensors/hook_ladder.py); so does the
     policy's override-method option for its kprobes with an Override
     (fmod-ret: fentry's fmod_ret, override-return: a kprobe's
@@ -36,7 +37,8 @@ def compile_policy(loaded: LoadedPolicy, *, hook_rung: str | None = None
     for compile_kind in (compile_tracepoints,
                          lambda p: compile_kprobes(p, forced=hook_rung,
                                                    override_rung=override_rung,
-                                                   no_multi=no_multi)):
+                                                   no_multi=no_multi),
+                         compile_uprobes):
         try:
             plans += compile_kind(loaded)
         except PolicyError as err:

@@ -181,6 +181,8 @@ class TracepointSensor(Sensor):
                 elif kind == "kprobe":
                     self._links.append(ret.attach_kprobe(returns.event, retprobe=True,
                                                          maxactive=KRETPROBE_MAXACTIVE))
+                elif kind == "uprobe":
+                    self._links.append(self._attach_user(ret, retprobe=True))
                 else:  # fexit: its target was fixed at load
                     self._links.append(ret.attach())
             if kind == "tracepoint":
@@ -191,11 +193,23 @@ class TracepointSensor(Sensor):
                 self._links.append(prog.attach_kprobe(self.plan.event))
             elif kind == "kprobe_multi":
                 self._links.append(prog.attach_kprobe_multi(functions, cookies))
+            elif kind == "uprobe":
+                self._links.append(self._attach_user(prog, retprobe=False))
             else:  # tp_btf, fentry, fmod_ret: their targets were fixed at load
                 self._links.append(prog.attach())
         except BaseException:
             self.close()
             raise
+
+    def _attach_user(self, prog: Program, *, retprobe: bool) -> Link:
+        """A uprobe (or uretprobe) where the plan's user target says."""
+        assert self.plan.call is not None and self.plan.call.user is not None
+        t = self.plan.call.user
+        if t.func_name:
+            return prog.attach_uprobe(t.path, t.func_name, retprobe=retprobe,
+                                      symbol_offset=t.offset, ref_ctr_offset=t.ref_ctr_offset)
+        return prog.attach_uprobe(t.path, t.offset, retprobe=retprobe,
+                                  ref_ctr_offset=t.ref_ctr_offset)
 
     def load(self, shared: SharedMaps | None) -> None:
         """Load the object on the shared maps and fill its selectors map,

@@ -39,6 +39,7 @@ __all__ = [
     "ProgramChoice",
     "ReturnPlan",
     "TracepointHookPlan",
+    "UserTarget",
 ]
 
 INT_SIZES = (1, 2, 4, 8)
@@ -140,6 +141,7 @@ HOOK_PROGRAMS = {
     "kprobe_multi": "vigil_generic_kprobe_multi",
     "fentry": "vigil_generic_fentry",
     "fmod_ret": "vigil_generic_fmod_ret",  # fentry's rung for a hook with Override
+    "uprobe": "vigil_generic_uprobe",  # spec.uprobes: a user function
 }
 # The program that reports a call's return, by the entry's program type.
 RETURN_PROGRAMS = {
@@ -148,6 +150,7 @@ RETURN_PROGRAMS = {
     "kprobe_multi": "vigil_generic_kretprobe_multi",
     "fentry": "vigil_generic_fexit",
     "fmod_ret": "vigil_generic_fexit",
+    "uprobe": "vigil_generic_uretprobe",
 }
 # Program types attached to a kernel function (the plan's `event` names it).
 FUNCTION_PROGRAMS = frozenset({"kprobe", "kprobe_multi", "fentry", "fmod_ret"})
@@ -261,6 +264,20 @@ class ReturnPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class UserTarget:
+    """Where a uprobe attaches (spec.uprobes): the file, and in it a symbol
+    (libbpf finds it in the ELF file's symbols) or a file offset. What
+    Tetragon's process_uprobe shows of it: path, symbol, offset and
+    ref_ctr_offset."""
+
+    path: str  # absolute, as Tetragon makes it
+    symbol: str  # as the policy wrote it ("main", "main+0x4"), or "" with an offset
+    func_name: str  # the symbol libbpf looks up ("main"), "" for an offset
+    offset: int  # into the symbol (func_name), else into the file
+    ref_ctr_offset: int = 0  # a USDT-style semaphore's file offset, 0: none
+
+
+@dataclass(frozen=True, slots=True)
 class CallView:
     """A hook that a policy wrote as a kernel function (spec.kprobes), on
     whichever rung of the hook ladder it runs: its events are process_kprobe,
@@ -275,6 +292,9 @@ class CallView:
     # kprobe's list of calls), function_name the first. Each has its own hook
     # id, the hook's own plus its position here, given it as the link's cookie.
     functions: tuple[str, ...] = ()
+    # spec.uprobes: the user function's file and place (function_name its
+    # symbol, or its offset in hex); its events are process_uprobe.
+    user: UserTarget | None = None
 
     def each(self) -> list[CallView]:
         """One view per function the hook attaches to."""
