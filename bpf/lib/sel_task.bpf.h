@@ -255,25 +255,38 @@ static __always_inline struct vigil_baseline *sel_baseline(struct vigil_baseline
 	return bpf_map_lookup_elem(&vigil_task_baseline, &k);
 }
 
+/* What the task has now, compared with its baseline: per-CPU scratch (written
+ * and read by the two functions below), since it sits at the bottom of the
+ * deepest call chain of a hook (program, vigil_sel_pids, vigil_sel_process,
+ * here) and on the stack it took that chain past the verifier's 512 bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_baseline);
+} vigil_baseline_now SEC(".maps");
+
 /* 1 when selector s's change filters (matchNamespaceChanges,
  * matchCapabilityChanges) all accept the current process. */
 __noinline int vigil_sel_changes(__u32 s)
 {
 	const struct vigil_selectors *sc;
 	const struct vigil_selector *sel;
-	struct vigil_baseline now = {}, *base;
+	struct vigil_baseline *now, *base;
 	__u32 zero = 0;
 
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
-	if (!sc || s >= VIGIL_SEL_MAX)
+	now = bpf_map_lookup_elem(&vigil_baseline_now, &zero);
+	if (!sc || !now || s >= VIGIL_SEL_MAX)
 		return 0;
 	sel = &sc->sel[VIGIL_SEL_INDEX(s)];
-	base = sel_baseline(&now);
+	__builtin_memset(now, 0, sizeof(*now));
+	base = sel_baseline(now);
 	if (!base)
 		return 0;
-	if ((sel->task & VIGIL_SEL_T_NS_CHANGE) && !ns_changed(sel->ns_change, base, &now))
+	if ((sel->task & VIGIL_SEL_T_NS_CHANGE) && !ns_changed(sel->ns_change, base, now))
 		return 0;
-	if ((sel->task & VIGIL_SEL_T_CAP_CHANGE) && !caps_changed(sel, base, &now))
+	if ((sel->task & VIGIL_SEL_T_CAP_CHANGE) && !caps_changed(sel, base, now))
 		return 0;
 	return 1;
 }
@@ -284,23 +297,25 @@ __noinline int vigil_sel_changes(__u32 s)
 __noinline int vigil_sel_rebase(__u32 s)
 {
 	const struct vigil_selectors *sc;
-	struct vigil_baseline now = {}, *base;
+	struct vigil_baseline *now, *base;
 	__u32 zero = 0;
 	__u8 task;
 
 	sc = bpf_map_lookup_elem(&vigil_selectors, &zero);
-	if (!sc || s >= VIGIL_SEL_MAX)
+	now = bpf_map_lookup_elem(&vigil_baseline_now, &zero);
+	if (!sc || !now || s >= VIGIL_SEL_MAX)
 		return 0;
 	task = sc->sel[VIGIL_SEL_INDEX(s)].task;
 	if (!(task & (VIGIL_SEL_T_NS_CHANGE | VIGIL_SEL_T_CAP_CHANGE)))
 		return 0;
-	base = sel_baseline(&now);
+	__builtin_memset(now, 0, sizeof(*now));
+	base = sel_baseline(now);
 	if (!base)
 		return 0;
 	if (task & VIGIL_SEL_T_NS_CHANGE)
-		base->ns = now.ns;
+		base->ns = now->ns;
 	if (task & VIGIL_SEL_T_CAP_CHANGE)
-		__builtin_memcpy(base->caps, now.caps, sizeof(base->caps));
+		__builtin_memcpy(base->caps, now->caps, sizeof(base->caps));
 	return 1;
 }
 

@@ -27,10 +27,10 @@ from vigil.wire.records import GenericRecord, Selectors
 
 pytestmark = pytest.mark.needs("tracepoint")
 
-HOOK_MAPS = ("vigil_selectors", "vigil_generic_heap", "vigil_sel_str_heap", "vigil_sel_strs",
-             "vigil_rate_heap", "vigil_rate_limits", "vigil_override", "vigil_call_args",
-             "vigil_cgroup_scope", "vigil_ret_pending", "vigil_enforcer_notes", "vigil_sel_values",
-             "tracepoi.rodata")
+HOOK_MAPS = ("vigil_selectors", "vigil_baseline_now", "vigil_generic_heap", "vigil_sel_str_heap",
+             "vigil_sel_strs", "vigil_rate_heap", "vigil_rate_limits", "vigil_override",
+             "vigil_call_args", "vigil_cgroup_scope", "vigil_ret_pending",
+             "vigil_enforcer_notes", "vigil_sel_values", "tracepoi.rodata")
 SHARED = SHARED_MAPS
 BUDGET = 256 << 10
 

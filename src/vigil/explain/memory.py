@@ -40,6 +40,8 @@ MAP_ROLES = {
                       "entry if none)",
     "vigil_sel_str_heap": "per-CPU heap string trie keys are built in",
     "vigil_selectors": "the hook's compiled selectors (one value)",
+    "vigil_baseline_now": "per-CPU scratch: a process's namespaces and capabilities now, "
+                          "for the change filters",
     "vigil_generic_heap": "per-CPU heap the hook's record is built in",
     "vigil_override": "per-CPU scratch: the value an Override chose for the call",
     "vigil_call_args": "per-CPU scratch a kprobe or uprobe copies the function's arguments "
